@@ -1,0 +1,125 @@
+"""The lifecycle policy: which stage a contact should be in after a new score.
+
+Forward only: subscriber → lead → MQL → SQL → opportunity → customer. The service
+promotes subscribers and leads to MQL, marks leads sales accepted as SQL, and recycles
+MQLs that sales rejected back to nurture; it never demotes SQL or anything later.
+A recycled lead must earn MQL again with engagement after the rejection: callers score
+it with `engagement_since` set to the moment it was recycled.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from scoring.records import LifecycleStage, ScoreResult
+
+STAGE_ORDER: tuple[LifecycleStage, ...] = tuple(LifecycleStage)
+PROTECTED: frozenset[LifecycleStage] = frozenset(
+    {LifecycleStage.SQL, LifecycleStage.OPPORTUNITY, LifecycleStage.CUSTOMER}
+)
+PROMOTABLE: frozenset[LifecycleStage | None] = frozenset(
+    {None, LifecycleStage.SUBSCRIBER, LifecycleStage.LEAD}
+)
+
+
+class SalesFeedback(StrEnum):
+    """What the lead status (mapped from the CRM's value) says sales decided."""
+
+    NONE = "none"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class LeadStatusKey(StrEnum):
+    """Canonical lead statuses the service writes; mappings give their CRM values."""
+
+    MQL = "mql"
+    SQL = "sql"
+    RECYCLED = "recycled"
+
+
+class Transition(StrEnum):
+    NONE = "none"
+    PROMOTED_TO_MQL = "promoted_to_mql"
+    ACCEPTED_AS_SQL = "accepted_as_sql"
+    RECYCLED = "recycled"
+
+
+class LifecycleDecision(BaseModel):
+    """The target stage (None: leave as is), the lead status to write, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    transition: Transition
+    target_stage: LifecycleStage | None
+    lead_status: LeadStatusKey | None
+    handoff_due: bool
+    reason: str
+
+
+def is_backward(current: LifecycleStage | None, target: LifecycleStage) -> bool:
+    """True when `target` comes before `current` in the forward order."""
+    if current is None:
+        return False
+    return STAGE_ORDER.index(target) < STAGE_ORDER.index(current)
+
+
+def decide(
+    current: LifecycleStage | None,
+    feedback: SalesFeedback,
+    result: ScoreResult,
+    recycled_at: datetime | None = None,
+) -> LifecycleDecision:
+    """Apply the lifecycle policy to one contact.
+
+    `recycled_at` is when the service last recycled this contact; `result` must have been
+    scored with `engagement_since=recycled_at` so that old engagement cannot re-qualify it.
+    """
+    if current in PROTECTED:
+        return _stay(f"stage {current} is past MQL and is never changed by scoring")
+
+    # Everything not protected is MQL or promotable, so acceptance always moves to SQL.
+    if feedback is SalesFeedback.ACCEPTED:
+        return LifecycleDecision(
+            transition=Transition.ACCEPTED_AS_SQL,
+            target_stage=LifecycleStage.SQL,
+            lead_status=None,
+            handoff_due=False,
+            reason="sales accepted the lead",
+        )
+
+    if feedback is SalesFeedback.REJECTED and current is LifecycleStage.MQL:
+        return LifecycleDecision(
+            transition=Transition.RECYCLED,
+            target_stage=LifecycleStage.LEAD,
+            lead_status=LeadStatusKey.RECYCLED,
+            handoff_due=False,
+            reason="sales rejected the MQL: back to nurture until it earns MQL again",
+        )
+
+    if current is LifecycleStage.MQL:
+        return _stay("already an MQL; stages only move forward")
+
+    if result.is_mql:
+        since = f" with engagement since {recycled_at.isoformat()}" if recycled_at else ""
+        return LifecycleDecision(
+            transition=Transition.PROMOTED_TO_MQL,
+            target_stage=LifecycleStage.MQL,
+            lead_status=LeadStatusKey.MQL,
+            handoff_due=True,
+            reason=f"met the MQL criteria of {result.model_name}@{result.model_version}{since}",
+        )
+    return _stay("does not meet the MQL criteria")
+
+
+def _stay(reason: str) -> LifecycleDecision:
+    return LifecycleDecision(
+        transition=Transition.NONE,
+        target_stage=None,
+        lead_status=None,
+        handoff_due=False,
+        reason=reason,
+    )
