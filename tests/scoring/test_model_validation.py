@@ -111,7 +111,8 @@ def test_capped_window_rule_is_refused() -> None:
 def test_model_without_fit_or_engagement_rules() -> None:
     head, tail = "name: x\nversion: 1\n", "qualify: {threshold: 5}\n"
     only_fit = f"{head}fit:\n  rules:\n    - {{id: a, field: country, eq: US, points: 5}}\n{tail}"
-    only_eng = f"{head}engagement:\n  rules:\n    - {{id: d, activity: demo_request, points: 5}}\n{tail}"
+    rule = "{id: d, activity: demo_request, points: 5}"
+    only_eng = f"{head}engagement:\n  rules:\n    - {rule}\n{tail}"
     assert parse_model(only_fit).engagement.rules == []
     assert parse_model(only_eng).fit.rules == []
 

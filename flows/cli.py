@@ -1,0 +1,164 @@
+"""The `mqlsync` command line: one entry point for scoring, syncing and the sandbox."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flows.records_io import LineErrors, read_activities, read_contacts
+from flows.tables import render_table
+from scoring.engine import compile_model
+from scoring.model import ModelError, ScoringModel, parse_model
+from scoring.records import Activity, ScoreResult
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+sandbox_app = typer.Typer(no_args_is_help=True, help="The local CRM sandbox.")
+app.add_typer(sandbox_app, name="sandbox")
+
+EXIT_SKIPPED_LINES = 3
+DEMO_DATA = Path(__file__).parent / "demo_data"
+
+
+def load_model(path: Path) -> ScoringModel:
+    """Read and validate a model file; exit with its errors if it is not valid."""
+    try:
+        return parse_model(path.read_text(encoding="utf-8"), str(path))
+    except OSError as exc:
+        typer.echo(f"{path}: cannot read the model: {exc.strerror}", err=True)
+    except ModelError as exc:
+        typer.echo(str(exc), err=True)
+    raise typer.Exit(code=1)
+
+
+def parse_instant(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"not an ISO 8601 instant: {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@app.command()
+def score(
+    model: Annotated[Path, typer.Option(help="scoring model YAML file")],
+    contacts: Annotated[Path, typer.Option(help="contacts, one JSON object a line")],
+    activities: Annotated[Path, typer.Option(help="activities, one JSON object a line")],
+    as_of: Annotated[str | None, typer.Option(help="score as of this ISO 8601 instant")] = None,
+    explain: Annotated[
+        str | None, typer.Option(help="print the reasons of this contact id as a table")
+    ] = None,
+    crm: Annotated[str, typer.Option(help="crm of lines that do not say")] = "hubspot",
+) -> None:
+    """Score contacts from files; one JSON result a line on stdout."""
+    scoring_model = load_model(model)
+    instant = parse_instant(as_of)
+    errors = LineErrors()
+    by_contact: dict[str, list[Activity]] = defaultdict(list)
+    activity_by_id: dict[str, Activity] = {}
+    for activity in read_activities(activities, errors, crm):
+        by_contact[activity.contact_id].append(activity)
+        if explain is not None and activity.contact_id == explain:
+            activity_by_id[activity.crm_id] = activity
+    compiled = compile_model(scoring_model)
+    found = False
+    for contact in read_contacts(contacts, errors, crm):
+        if explain is not None and contact.crm_id != explain:
+            continue
+        result = compiled.score(contact, by_contact.get(contact.crm_id, ()), instant)
+        found = True
+        if explain is None:
+            sys.stdout.write(json.dumps(result_line(result)) + "\n")
+        else:
+            typer.echo(explain_table(result, activity_by_id))
+    for message in errors.messages:
+        typer.echo(message, err=True)
+    if explain is not None and not found:
+        typer.echo(f"no contact with id {explain!r} in {contacts}", err=True)
+        raise typer.Exit(code=1)
+    if errors.messages:
+        typer.echo(f"{len(errors.messages)} line(s) skipped", err=True)
+        raise typer.Exit(code=EXIT_SKIPPED_LINES)
+
+
+def result_line(result: ScoreResult) -> dict[str, object]:
+    return {
+        "crm_id": result.crm_id,
+        "fit": result.fit,
+        "engagement": result.engagement,
+        "total": result.total,
+        "grade": result.grade,
+        "is_mql": result.is_mql,
+        "model": f"{result.model_name}@{result.model_version}",
+        "reasons": [reason.model_dump() for reason in result.reasons],
+    }
+
+
+def describe_evidence(item: str, activities: dict[str, Activity]) -> str:
+    activity = activities.get(item)
+    if activity is None:
+        return item
+    detail = activity.url or activity.asset or activity.form or activity.campaign or ""
+    when = activity.occurred_at.date().isoformat()
+    return f"{activity.type.value} {when} {detail}".strip()
+
+
+def explain_table(result: ScoreResult, activities: dict[str, Activity]) -> str:
+    head = (
+        f"{result.crm_id}: total {result.total:g} (fit {result.fit:g}, engagement "
+        f"{result.engagement:g}), grade {result.grade}, "
+        f"{'MQL' if result.is_mql else 'not an MQL'} by {result.model_name}@"
+        f"{result.model_version} as of {result.as_of.isoformat()}"
+    )
+    rows = [
+        [
+            reason.rule,
+            f"{reason.points:+g}",
+            "; ".join(describe_evidence(item, activities) for item in reason.evidence),
+        ]
+        for reason in result.reasons
+    ]
+    return head + "\n" + render_table(["rule", "points", "evidence"], rows)
+
+
+@app.command()
+def demo(
+    as_of: Annotated[str, typer.Option(help="score as of this instant")] = "2026-11-01T12:00:00Z",
+) -> None:
+    """Score the bundled example data with the example model and print a table."""
+    scoring_model = load_model(Path(__file__).parent.parent / "scoring/models/example.yaml")
+    instant = parse_instant(as_of)
+    errors = LineErrors()
+    by_contact: dict[str, list[Activity]] = defaultdict(list)
+    for activity in read_activities(DEMO_DATA / "activities.jsonl", errors, "hubspot"):
+        by_contact[activity.contact_id].append(activity)
+    compiled = compile_model(scoring_model)
+    rows = []
+    for contact in read_contacts(DEMO_DATA / "contacts.jsonl", errors, "hubspot"):
+        result = compiled.score(contact, by_contact.get(contact.crm_id, ()), instant)
+        top = sorted(result.reasons, key=lambda r: -abs(r.points))[:3]
+        rows.append(
+            [
+                contact.display_name,
+                contact.company or "",
+                f"{result.total:g}",
+                result.grade,
+                "MQL" if result.is_mql else "",
+                ", ".join(f"{r.rule} {r.points:+g}" for r in top),
+            ]
+        )
+    typer.echo(f"Scored with {scoring_model.version_label} as of {instant.isoformat()}")
+    typer.echo(render_table(["contact", "company", "total", "grade", "mql", "top reasons"], rows))
+    for message in errors.messages:
+        typer.echo(message, err=True)
+
+
+if __name__ == "__main__":
+    app()

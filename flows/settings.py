@@ -1,0 +1,43 @@
+"""Typed settings from `MQLSYNC_*` environment variables: the one place that reads them."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = PROJECT_ROOT / "scoring" / "models" / "default.yaml"
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Secrets are `SecretStr` so they never print."""
+
+    model_config = SettingsConfigDict(env_prefix="MQLSYNC_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the store; unset means a local SQLite file"
+    )
+    data_dir: Path = Field(default=PROJECT_ROOT / "var", description="where local files go")
+    model_path: Path = Field(default=DEFAULT_MODEL, description="the scoring model file")
+
+    hubspot_host: str = "https://api.hubapi.com"
+    hubspot_token: SecretStr | None = None
+    salesforce_instance_url: str | None = None
+    salesforce_session_id: SecretStr | None = None
+    salesforce_client_id: SecretStr | None = None
+    salesforce_client_secret: SecretStr | None = None
+    ca_file: Path | None = Field(default=None, description="CA bundle for the CRM's TLS")
+
+    @property
+    def store_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'mqlsync.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
