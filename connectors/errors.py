@@ -1,0 +1,59 @@
+"""The connector error hierarchy: what a caller may retry, what stops a run.
+
+`connectors.retry.classify` is the one place that turns a client library's exception
+into one of these.
+"""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Base error: a CRM call failed. Messages never contain credentials."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+
+class RetriableError(ConnectorError):
+    """Worth another attempt: 429, 5xx, connection resets, timeouts."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        transport: bool = False,
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.retry_after = retry_after
+        # True when the request may have reached the CRM without us seeing the answer.
+        self.transport = transport
+
+
+class FatalError(ConnectorError):
+    """Retrying cannot help: a validation error, a missing object, a bad mapping."""
+
+
+class AuthExpired(ConnectorError):
+    """401: the token or session is no longer valid; refreshed once, then fatal."""
+
+
+class DailyLimitExceeded(FatalError):
+    """The CRM's daily API budget is spent: stop the run cleanly, do not spin."""
+
+
+class AmbiguousWriteError(ConnectorError):
+    """A create may or may not have landed; look it up before sending it again."""
+
+
+class RepeatedPageToken(FatalError):
+    """A paginator saw the same page token twice: the server would loop forever."""
+
+
+class MappingError(FatalError):
+    """A mapping file is invalid, or names a property the CRM does not have."""

@@ -1,0 +1,638 @@
+"""HubSpot connector: hubspot-api-client, api objects built once, every call throttled and retried.
+
+Contacts come from the search API ordered by `hs_object_id` and paged by key
+(`hs_object_id > last id`) rather than by offset, so the 10,000-result cap of a single
+search never applies and no record is skipped or read twice. Activities come from the
+events API (one stream per event type the mapping names) and from meetings with their
+v4 contact associations.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from hubspot import HubSpot
+
+from connectors.common import chunks, failed, is_backward, ok, window_start
+from connectors.config import HubSpotConfig
+from connectors.errors import AmbiguousWriteError, ConnectorError, MappingError
+from connectors.mapping import Mapping, default_mapping, load_mapping
+from connectors.paging import Page, RecordIssue, SeenIds, paginate, with_last
+from connectors.protocol import ContactStatus, Deletion
+from connectors.retry import Redactor, call_with_retry
+from connectors.throttle import Throttle, TokenBucket
+from connectors.translate import RecordError, parse_datetime, to_activity, to_contact
+from scoring.records import Activity, Contact, Crm
+from scoring.writes import HandoffTask, OutcomeStatus, PropertyUpdate, StageChange, WriteOutcome
+
+log = logging.getLogger(__name__)
+
+SEARCH_PAGE = 200
+BATCH_SIZE = 100
+LIST_PAGE = 100
+EVENTS_PAGE = 1000  # the largest page the events API serves
+ASSOCIATIONS_BATCH = 1000
+IN_VALUES = 100
+TASK_TO_CONTACT = 204  # HubSpot-defined association type: task → contact
+# Per-record errors in a 207 answer that are worth another attempt.
+RETRIABLE_CATEGORIES = frozenset(
+    {"RATE_LIMITS", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE", "TIMEOUT"}
+)
+MEETINGS = "meetings"
+
+
+def _ms(value: datetime) -> str:
+    return str(int(value.timestamp() * 1000))
+
+
+class HubSpotConnector:
+    """`CrmConnector` for HubSpot."""
+
+    crm = Crm.HUBSPOT
+
+    def __init__(
+        self,
+        config: HubSpotConfig,
+        mapping: Mapping | None = None,
+        *,
+        throttle: Throttle | None = None,
+        token_provider: Callable[[], str] | None = None,
+    ) -> None:
+        self._config = config
+        self._mapping = mapping or (
+            load_mapping(config.mapping_file)
+            if config.mapping_file
+            else default_mapping(Crm.HUBSPOT)
+        )
+        self._throttle = throttle or Throttle(
+            {
+                "default": TokenBucket(config.throttle.rate, config.throttle.burst),
+                "search": TokenBucket(config.search_throttle.rate, config.search_throttle.burst),
+            }
+        )
+        self._token_provider = token_provider
+        self._redact = Redactor([config.access_token.get_secret_value()])
+        self._checked = False
+        self._build_apis(config.access_token.get_secret_value())
+
+    def _build_apis(self, token: str) -> None:
+        client = HubSpot(
+            access_token=token,
+            host=self._config.host.rstrip("/"),
+            ssl_ca_cert=str(self._config.ca_file) if self._config.ca_file else None,
+            # Retries belong to connectors.retry alone; urllib3's own would double-count.
+            retry=False,
+        )
+        # Each discovery property builds a new ApiClient and pool: take them once.
+        self._contacts_search = client.crm.contacts.search_api
+        self._contacts_batch = client.crm.contacts.batch_api
+        self._contacts_basic = client.crm.contacts.basic_api
+        self._tasks_search = client.crm.objects.tasks.search_api
+        self._tasks_batch = client.crm.objects.tasks.batch_api
+        self._meetings_search = client.crm.objects.meetings.search_api
+        self._associations = client.crm.associations.v4.batch_api
+        self._events = client.events.events_api
+        self._properties = client.crm.properties.core_api
+
+    # --- one request -------------------------------------------------------------------
+
+    def _refresh_auth(self) -> None:
+        if self._token_provider is not None:
+            token = self._token_provider()
+            self._redact.add(token)
+            for api in self._apis():
+                api.api_client.configuration.access_token = token
+
+    def _apis(self) -> list[Any]:
+        return [
+            self._contacts_search,
+            self._contacts_batch,
+            self._contacts_basic,
+            self._tasks_search,
+            self._tasks_batch,
+            self._meetings_search,
+            self._associations,
+            self._events,
+            self._properties,
+        ]
+
+    def _call(
+        self,
+        method: Callable[..., Any],
+        *args: Any,
+        search: bool = False,
+        idempotent: bool = True,
+        what: str,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        def attempt() -> dict[str, Any]:
+            # Raw JSON: the generated models cost more time than the HTTP round trip.
+            response = method(
+                *args, _preload_content=False, _request_timeout=self._config.timeout_s, **kwargs
+            )
+            try:
+                data = response.data
+            finally:
+                response.release_conn()
+            return json.loads(data) if data else {}
+
+        return call_with_retry(
+            attempt,
+            policy=self._config.retry,
+            redact=self._redact,
+            refresh_auth=self._refresh_auth,
+            idempotent=idempotent,
+            what=what,
+            before_attempt=lambda: (
+                self._throttle.acquire("search") if search else self._throttle.acquire()
+            ),
+        )
+
+    # --- pulls -------------------------------------------------------------------------
+
+    def _keyset_search(
+        self,
+        search: Callable[..., Any],
+        filters: list[dict[str, Any]],
+        properties: list[str],
+        what: str,
+    ) -> Iterator[dict[str, Any]]:
+        """Search responses ordered by hs_object_id, each next page keyed by the last id."""
+
+        def fetch(last_id: int | None) -> dict[str, Any]:
+            keyed = list(filters)
+            if last_id is not None:
+                keyed.append(
+                    {"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)}
+                )
+            body = {
+                "filterGroups": [{"filters": keyed}] if keyed else [],
+                "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                "properties": properties,
+                "limit": SEARCH_PAGE,
+            }
+            return self._call(search, body, search=True, what=what)
+
+        def next_id(response: dict[str, Any]) -> int | None:
+            results = response.get("results") or []
+            if not results or not (response.get("paging") or {}).get("next"):
+                return None
+            return int(results[-1]["id"])
+
+        return paginate(fetch, next_id)
+
+    def pull_contacts(self, since: datetime | None) -> Iterator[Page[Contact]]:
+        """Contacts modified at or after `since` minus the overlap, by keyset search."""
+        source = self._mapping.contacts[0]
+        updated = source.fields.get("updated_at", "lastmodifieddate")
+        start = window_start(since, self._config.overlap_minutes)
+        filters = (
+            []
+            if start is None
+            else [{"propertyName": updated, "operator": "GTE", "value": _ms(start)}]
+        )
+        properties = source.crm_fields((self._mapping.stage.field,))
+        seen = SeenIds()
+        high = since
+        responses = self._keyset_search(
+            self._contacts_search.do_search, filters, properties, "contacts search"
+        )
+        for response, last in with_last(responses):
+            records: list[Contact] = []
+            errors: list[RecordIssue] = []
+            for item in response.get("results") or []:
+                crm_id = str(item["id"])
+                if not seen.first_time(crm_id):
+                    continue
+                try:
+                    contact = to_contact(
+                        self._mapping, source, crm_id, item.get("properties") or {}
+                    )
+                except RecordError as exc:
+                    errors.append(RecordIssue(crm_id, str(exc)))
+                    continue
+                records.append(contact)
+                if contact.updated_at and (high is None or contact.updated_at > high):
+                    high = contact.updated_at
+            # Keyset order is by id, not time: only the finished pull may move the cursor.
+            yield Page(records, cursor=high if last else None, errors=errors)
+
+    def pull_activities(self, since: datetime | None) -> Iterator[Page[Activity]]:
+        """Events of every type since the window start (one stream), then meetings."""
+        start = window_start(since, self._config.overlap_minutes)
+        seen = SeenIds()
+        high: list[datetime | None] = [since]
+        streams: list[Iterator[Page[Activity]]] = [self._event_pages(start, seen, high)]
+        if MEETINGS in self._mapping.activity_sources:
+            streams.append(self._meeting_pages(start, seen, high))
+        pages = (page for stream in streams for page in stream)
+        for page, last in with_last(pages):
+            yield Page(
+                page.records,
+                cursor=high[0] if last else None,
+                errors=page.errors,
+                skipped=page.skipped,
+            )
+
+    def _event_pages(
+        self, start: datetime | None, seen: SeenIds, high: list[datetime | None]
+    ) -> Iterator[Page[Activity]]:
+        # One stream without an eventType filter: types the mapping does not name still
+        # arrive and become `other`, and a dozen small streams would cost a dozen requests.
+        def fetch(after: str | None) -> dict[str, Any]:
+            params: dict[str, Any] = {
+                "object_type": "contact",
+                "limit": EVENTS_PAGE,
+                "sort": ["occurredAt"],
+            }
+            if start is not None:
+                params["occurred_after"] = start
+            if after is not None:
+                params["after"] = after
+            return self._call(self._events.get_page, what="events", **params)
+
+        def next_after(response: dict[str, Any]) -> str | None:
+            return ((response.get("paging") or {}).get("next") or {}).get("after")
+
+        for response in paginate(fetch, next_after):
+            records: list[Activity] = []
+            errors: list[RecordIssue] = []
+            skipped = 0
+            for event in response.get("results") or []:
+                crm_id = str(event["id"])
+                if not seen.first_time(crm_id):
+                    continue
+                try:
+                    activity = to_activity(
+                        self._mapping,
+                        str(event.get("eventType")),
+                        crm_id,
+                        event.get("objectId"),
+                        event.get("occurredAt"),
+                        event.get("properties") or {},
+                    )
+                except RecordError as exc:
+                    errors.append(RecordIssue(crm_id, str(exc)))
+                    continue
+                if activity is None:
+                    skipped += 1
+                    continue
+                records.append(activity)
+                if high[0] is None or activity.occurred_at > high[0]:
+                    high[0] = activity.occurred_at
+            yield Page(records, cursor=None, errors=errors, skipped=skipped)
+
+    def _meeting_pages(
+        self, start: datetime | None, seen: SeenIds, high: list[datetime | None]
+    ) -> Iterator[Page[Activity]]:
+        decl = self._mapping.activity_sources[MEETINGS]
+        filters = (
+            []
+            if start is None
+            else [{"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": _ms(start)}]
+        )
+        properties = list(
+            dict.fromkeys([*self._mapping.activity_fields(MEETINGS), "hs_lastmodifieddate"])
+        )
+        for response in self._keyset_search(
+            self._meetings_search.do_search, filters, properties, "meetings search"
+        ):
+            meetings = response.get("results") or []
+            contacts = self._meeting_contacts([str(m["id"]) for m in meetings])
+            records: list[Activity] = []
+            errors: list[RecordIssue] = []
+            for meeting in meetings:
+                meeting_id = str(meeting["id"])
+                props = meeting.get("properties") or {}
+                for contact_id in contacts.get(meeting_id, [None]):
+                    crm_id = (
+                        meeting_id
+                        if len(contacts.get(meeting_id, [])) <= 1
+                        else f"{meeting_id}:{contact_id}"
+                    )
+                    if not seen.first_time(crm_id):
+                        continue
+                    try:
+                        activity = to_activity(
+                            self._mapping,
+                            MEETINGS,
+                            crm_id,
+                            contact_id,
+                            props.get(decl.occurred_at or "hs_timestamp"),
+                            props,
+                        )
+                    except RecordError as exc:
+                        errors.append(RecordIssue(crm_id, str(exc)))
+                        continue
+                    if activity is not None:
+                        records.append(activity)
+                modified = parse_datetime(props.get("hs_lastmodifieddate"))
+                if modified and (high[0] is None or modified > high[0]):
+                    high[0] = modified
+            yield Page(records, cursor=None, errors=errors)
+
+    def _meeting_contacts(self, meeting_ids: list[str]) -> dict[str, list[str]]:
+        result: dict[str, list[str]] = {}
+        for batch in chunks(meeting_ids, ASSOCIATIONS_BATCH):
+            body = {"inputs": [{"id": i} for i in batch]}
+            response = self._call(
+                self._associations.get_page,
+                "meetings",
+                "contacts",
+                body,
+                what="meeting associations",
+            )
+            for item in response.get("results") or []:
+                source = str((item.get("from") or {}).get("id"))
+                result[source] = [str(t["toObjectId"]) for t in item.get("to") or []]
+        return result
+
+    def pull_deletions(self, since: datetime | None) -> Iterator[Page[Deletion]]:
+        """Archived contacts whose archive time is within the window (the list has no filter)."""
+        start = window_start(since, self._config.overlap_minutes)
+
+        def fetch(after: str | None) -> dict[str, Any]:
+            params: dict[str, Any] = {
+                "limit": LIST_PAGE,
+                "archived": True,
+                "properties": ["hs_object_id"],
+            }
+            if after is not None:
+                params["after"] = after
+            return self._call(self._contacts_basic.get_page, what="archived contacts", **params)
+
+        def next_after(response: dict[str, Any]) -> str | None:
+            return ((response.get("paging") or {}).get("next") or {}).get("after")
+
+        high = since
+        for response, last in with_last(paginate(fetch, next_after)):
+            records: list[Deletion] = []
+            for item in response.get("results") or []:
+                archived_at = parse_datetime(item.get("archivedAt"))
+                if start is not None and archived_at is not None and archived_at < start:
+                    continue
+                records.append(Deletion(self.crm, str(item["id"]), archived_at))
+                if archived_at and (high is None or archived_at > high):
+                    high = archived_at
+            yield Page(records, cursor=high if last else None)
+
+    # --- reads and writes --------------------------------------------------------------
+
+    def read_status(self, crm_ids: Sequence[str]) -> dict[str, ContactStatus]:
+        """Batch-read lead status, stage and owner, 100 ids a call."""
+        source = self._mapping.contacts[0]
+        status_field = self._mapping.lead_status.field
+        owner_field = source.fields.get("owner_id", "hubspot_owner_id")
+        props = [status_field, self._mapping.stage.field, owner_field]
+        result: dict[str, ContactStatus] = {}
+        for batch in chunks(list(crm_ids), BATCH_SIZE):
+            body = {
+                "inputs": [{"id": i} for i in batch],
+                "properties": props,
+                "propertiesWithHistory": [],
+            }
+            response = self._call(self._contacts_batch.read, body, what="contacts batch read")
+            for item in response.get("results") or []:
+                p = item.get("properties") or {}
+                status = p.get(status_field) or None
+                result[str(item["id"])] = ContactStatus(
+                    crm_id=str(item["id"]),
+                    lead_status=status,
+                    status_key=self._mapping.lead_status.key_for(status),
+                    lifecycle_stage=self._mapping.stage.from_crm(p.get(self._mapping.stage.field)),
+                    owner_id=p.get(owner_field) or None,
+                )
+        return result
+
+    def update_properties(self, updates: Sequence[PropertyUpdate]) -> list[WriteOutcome]:
+        """Batch-update written-back properties, 100 contacts a call."""
+        self._ensure_checked()
+        write_back = self._mapping.write_back
+        inputs = {
+            u.crm_id: {write_back[k]: _value(v) for k, v in u.values.items()} for u in updates
+        }
+        outcomes = self._batch_update(inputs)
+        return [outcomes[u.crm_id] for u in updates]
+
+    def change_stages(self, changes: Sequence[StageChange]) -> list[WriteOutcome]:
+        """Set lifecycle stages; a backward move is a clear then a set, as HubSpot requires."""
+        self._ensure_checked()
+        stage = self._mapping.stage
+        status = self._mapping.lead_status
+        final: dict[str, dict[str, str]] = {}
+        backward: dict[str, dict[str, str]] = {}
+        outcomes: dict[str, WriteOutcome] = {}
+        for change in changes:
+            props = {stage.field: stage.write[change.to_stage]}
+            if change.lead_status is not None:
+                if change.lead_status not in status.values:
+                    outcomes[change.crm_id] = failed(
+                        self.crm,
+                        change.crm_id,
+                        f"lead status {change.lead_status!r} is not in the mapping",
+                    )
+                    continue
+                props[status.field] = status.values[change.lead_status]
+            final[change.crm_id] = props
+            if is_backward(change.from_stage, change.to_stage):
+                # HubSpot refuses a backward lifecyclestage in one write: clear it first.
+                backward[change.crm_id] = {stage.field: ""}
+        if backward:
+            for crm_id, outcome in self._batch_update(backward).items():
+                if outcome.status is not OutcomeStatus.OK:
+                    outcomes[crm_id] = outcome
+                    final.pop(crm_id, None)
+        outcomes.update(self._batch_update(final))
+        return [outcomes[c.crm_id] for c in changes]
+
+    def _batch_update(self, inputs: dict[str, dict[str, str]]) -> dict[str, WriteOutcome]:
+        outcomes: dict[str, WriteOutcome] = {}
+        pending = dict(inputs)
+        for attempt in range(1, self._config.retry.max_attempts + 1):
+            retry: dict[str, dict[str, str]] = {}
+            for batch in chunks(list(pending.items()), BATCH_SIZE):
+                body = {"inputs": [{"id": crm_id, "properties": props} for crm_id, props in batch]}
+                ids = [crm_id for crm_id, _ in batch]
+                try:
+                    response = self._call(
+                        self._contacts_batch.update, body, what="contacts batch update"
+                    )
+                except ConnectorError as exc:
+                    if isinstance(exc, MappingError) or exc.status != 400:
+                        raise
+                    for crm_id in ids:
+                        outcomes[crm_id] = failed(self.crm, crm_id, exc.message, attempt)
+                    continue
+                for crm_id in ids:
+                    outcomes[crm_id] = ok(self.crm, crm_id, crm_id, attempt)
+                for error in response.get("errors") or []:
+                    error_ids = [str(i) for i in (error.get("context") or {}).get("ids") or []]
+                    for crm_id in error_ids:
+                        if crm_id not in pending:
+                            continue
+                        if error.get("category") in RETRIABLE_CATEGORIES:
+                            retry[crm_id] = pending[crm_id]
+                        outcomes[crm_id] = failed(
+                            self.crm, crm_id, self._redact(str(error.get("message"))), attempt
+                        )
+            if not retry:
+                break
+            pending = retry
+        return outcomes
+
+    def create_tasks(self, tasks: Sequence[HandoffTask]) -> list[WriteOutcome]:
+        """Create tasks 100 a call with the contact association inline; never twice per key."""
+        self._ensure_checked()
+        outcomes: dict[str, WriteOutcome] = {}
+        for batch in chunks(list(tasks), BATCH_SIZE):
+            outcomes.update(self._create_batch(batch))
+        return [outcomes[t.key] for t in tasks]
+
+    def _create_batch(self, batch: Sequence[HandoffTask]) -> dict[str, WriteOutcome]:
+        key_field = self._mapping.tasks.fields["key"]
+        outcomes: dict[str, WriteOutcome] = {}
+        pending = list(batch)
+        for attempt in range(1, self._config.retry.max_attempts + 1):
+            body = {"inputs": [self._task_input(t) for t in pending]}
+            try:
+                response = self._call(
+                    self._tasks_batch.create, body, idempotent=False, what="tasks batch create"
+                )
+            except AmbiguousWriteError:
+                # It may have landed: find what did before sending anything again.
+                found = self.find_tasks([t.key for t in pending])
+                for task in pending:
+                    if task.key in found:
+                        outcomes[task.key] = ok(self.crm, task.key, found[task.key], attempt)
+                pending = [t for t in pending if t.key not in found]
+                if not pending:
+                    break
+                continue
+            created = {
+                str((r.get("properties") or {}).get(key_field)): str(r["id"])
+                for r in response.get("results") or []
+            }
+            messages = "; ".join(str(e.get("message")) for e in response.get("errors") or [])
+            retriable = any(
+                e.get("category") in RETRIABLE_CATEGORIES for e in response.get("errors") or []
+            )
+            retry: list[HandoffTask] = []
+            for task in pending:
+                if task.key in created:
+                    outcomes[task.key] = ok(self.crm, task.key, created[task.key], attempt)
+                else:
+                    outcomes[task.key] = failed(
+                        self.crm, task.key, self._redact(messages or "not created"), attempt
+                    )
+                    retry.append(task)
+            if not retry or not retriable:
+                break
+            pending = retry
+        return outcomes
+
+    def _task_input(self, task: HandoffTask) -> dict[str, Any]:
+        m = self._mapping.tasks
+        values: dict[str, str | None] = {
+            "key": task.key,
+            "subject": task.subject,
+            "body": task.body,
+            "due_at": task.due_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "priority": m.priorities[task.priority],
+            "owner_id": task.owner_id,
+        }
+        props = dict(m.constants)
+        props.update({m.fields[k]: v for k, v in values.items() if k in m.fields and v is not None})
+        return {
+            "properties": props,
+            "associations": [
+                {
+                    "to": {"id": task.contact_id},
+                    "types": [
+                        {
+                            "associationCategory": "HUBSPOT_DEFINED",
+                            "associationTypeId": TASK_TO_CONTACT,
+                        }
+                    ],
+                }
+            ],
+        }
+
+    def find_tasks(self, keys: Sequence[str]) -> dict[str, str]:
+        """Task ids by handoff key, through the tasks search API (100 keys a request)."""
+        key_field = self._mapping.tasks.fields["key"]
+        found: dict[str, str] = {}
+        for batch in chunks(list(dict.fromkeys(keys)), IN_VALUES):
+            filters = [{"propertyName": key_field, "operator": "IN", "values": list(batch)}]
+            for response in self._keyset_search(
+                self._tasks_search.do_search, filters, [key_field], "tasks search"
+            ):
+                for item in response.get("results") or []:
+                    key = (item.get("properties") or {}).get(key_field)
+                    if key:
+                        found.setdefault(str(key), str(item["id"]))
+        return found
+
+    # --- schema check ------------------------------------------------------------------
+
+    def check_mapping(self) -> list[str]:
+        """Properties and option values the mapping names that the portal does not have."""
+        contacts = self._property_defs("contacts")
+        tasks = self._property_defs("tasks")
+        problems: list[str] = []
+        m = self._mapping
+        wanted = [
+            *m.contacts[0].crm_fields(),
+            m.stage.field,
+            m.lead_status.field,
+            *m.write_back.values(),
+        ]
+        problems += [
+            f"contacts.{n}: no such HubSpot property"
+            for n in dict.fromkeys(wanted)
+            if n not in contacts
+        ]
+        problems += [
+            f"tasks.{n}: no such HubSpot property"
+            for n in [*m.tasks.fields.values(), *m.tasks.constants]
+            if n not in tasks
+        ]
+        for field, values in (
+            (m.stage.field, m.stage.write.values()),
+            (m.lead_status.field, m.lead_status.values.values()),
+        ):
+            options = contacts.get(field)
+            if options:
+                problems += [
+                    f"contacts.{field}: no option {v!r}" for v in values if v not in options
+                ]
+        return problems
+
+    def _property_defs(self, object_type: str) -> dict[str, set[str]]:
+        response = self._call(
+            self._properties.get_all, object_type, what=f"{object_type} properties"
+        )
+        return {
+            p["name"]: {o.get("value") for o in p.get("options") or []}
+            for p in response.get("results") or []
+        }
+
+    def _ensure_checked(self) -> None:
+        if self._checked:
+            return
+        problems = self.check_mapping()
+        if problems:
+            raise MappingError("mapping does not match the HubSpot portal: " + "; ".join(problems))
+        self._checked = True
+
+
+def _value(value: Any) -> str:
+    # HubSpot takes every property value as a string; "" clears a property.
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

@@ -1,0 +1,376 @@
+"""Mapping files (`mappings/<crm>.yaml`): schema, loader with line-precise errors, lookups.
+
+A mapping is data: which CRM field holds which canonical field, which CRM activity
+becomes which activity type, which stage and status values to read and write, where
+score fields and task fields go. Users add custom properties by editing the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from connectors.errors import MappingError
+from scoring.records import ACTIVITY_ATTRIBUTES, CONTACT_FIELDS, ActivityType, Crm, LifecycleStage
+from scoring.writes import WRITE_FIELDS, Priority
+
+MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
+
+# crm and crm_id come from the record's identity, never from a mapped field.
+MAPPABLE_CONTACT_FIELDS: frozenset[str] = CONTACT_FIELDS - {"crm", "crm_id"}
+TASK_FIELDS: frozenset[str] = frozenset(
+    {"key", "contact_id", "owner_id", "subject", "body", "due_at", "priority"}
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _no_duplicate_targets(fields: dict[str, str], what: str) -> dict[str, str]:
+    seen: dict[str, str] = {}
+    for name, crm_field in fields.items():
+        if crm_field in seen:
+            raise ValueError(f"{what} {crm_field!r} is mapped twice ({seen[crm_field]}, {name})")
+        seen[crm_field] = name
+    return fields
+
+
+class ContactSource(_Strict):
+    """One CRM object that holds contacts (HubSpot: contacts; Salesforce: Lead, Contact)."""
+
+    object: str
+    id_prefix: str | None = None  # Salesforce key prefix (00Q, 003) to route writes by id
+    fields: dict[str, str]
+    properties: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("fields")
+    @classmethod
+    def _canonical(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if name == "lifecycle_stage":
+                raise ValueError("lifecycle_stage is read through the stage section, not fields")
+            if name not in MAPPABLE_CONTACT_FIELDS:
+                raise ValueError(
+                    f"unknown canonical field {name!r}; known: {sorted(MAPPABLE_CONTACT_FIELDS)}"
+                )
+        return _no_duplicate_targets(value, "CRM field")
+
+    @model_validator(mode="after")
+    def _properties_distinct(self) -> ContactSource:
+        for name in self.properties:
+            if name in CONTACT_FIELDS:
+                raise ValueError(f"property {name!r} is a canonical field; map it under fields")
+        _no_duplicate_targets({**self.fields, **self.properties}, "CRM field")
+        return self
+
+    def crm_fields(self, extra: tuple[str, ...] = ()) -> list[str]:
+        """Every CRM field a pull must request for this object."""
+        return list(dict.fromkeys([*self.fields.values(), *self.properties.values(), *extra]))
+
+
+class StageMapping(_Strict):
+    """The CRM field holding the lifecycle stage, and its values."""
+
+    field: str
+    object: str | None = None  # only this object has the field (Salesforce: Lead)
+    write: dict[LifecycleStage, str]
+    # CRM values that read as a stage without being written (e.g. "Recycled" → lead).
+    read: dict[str, LifecycleStage | None] = Field(default_factory=dict)
+
+    def from_crm(self, value: str | None) -> LifecycleStage | None:
+        """The canonical stage for a CRM value; None for values with no canonical stage."""
+        if value in (None, ""):
+            return None
+        if value in self.read:
+            return self.read[value]
+        for stage, crm_value in self.write.items():
+            if crm_value == value:
+                return stage
+        return None
+
+
+class LeadStatusMapping(_Strict):
+    """The CRM's lead status field and the values behind canonical keys (mql, recycled, ...)."""
+
+    field: str
+    object: str | None = None
+    values: dict[str, str]
+
+    @field_validator("values")
+    @classmethod
+    def _distinct(cls, value: dict[str, str]) -> dict[str, str]:
+        return _no_duplicate_targets(value, "status value")
+
+    def key_for(self, crm_value: str | None) -> str | None:
+        for key, value in self.values.items():
+            if value == crm_value:
+                return key
+        return None
+
+
+class TaskMapping(_Strict):
+    """Where a handoff task's fields go, plus fixed values and priority names."""
+
+    object: str
+    fields: dict[str, str]
+    constants: dict[str, str] = Field(default_factory=dict)
+    priorities: dict[Priority, str]
+
+    @field_validator("fields")
+    @classmethod
+    def _known(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if name not in TASK_FIELDS:
+                raise ValueError(f"unknown task field {name!r}; known: {sorted(TASK_FIELDS)}")
+        missing = {"key", "subject", "due_at"} - set(value)
+        if missing:
+            raise ValueError(f"task fields {sorted(missing)} must be mapped")
+        return _no_duplicate_targets(value, "CRM field")
+
+
+class ActivitySource(_Strict):
+    """A CRM object or event type that yields activities."""
+
+    contact: list[str] = Field(default_factory=list)  # first non-empty field is the contact id
+    occurred_at: str | None = None  # field holding the time (events carry their own)
+    fields: list[str] = Field(default_factory=list)  # extra fields to request
+
+
+Condition = dict[str, str | bool]
+
+
+class ActivityRule(_Strict):
+    """Records of `source` matching `when` become `type`, with attributes from CRM fields."""
+
+    source: str
+    when: Condition = Field(default_factory=dict)
+    type: ActivityType
+    set: dict[str, str] = Field(default_factory=dict)  # fixed attribute values
+    attributes: dict[str, str] = Field(default_factory=dict)  # attribute → CRM field
+
+    def matches(self, get: Any) -> bool:
+        return all(_equal(get(name), want) for name, want in self.when.items())
+
+
+class ActivitySkip(_Strict):
+    """Records of `source` matching `when` are not activities (e.g. our own handoff tasks)."""
+
+    source: str
+    when: Condition
+    reason: str
+
+    def matches(self, get: Any) -> bool:
+        return all(_equal(get(name), want) for name, want in self.when.items())
+
+
+def _equal(value: Any, want: str | bool) -> bool:
+    if isinstance(want, bool):
+        return bool(value) is want
+    return value is not None and str(value) == want
+
+
+class Mapping(_Strict):
+    """A whole mapping file for one CRM."""
+
+    crm: Crm
+    contacts: list[ContactSource] = Field(min_length=1)
+    # Canonical fields knowingly not mapped, with the reason.
+    not_mapped: dict[str, str] = Field(default_factory=dict)
+    stage: StageMapping
+    lead_status: LeadStatusMapping
+    write_back: dict[str, str]
+    tasks: TaskMapping
+    activity_sources: dict[str, ActivitySource]
+    activities: list[ActivityRule]
+    skip_activities: list[ActivitySkip] = Field(default_factory=list)
+
+    @field_validator("not_mapped")
+    @classmethod
+    def _not_mapped_known(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if name not in MAPPABLE_CONTACT_FIELDS:
+                raise ValueError(f"unknown canonical field {name!r}")
+        return value
+
+    @field_validator("write_back")
+    @classmethod
+    def _write_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = set(value) - WRITE_FIELDS
+        if unknown:
+            raise ValueError(
+                f"unknown write-back field(s) {sorted(unknown)}; known: {sorted(WRITE_FIELDS)}"
+            )
+        missing = WRITE_FIELDS - set(value)
+        if missing:
+            raise ValueError(f"write-back field(s) {sorted(missing)} have no CRM property")
+        return _no_duplicate_targets(value, "CRM property")
+
+    @model_validator(mode="after")
+    def _rules_name_sources(self) -> Mapping:
+        for rule in [*self.activities, *self.skip_activities]:
+            if rule.source not in self.activity_sources:
+                raise ValueError(
+                    f"activity source {rule.source!r} is not declared under activity_sources"
+                )
+        for rule in self.activities:
+            for name in [*rule.set, *rule.attributes]:
+                if name in {"crm", "crm_id", "contact_id", "type", "occurred_at", "raw_type"}:
+                    raise ValueError(f"activity attribute {name!r} is reserved")
+        return self
+
+    def source(self, obj: str) -> ContactSource:
+        for source in self.contacts:
+            if source.object == obj:
+                return source
+        raise KeyError(obj)
+
+    def source_for_id(self, crm_id: str) -> ContactSource:
+        """The contact object an id belongs to (by key prefix); the first one if unprefixed."""
+        for source in self.contacts:
+            if source.id_prefix and crm_id.startswith(source.id_prefix):
+                return source
+        return self.contacts[0]
+
+    def rules_for(self, source: str) -> list[ActivityRule]:
+        return [rule for rule in self.activities if rule.source == source]
+
+    def activity_fields(self, source: str) -> list[str]:
+        """CRM fields a pull must request for one activity source."""
+        decl = self.activity_sources[source]
+        names: list[str] = [*decl.contact, *decl.fields]
+        if decl.occurred_at:
+            names.append(decl.occurred_at)
+        for rule in [
+            *self.rules_for(source),
+            *(s for s in self.skip_activities if s.source == source),
+        ]:
+            names.extend(rule.when)
+            if isinstance(rule, ActivityRule):
+                names.extend(rule.attributes.values())
+        return list(dict.fromkeys(names))
+
+    def coverage(self) -> dict[str, Literal["mapped", "not_mapped", "missing"]]:
+        """Each canonical contact field: mapped on every object, knowingly left out, or missing."""
+        result: dict[str, Literal["mapped", "not_mapped", "missing"]] = {}
+        for name in sorted(MAPPABLE_CONTACT_FIELDS):
+            if name == "lifecycle_stage":
+                covered = all(self.stage.object in (None, s.object) for s in self.contacts)
+            else:
+                covered = all(name in s.fields for s in self.contacts)
+            if covered:
+                result[name] = "mapped"
+            elif name in self.not_mapped:
+                result[name] = "not_mapped"
+            else:
+                result[name] = "missing"
+        return result
+
+
+# --- loading with line numbers -------------------------------------------------------
+
+Path_ = tuple[str | int, ...]
+
+
+def _walk(node: yaml.Node, path: Path_, marks: dict[Path_, int], file: Path) -> None:
+    marks[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise MappingError(
+                    f"{file}:{line}: duplicate key {key!r} (first at line {seen[key]})"
+                )
+            seen[key] = line
+            marks[(*path, key)] = line
+            _walk(value_node, (*path, key), marks, file)
+            marks[(*path, key)] = line
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, (*path, index), marks, file)
+
+
+def _line_for(loc: tuple[Any, ...], message: str, marks: dict[Path_, int]) -> int:
+    parts = tuple(p for p in loc if p not in ("[key]",))
+    for end in range(len(parts), -1, -1):
+        if parts[:end] in marks:
+            # A validator on a whole mapping names the offending key: point at its line.
+            for path, line in marks.items():
+                if (
+                    len(path) == end + 1
+                    and path[:end] == parts[:end]
+                    and f"{path[-1]!r}" in message
+                ):
+                    return line
+            return marks[parts[:end]]
+    return 1
+
+
+def _describe(err: Any) -> str:
+    text = str(err["msg"])
+    value = err.get("input")
+    if isinstance(value, str | int | float | bool) and repr(value) not in text:
+        text += f" (got {value!r})"
+    return text
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def load_mapping(path: str | Path) -> Mapping:
+    """Load and validate a mapping file; errors name the file and line."""
+    file = Path(path)
+    text = file.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise MappingError(f"{file}: not valid YAML: {exc}") from None
+    if node is None or not isinstance(data, dict):
+        raise MappingError(f"{file}:1: a mapping file is a YAML mapping")
+    marks: dict[Path_, int] = {}
+    _walk(node, (), marks, file)
+    try:
+        return Mapping.model_validate(data)
+    except ValidationError as exc:
+        lines = [
+            f"{file}:{_line_for(err['loc'], err['msg'], marks)}: {_dotted(err['loc'])}: "
+            + _describe(err)
+            for err in exc.errors()
+        ]
+        raise MappingError("\n".join(lines)) from None
+
+
+def default_mapping(crm: Crm) -> Mapping:
+    """The mapping shipped in `mappings/<crm>.yaml`."""
+    return load_mapping(MAPPINGS_DIR / f"{crm.value}.yaml")
+
+
+def missing_properties(
+    required: dict[str, list[str]], available: dict[str, set[str]]
+) -> Iterator[str]:
+    """Messages for CRM fields the mapping names that the CRM's schema does not have."""
+    for obj, names in required.items():
+        have = available.get(obj, set())
+        for name in names:
+            if name.split(".", 1)[0] not in have and name not in have:
+                yield f"{obj}.{name} is named in the mapping but does not exist in the CRM"
+
+
+__all__ = [
+    "ACTIVITY_ATTRIBUTES",
+    "ActivityRule",
+    "ActivitySkip",
+    "ActivitySource",
+    "ContactSource",
+    "Mapping",
+    "default_mapping",
+    "load_mapping",
+]

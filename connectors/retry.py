@@ -1,0 +1,237 @@
+"""The one retry policy (tenacity) and the one function that classifies failures.
+
+Retriable: 429 (honouring Retry-After, else bounded exponential backoff with jitter),
+5xx, connection resets and timeouts. Fatal: other 4xx. A 401 refreshes the session
+once. A daily-limit answer stops the run. A create that fails in transit is never
+re-sent here: the caller looks it up first (see `AmbiguousWriteError`).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import socket
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+import requests
+import urllib3.exceptions
+from pydantic import BaseModel, ConfigDict, Field
+from simple_salesforce.exceptions import SalesforceError
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from connectors.errors import (
+    AmbiguousWriteError,
+    AuthExpired,
+    ConnectorError,
+    DailyLimitExceeded,
+    FatalError,
+    RetriableError,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    requests.ConnectionError,
+    requests.Timeout,
+    urllib3.exceptions.ProtocolError,
+    urllib3.exceptions.TimeoutError,
+    urllib3.exceptions.NewConnectionError,
+    urllib3.exceptions.MaxRetryError,
+    http.client.HTTPException,
+    ConnectionError,
+    socket.timeout,
+)
+
+
+class RetryPolicy(BaseModel):
+    """How hard to try: attempts, backoff bounds, and the longest Retry-After honoured."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_attempts: int = Field(default=6, ge=1)
+    backoff_base_s: float = Field(default=0.5, gt=0)
+    backoff_max_s: float = Field(default=30.0, gt=0)
+    max_retry_after_s: float = Field(default=60.0, gt=0)
+
+
+def _retry_after(headers: Mapping[str, str] | None) -> float | None:
+    if not headers:
+        return None
+    for name, value in headers.items():
+        if name.lower() == "retry-after":
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                return None  # an HTTP date: fall back to backoff rather than parse clocks
+    return None
+
+
+def _body_json(body: Any) -> Any:
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str):
+        try:
+            return json.loads(body)
+        except ValueError:
+            return body
+    return body
+
+
+def _error_code_and_message(body: Any) -> tuple[str | None, str]:
+    """Salesforce answers a list of {message, errorCode}; HubSpot one {category, message}."""
+    parsed = _body_json(body)
+    if isinstance(parsed, list) and parsed and isinstance(parsed[0], dict):
+        first = parsed[0]
+        return first.get("errorCode"), str(first.get("message", ""))
+    if isinstance(parsed, dict):
+        code = parsed.get("policyName") or parsed.get("category") or parsed.get("errorCode")
+        return code, str(parsed.get("message", ""))
+    return None, str(parsed or "")[:500]
+
+
+def _from_status(
+    status: int, body: Any, headers: Mapping[str, str] | None, where: str
+) -> ConnectorError:
+    code, message = _error_code_and_message(body)
+    text = (
+        f"{where}: HTTP {status}"
+        + (f" {code}" if code else "")
+        + (f": {message}" if message else "")
+    )
+    if status == 401:
+        return AuthExpired(text, status=status, code=code)
+    if code == "REQUEST_LIMIT_EXCEEDED" or (status == 429 and code == "DAILY"):
+        return DailyLimitExceeded(
+            f"{text} (the CRM's daily API budget is spent; the run stops and resumes from "
+            "its cursors once the budget resets)",
+            status=status,
+            code=code,
+        )
+    if status == 429 or status >= 500:
+        return RetriableError(text, status=status, code=code, retry_after=_retry_after(headers))
+    return FatalError(text, status=status, code=code)
+
+
+def classify(exc: BaseException) -> ConnectorError | None:
+    """The connector error for a client library's exception; None if it is not a CRM failure."""
+    if isinstance(exc, ConnectorError):
+        return exc
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        r = exc.response
+        return _from_status(
+            r.status_code, r.content, r.headers, f"{r.request.method} {_path(r.url)}"
+        )
+    if isinstance(exc, SalesforceError):
+        return _from_status(exc.status, exc.content, None, f"Salesforce {exc.resource_name}")
+    # hubspot-api-client generates one ApiException class per API package; they share a shape.
+    if type(exc).__module__.startswith("hubspot.") and hasattr(exc, "status"):
+        status = int(getattr(exc, "status", 0) or 0)
+        if status == 0:  # the client wraps TLS failures with status 0
+            return RetriableError(f"HubSpot: {getattr(exc, 'reason', '')}", transport=True)
+        headers = getattr(exc, "headers", None)
+        return _from_status(status, getattr(exc, "body", None), headers, "HubSpot")
+    if isinstance(exc, _TRANSPORT_ERRORS):
+        return RetriableError(f"transport: {type(exc).__name__}", transport=True)
+    return None
+
+
+def _path(url: str | None) -> str:
+    # Only the path: query strings may carry SOQL with customer data, never needed in logs.
+    return (url or "").split("?", 1)[0]
+
+
+class Redactor:
+    """Removes known secret values from text bound for exceptions and logs."""
+
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+        self._secrets = [s for s in secrets if s and len(s) >= 4]
+
+    def add(self, secret: str | None) -> None:
+        if secret and len(secret) >= 4:
+            self._secrets.append(secret)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+class _RefreshedAuth(RetriableError):
+    """Internal: the session was refreshed; try again at once."""
+
+
+def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
+    backoff = wait_random_exponential(multiplier=policy.backoff_base_s, max=policy.backoff_max_s)
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _RefreshedAuth):
+            return 0.0
+        if isinstance(exc, RetriableError) and exc.retry_after is not None:
+            return min(exc.retry_after, policy.max_retry_after_s)
+        return float(backoff(state))
+
+    return wait
+
+
+def call_with_retry(
+    fn: Callable[[], T],
+    *,
+    policy: RetryPolicy,
+    redact: Redactor,
+    refresh_auth: Callable[[], None] | None = None,
+    idempotent: bool = True,
+    what: str = "request",
+    before_attempt: Callable[[], None] | None = None,
+) -> T:
+    """Run `fn` under the policy; raise a `ConnectorError` (never a library error) when it gives up.
+
+    `idempotent=False` (creates): a failure in transit raises `AmbiguousWriteError`
+    instead of re-sending; a 429 or 5xx answer is retried, since the CRM then said no.
+    """
+    refreshed = False
+    attempts = 0
+
+    def one() -> T:
+        nonlocal refreshed, attempts
+        attempts += 1
+        if before_attempt is not None:
+            before_attempt()
+        try:
+            return fn()
+        except Exception as exc:
+            err = classify(exc)
+            if err is None:
+                raise
+            err.message = redact(err.message)
+            err.args = (err.message,)
+            if isinstance(err, AuthExpired) and refresh_auth is not None and not refreshed:
+                refreshed = True
+                refresh_auth()
+                raise _RefreshedAuth(err.message, status=401) from None
+            if isinstance(err, RetriableError) and err.transport and not idempotent:
+                raise AmbiguousWriteError(f"{what}: {err.message}") from None
+            if isinstance(err, RetriableError):
+                log.info("%s: retriable failure (attempt %d): %s", what, attempts, err.message)
+            raise err from None
+
+    retrying = Retrying(
+        retry=retry_if_exception_type(RetriableError),
+        wait=_wait(policy),
+        stop=stop_after_attempt(policy.max_attempts),
+        reraise=True,
+    )
+    try:
+        return retrying(one)
+    except _RefreshedAuth as exc:  # pragma: no cover - needs max_attempts == 1
+        raise AuthExpired(exc.message, status=401) from None

@@ -1,0 +1,420 @@
+"""Salesforce connector: simple-salesforce over a session it owns.
+
+Leads and Contacts come from SOQL on `SystemModstamp` through `query_all_iter`
+(2,000 a page, server-side query locators, no result cap); activities from Task,
+Event and CampaignMember as the mapping says; writes through sObject Collections,
+200 records a call with `allOrNone=false` so one bad record does not sink a batch.
+Every value placed in SOQL goes through `format_soql`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from simple_salesforce import Salesforce, format_soql
+
+from connectors.common import chunks, failed, ok, window_start
+from connectors.config import SalesforceConfig
+from connectors.errors import AmbiguousWriteError, ConnectorError, MappingError
+from connectors.mapping import ContactSource, Mapping, default_mapping, load_mapping
+from connectors.paging import Page, RecordIssue, SeenIds, with_last
+from connectors.protocol import ContactStatus, Deletion
+from connectors.retry import Redactor
+from connectors.salesforce_session import SalesforceSession
+from connectors.throttle import Throttle, TokenBucket
+from connectors.translate import RecordError, field_value, parse_datetime, to_activity, to_contact
+from scoring.records import Activity, Contact, Crm
+from scoring.writes import HandoffTask, PropertyUpdate, StageChange, WriteOutcome
+
+log = logging.getLogger(__name__)
+
+COLLECTION_SIZE = 200  # sObject Collections limit per call
+IDS_PER_QUERY = 200  # keeps a `WHERE Id IN (...)` query well under the URL length limit
+MODSTAMP = "SystemModstamp"
+# Per-record error codes in a collections answer that are worth another attempt.
+RETRIABLE_CODES = frozenset(
+    {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_RUNNING_TOO_LONG", "TEMPORARY_ERROR"}
+)
+
+
+def _soql_time(value: datetime) -> str:
+    # A datetime literal formatted here, never taken from data: 2026-01-31T09:00:00Z.
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class SalesforceConnector:
+    """`CrmConnector` for Salesforce."""
+
+    crm = Crm.SALESFORCE
+
+    def __init__(
+        self,
+        config: SalesforceConfig,
+        mapping: Mapping | None = None,
+        *,
+        throttle: Throttle | None = None,
+    ) -> None:
+        self._config = config
+        self._mapping = mapping or (
+            load_mapping(config.mapping_file)
+            if config.mapping_file
+            else default_mapping(Crm.SALESFORCE)
+        )
+        self._throttle = throttle or Throttle(
+            {"default": TokenBucket(config.throttle.rate, config.throttle.burst)}
+        )
+        self._redact = Redactor()
+        self._session = SalesforceSession(config, self._throttle, self._redact)
+        # The session supplies the real token on every request; this one only fills a slot.
+        self._sf = Salesforce(
+            instance_url=config.instance_url.rstrip("/"),
+            session_id=self._session.token or "pending",
+            version=config.api_version,
+            session=self._session,
+        )
+        self._checked = False
+
+    # --- pulls -------------------------------------------------------------------------
+
+    def _rows(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
+        return self._sf.query_all_iter(soql, include_deleted=include_deleted)
+
+    def _pages(self, rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        """Regroup rows into pages of the server's page size, so pages map to requests."""
+        page: list[dict[str, Any]] = []
+        for row in rows:
+            page.append(row)
+            if len(page) >= 2000:
+                yield page
+                page = []
+        yield page
+
+    def pull_contacts(self, since: datetime | None) -> Iterator[Page[Contact]]:
+        """Leads, then Contacts, modified at or after `since` minus the overlap."""
+        start = window_start(since, self._config.overlap_minutes)
+        seen = SeenIds()
+        high = since
+        sources = self._mapping.contacts
+        for index, source in enumerate(sources):
+            extra = (MODSTAMP,)
+            if self._mapping.stage.object in (None, source.object):
+                extra += (self._mapping.stage.field,)
+            soql = self._select(source.object, ["Id", *source.crm_fields(extra)], start)
+            pages = with_last(self._pages(self._rows(soql)))
+            for rows, last in pages:
+                records: list[Contact] = []
+                errors: list[RecordIssue] = []
+                for row in rows:
+                    crm_id = str(row["Id"])
+                    if not seen.first_time(crm_id):
+                        continue
+                    try:
+                        records.append(to_contact(self._mapping, source, crm_id, row))
+                    except RecordError as exc:
+                        errors.append(RecordIssue(crm_id, str(exc)))
+                        continue
+                    stamp = parse_datetime(row.get(MODSTAMP))
+                    if stamp and (high is None or stamp > high):
+                        high = stamp
+                final = last and index == len(sources) - 1
+                yield Page(records, cursor=high if final else None, errors=errors)
+
+    def _select(self, obj: str, fields: list[str], start: datetime | None, where: str = "") -> str:
+        clauses = [where] if where else []
+        if start is not None:
+            clauses.append(f"{MODSTAMP} >= {_soql_time(start)}")
+        soql = format_soql(
+            "SELECT {:literal} FROM {:literal}", ", ".join(dict.fromkeys(fields)), obj
+        )
+        if clauses:
+            soql += " WHERE " + " AND ".join(clauses)
+        return soql + f" ORDER BY {MODSTAMP} ASC, Id ASC"
+
+    def pull_activities(self, since: datetime | None) -> Iterator[Page[Activity]]:
+        """Task, Event and CampaignMember rows modified since the window start."""
+        start = window_start(since, self._config.overlap_minutes)
+        seen = SeenIds()
+        high = since
+        sources = list(self._mapping.activity_sources.items())
+        for index, (name, decl) in enumerate(sources):
+            fields = ["Id", MODSTAMP, *self._mapping.activity_fields(name)]
+            for rows, last in with_last(self._pages(self._rows(self._select(name, fields, start)))):
+                records: list[Activity] = []
+                errors: list[RecordIssue] = []
+                skipped = 0
+                for row in rows:
+                    crm_id = str(row["Id"])
+                    if not seen.first_time(crm_id):
+                        continue
+                    contact_id = next(
+                        (str(v) for f in decl.contact if (v := field_value(row, f))), None
+                    )
+                    try:
+                        activity = to_activity(
+                            self._mapping,
+                            name,
+                            crm_id,
+                            contact_id,
+                            field_value(row, decl.occurred_at or "CreatedDate"),
+                            row,
+                        )
+                    except RecordError as exc:
+                        errors.append(RecordIssue(crm_id, str(exc)))
+                        continue
+                    stamp = parse_datetime(row.get(MODSTAMP))
+                    if stamp and (high is None or stamp > high):
+                        high = stamp
+                    if activity is None:
+                        skipped += 1
+                    else:
+                        records.append(activity)
+                final = last and index == len(sources) - 1
+                yield Page(records, cursor=high if final else None, errors=errors, skipped=skipped)
+
+    def pull_deletions(self, since: datetime | None) -> Iterator[Page[Deletion]]:
+        """Deleted Leads and Contacts (queryAll with IsDeleted = true)."""
+        start = window_start(since, self._config.overlap_minutes)
+        high = since
+        sources = self._mapping.contacts
+        for index, source in enumerate(sources):
+            soql = self._select(source.object, ["Id", MODSTAMP], start, where="IsDeleted = true")
+            for rows, last in with_last(self._pages(self._rows(soql, include_deleted=True))):
+                records = []
+                for row in rows:
+                    stamp = parse_datetime(row.get(MODSTAMP))
+                    records.append(Deletion(self.crm, str(row["Id"]), stamp))
+                    if stamp and (high is None or stamp > high):
+                        high = stamp
+                final = last and index == len(sources) - 1
+                yield Page(records, cursor=high if final else None)
+
+    # --- reads and writes --------------------------------------------------------------
+
+    def read_status(self, crm_ids: Sequence[str]) -> dict[str, ContactStatus]:
+        """Lead status and owner (Leads), owner (Contacts), 200 ids a query."""
+        result: dict[str, ContactStatus] = {}
+        status = self._mapping.lead_status
+        for source, ids in self._by_source(crm_ids).items():
+            owner = source.fields.get("owner_id", "OwnerId")
+            has_status = status.object in (None, source.object)
+            fields = ["Id", owner, *([status.field] if has_status else [])]
+            for batch in chunks(ids, IDS_PER_QUERY):
+                soql = format_soql(
+                    "SELECT {:literal} FROM {:literal} WHERE Id IN {}",
+                    ", ".join(dict.fromkeys(fields)),
+                    source.object,
+                    list(batch),
+                )
+                for row in self._rows(soql):
+                    value = row.get(status.field) if has_status else None
+                    result[str(row["Id"])] = ContactStatus(
+                        crm_id=str(row["Id"]),
+                        lead_status=value,
+                        status_key=status.key_for(value),
+                        lifecycle_stage=self._mapping.stage.from_crm(value) if has_status else None,
+                        owner_id=row.get(owner),
+                    )
+        return result
+
+    def _by_source(self, crm_ids: Sequence[str]) -> dict[ContactSource, list[str]]:
+        groups: dict[str, list[str]] = {}
+        for crm_id in crm_ids:
+            groups.setdefault(self._mapping.source_for_id(crm_id).object, []).append(crm_id)
+        return {self._mapping.source(obj): ids for obj, ids in groups.items()}
+
+    def update_properties(self, updates: Sequence[PropertyUpdate]) -> list[WriteOutcome]:
+        """Write score fields through sObject Collections, 200 records a call."""
+        self._ensure_checked()
+        wb = self._mapping.write_back
+        records = {
+            u.crm_id: {
+                "attributes": {"type": self._mapping.source_for_id(u.crm_id).object},
+                "Id": u.crm_id,
+                **{wb[k]: v for k, v in u.values.items()},
+            }
+            for u in updates
+        }
+        outcomes = self._collections_update(records)
+        return [outcomes[u.crm_id] for u in updates]
+
+    def change_stages(self, changes: Sequence[StageChange]) -> list[WriteOutcome]:
+        """Set `Lead.Status` from the mapping (a lead status key, else the stage's value)."""
+        self._ensure_checked()
+        status = self._mapping.lead_status
+        stage = self._mapping.stage
+        records: dict[str, dict[str, Any]] = {}
+        outcomes: dict[str, WriteOutcome] = {}
+        for change in changes:
+            obj = self._mapping.source_for_id(change.crm_id).object
+            if stage.object not in (None, obj):
+                outcomes[change.crm_id] = failed(
+                    self.crm, change.crm_id, f"{obj} records have no {stage.field} field"
+                )
+                continue
+            if change.lead_status is not None:
+                value = status.values.get(change.lead_status)
+            else:
+                value = stage.write.get(change.to_stage)
+            if value is None:
+                outcomes[change.crm_id] = failed(
+                    self.crm,
+                    change.crm_id,
+                    f"no {stage.field} value mapped for {change.lead_status or change.to_stage}",
+                )
+                continue
+            records[change.crm_id] = {
+                "attributes": {"type": obj},
+                "Id": change.crm_id,
+                stage.field: value,
+            }
+        outcomes.update(self._collections_update(records))
+        return [outcomes[c.crm_id] for c in changes]
+
+    def _collections_update(self, records: dict[str, dict[str, Any]]) -> dict[str, WriteOutcome]:
+        outcomes: dict[str, WriteOutcome] = {}
+        pending = list(records)
+        for attempt in range(1, self._config.retry.max_attempts + 1):
+            retry: list[str] = []
+            for batch in chunks(pending, COLLECTION_SIZE):
+                body = {"allOrNone": False, "records": [records[i] for i in batch]}
+                results = self._sf.restful("composite/sobjects", method="PATCH", json=body) or []
+                for crm_id, result in zip(batch, results, strict=False):
+                    if result.get("success"):
+                        outcomes[crm_id] = ok(self.crm, crm_id, crm_id, attempt)
+                        continue
+                    errors = result.get("errors") or []
+                    outcomes[crm_id] = failed(self.crm, crm_id, self._messages(errors), attempt)
+                    if any(e.get("statusCode") in RETRIABLE_CODES for e in errors):
+                        retry.append(crm_id)
+            if not retry:
+                break
+            pending = retry
+        return outcomes
+
+    def _messages(self, errors: list[dict[str, Any]]) -> str:
+        return self._redact(
+            "; ".join(f"{e.get('statusCode')}: {e.get('message')}" for e in errors) or "failed"
+        )
+
+    def create_tasks(self, tasks: Sequence[HandoffTask]) -> list[WriteOutcome]:
+        """Create Tasks 200 a call; after an ambiguous failure, look them up before resending."""
+        self._ensure_checked()
+        outcomes: dict[str, WriteOutcome] = {}
+        for batch in chunks(list(tasks), COLLECTION_SIZE):
+            outcomes.update(self._create_batch(batch))
+        return [outcomes[t.key] for t in tasks]
+
+    def _create_batch(self, batch: Sequence[HandoffTask]) -> dict[str, WriteOutcome]:
+        outcomes: dict[str, WriteOutcome] = {}
+        pending = list(batch)
+        for attempt in range(1, self._config.retry.max_attempts + 1):
+            body = {"allOrNone": False, "records": [self._task_record(t) for t in pending]}
+            try:
+                results = self._sf.restful("composite/sobjects", method="POST", json=body) or []
+            except AmbiguousWriteError:
+                found = self.find_tasks([t.key for t in pending])
+                for task in pending:
+                    if task.key in found:
+                        outcomes[task.key] = ok(self.crm, task.key, found[task.key], attempt)
+                pending = [t for t in pending if t.key not in found]
+                if not pending:
+                    break
+                continue
+            retry: list[HandoffTask] = []
+            for task, result in zip(pending, results, strict=False):
+                if result.get("success"):
+                    outcomes[task.key] = ok(self.crm, task.key, str(result.get("id")), attempt)
+                    continue
+                errors = result.get("errors") or []
+                outcomes[task.key] = failed(self.crm, task.key, self._messages(errors), attempt)
+                if any(e.get("statusCode") in RETRIABLE_CODES for e in errors):
+                    retry.append(task)
+            if not retry:
+                break
+            pending = retry
+        return outcomes
+
+    def _task_record(self, task: HandoffTask) -> dict[str, Any]:
+        m = self._mapping.tasks
+        values: dict[str, Any] = {
+            "key": task.key,
+            "contact_id": task.contact_id,
+            "owner_id": task.owner_id,
+            "subject": task.subject,
+            "body": task.body,
+            # ActivityDate is a date field: the due day in UTC.
+            "due_at": task.due_at.astimezone(UTC).date().isoformat(),
+            "priority": m.priorities[task.priority],
+        }
+        record: dict[str, Any] = {"attributes": {"type": m.object}, **m.constants}
+        record.update(
+            {m.fields[k]: v for k, v in values.items() if k in m.fields and v is not None}
+        )
+        return record
+
+    def find_tasks(self, keys: Sequence[str]) -> dict[str, str]:
+        """Task ids by handoff key (200 keys a query)."""
+        key_field = self._mapping.tasks.fields["key"]
+        found: dict[str, str] = {}
+        for batch in chunks(list(dict.fromkeys(keys)), IDS_PER_QUERY):
+            soql = format_soql(
+                "SELECT Id, {:literal} FROM {:literal} WHERE {:literal} IN {}",
+                key_field,
+                self._mapping.tasks.object,
+                key_field,
+                list(batch),
+            )
+            for row in self._rows(soql):
+                found.setdefault(str(row[key_field]), str(row["Id"]))
+        return found
+
+    # --- schema check ------------------------------------------------------------------
+
+    def check_mapping(self) -> list[str]:
+        """Fields the mapping names that the org lacks, and status values not in LeadStatus."""
+        m = self._mapping
+        problems: list[str] = []
+        wanted: dict[str, list[str]] = {}
+        for source in m.contacts:
+            names = [*source.crm_fields(), *m.write_back.values()]
+            if m.stage.object in (None, source.object):
+                names.append(m.stage.field)
+            wanted[source.object] = names
+        wanted[m.tasks.object] = [*m.tasks.fields.values(), *m.tasks.constants]
+        for obj, names in wanted.items():
+            have = self._describe(obj)
+            problems += [
+                f"{obj}.{n}: no such Salesforce field"
+                for n in dict.fromkeys(names)
+                if n.split(".", 1)[0] not in have
+            ]
+        statuses: set[str] = set()
+        for row in self._rows("SELECT ApiName, MasterLabel FROM LeadStatus"):
+            statuses.update(str(v) for v in (row.get("ApiName"), row.get("MasterLabel")) if v)
+        for value in [*m.lead_status.values.values(), *m.stage.write.values()]:
+            if value not in statuses:
+                problems.append(f"LeadStatus has no value {value!r}")
+        return problems
+
+    def _describe(self, obj: str) -> set[str]:
+        result = self._sf.restful(f"sobjects/{obj}/describe") or {}
+        names: set[str] = set()
+        for f in result.get("fields") or []:
+            names.add(f["name"])
+            if f.get("relationshipName"):
+                names.add(f["relationshipName"])
+        return names
+
+    def _ensure_checked(self) -> None:
+        if self._checked:
+            return
+        try:
+            problems = self.check_mapping()
+        except ConnectorError as exc:
+            raise MappingError(f"could not check the mapping against Salesforce: {exc}") from exc
+        if problems:
+            raise MappingError("mapping does not match the Salesforce org: " + "; ".join(problems))
+        self._checked = True

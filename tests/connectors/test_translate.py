@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from connectors.mapping import default_mapping
+from connectors.translate import RecordError, parse_datetime, to_activity, to_contact
+from scoring.records import ActivityType, Crm, LifecycleStage
+
+HUBSPOT = default_mapping(Crm.HUBSPOT)
+SALESFORCE = default_mapping(Crm.SALESFORCE)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "2026-01-31T09:00:00Z",
+        "2026-01-31T09:00:00.000Z",
+        "2026-01-31T09:00:00.000+0000",
+        "2026-01-31T09:00:00+00:00",
+        "1769850000000",
+    ],
+)
+def test_timestamps(raw: str) -> None:
+    assert parse_datetime(raw) == datetime(2026, 1, 31, 9, 0, tzinfo=UTC)
+
+
+def test_hubspot_contact() -> None:
+    contact = to_contact(
+        HUBSPOT,
+        HUBSPOT.contacts[0],
+        "101",
+        {
+            "email": "a@b.example",
+            "numemployees": "250",
+            "lifecyclestage": "marketingqualifiedlead",
+            "hs_lead_status": "OPEN",
+            "lastmodifieddate": "2026-01-31T09:00:00.000Z",
+            "business_license_number": "BL-1",
+        },
+    )
+    assert contact.company_size == 250
+    assert contact.lifecycle_stage is LifecycleStage.MQL
+    assert contact.lead_status == "OPEN"
+    assert contact.properties["business_license_number"] == "BL-1"
+
+
+def test_salesforce_contact_reads_relationship_fields() -> None:
+    row = {
+        "Id": "003x",
+        "Email": "c@d.example",
+        "Account": {"Name": "Acme", "NumberOfEmployees": 40, "Industry": "Retail"},
+        "MailingCountry": "DE",
+    }
+    contact = to_contact(SALESFORCE, SALESFORCE.source("Contact"), "003x", row)
+    assert (contact.company, contact.company_size, contact.country) == ("Acme", 40, "DE")
+    assert contact.lifecycle_stage is None
+
+
+def test_bad_number_is_a_record_error() -> None:
+    with pytest.raises(RecordError):
+        to_contact(HUBSPOT, HUBSPOT.contacts[0], "1", {"numemployees": "many"})
+
+
+def test_form_id_decides_the_activity_type() -> None:
+    activity = to_activity(
+        HUBSPOT,
+        "e_submitted_form",
+        "ev1",
+        "101",
+        "2026-01-31T09:00:00Z",
+        {"hs_form_id": "content-download", "asset": "Guide", "asset_type": "ebook"},
+    )
+    assert activity is not None
+    assert activity.type is ActivityType.CONTENT_DOWNLOAD
+    assert (activity.asset, activity.asset_type, activity.form) == (
+        "Guide",
+        "ebook",
+        "content-download",
+    )
+
+
+def test_unknown_activity_is_kept_as_other_with_raw_type() -> None:
+    activity = to_activity(
+        SALESFORCE, "Task", "00T1", "00Q1", "2026-01-31T09:00:00Z", {"Type": "Call"}
+    )
+    assert activity is not None
+    assert activity.type is ActivityType.OTHER
+    assert activity.raw_type == "Task:Call"
+    unnamed = to_activity(HUBSPOT, "e_new_thing", "ev2", "101", "2026-01-31T09:00:00Z", {})
+    assert unnamed is not None and unnamed.raw_type == "e_new_thing"
+
+
+def test_campaign_member_and_handoff_tasks() -> None:
+    row = {"Status": "Attended", "Campaign": {"Type": "Webinar", "Name": "Pricing 101"}}
+    activity = to_activity(
+        SALESFORCE, "CampaignMember", "00v1", "003x", "2026-01-31T09:00:00Z", row
+    )
+    assert activity is not None and activity.type is ActivityType.WEBINAR_ATTENDED
+    assert activity.campaign == "Pricing 101"
+    assert (
+        to_activity(
+            SALESFORCE, "Task", "00T2", "00Q1", "2026-01-31T09:00:00Z", {"Type": "MQL Handoff"}
+        )
+        is None
+    )
