@@ -301,14 +301,12 @@ def _line_for(loc: tuple[Any, ...], message: str, marks: dict[Path_, int]) -> in
     for end in range(len(parts), -1, -1):
         if parts[:end] in marks:
             # A validator on a whole mapping names the offending key: point at its line.
-            for path, line in marks.items():
-                if (
-                    len(path) == end + 1
-                    and path[:end] == parts[:end]
-                    and f"{path[-1]!r}" in message
-                ):
-                    return line
-            return marks[parts[:end]]
+            named = [
+                (message.find(repr(path[-1])), line)
+                for path, line in marks.items()
+                if len(path) == end + 1 and path[:end] == parts[:end] and repr(path[-1]) in message
+            ]
+            return min(named)[1] if named else marks[parts[:end]]
     return 1
 
 
