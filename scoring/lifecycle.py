@@ -33,6 +33,20 @@ class SalesFeedback(StrEnum):
     REJECTED = "rejected"
 
 
+# Canonical lead-status keys (the mappings give their CRM values) and what sales meant.
+REJECTED_KEYS: frozenset[str] = frozenset({"rejected", "recycled", "unqualified"})
+ACCEPTED_KEYS: frozenset[str] = frozenset({"sql", "accepted"})
+
+
+def feedback_for(status_key: str | None) -> SalesFeedback:
+    """Sales' verdict from a canonical lead-status key (None: no verdict)."""
+    if status_key in REJECTED_KEYS:
+        return SalesFeedback.REJECTED
+    if status_key in ACCEPTED_KEYS:
+        return SalesFeedback.ACCEPTED
+    return SalesFeedback.NONE
+
+
 class LeadStatusKey(StrEnum):
     """Canonical lead statuses the service writes; mappings give their CRM values."""
 

@@ -91,3 +91,19 @@ def test_is_backward() -> None:
     assert is_backward(S.MQL, S.LEAD)
     assert not is_backward(S.LEAD, S.MQL)
     assert not is_backward(None, S.LEAD)
+
+
+@pytest.mark.parametrize(
+    ("key", "feedback"),
+    [
+        ("rejected", SalesFeedback.REJECTED),
+        ("recycled", SalesFeedback.REJECTED),
+        ("sql", SalesFeedback.ACCEPTED),
+        ("open", SalesFeedback.NONE),
+        (None, SalesFeedback.NONE),
+    ],
+)
+def test_feedback_from_status_keys(key, feedback) -> None:
+    from scoring.lifecycle import feedback_for
+
+    assert feedback_for(key) is feedback

@@ -1,0 +1,289 @@
+"""The sync's steps as plain functions: score and plan, apply, finish interrupted handoffs.
+
+Prefect tasks wrap these; keeping them plain lets tests and two concurrent processes run
+them directly. Rules live in `scoring/`, SQL in `store/`, CRM calls behind the connector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+
+from connectors.protocol import CrmConnector
+from scoring.engine import compile_model
+from scoring.lifecycle import (
+    PROTECTED,
+    LifecycleDecision,
+    Transition,
+    decide,
+    feedback_for,
+)
+from scoring.model import ScoringModel
+from scoring.plan import WritePlan, plan_writes
+from scoring.records import Activity, Contact, Crm, ScoreResult
+from scoring.writes import HandoffTask, OutcomeStatus, WriteOutcome
+from store import audit, handoffs, mirror, scores
+from store.audit import AuditEvent
+
+# A claim younger than this belongs to a run that may still be creating its task; only an
+# older one is taken over and finished (the CRM is asked first).
+CLAIM_LEASE = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Decided:
+    """One contact's new score, lifecycle decision and write plan."""
+
+    contact: Contact
+    activities: list[Activity]
+    result: ScoreResult
+    decision: LifecycleDecision
+    plan: WritePlan
+    mql_transitions: int
+
+
+@dataclass
+class ApplyReport:
+    """What a run did, for the flow's artifact and the demo's table."""
+
+    updated: int = 0
+    stage_moves: list[tuple[str, str, str]] = field(default_factory=list)  # id, from, to
+    tasks_created: list[tuple[str, str]] = field(default_factory=list)  # contact id, task id
+    new_mqls: list[str] = field(default_factory=list)
+    failures: list[tuple[str, str, str]] = field(default_factory=list)  # id, action, message
+    skipped_claims: int = 0
+
+    def merge(self, other: ApplyReport) -> None:
+        self.updated += other.updated
+        self.stage_moves += other.stage_moves
+        self.tasks_created += other.tasks_created
+        self.new_mqls += other.new_mqls
+        self.failures += other.failures
+        self.skipped_claims += other.skipped_claims
+
+
+def score_and_plan(
+    engine: Engine,
+    model: ScoringModel,
+    crm: Crm,
+    contact_ids: Sequence[str],
+    status_key: Callable[[str | None], str | None],
+    now: datetime,
+    flow_run_id: str | None,
+) -> list[Decided]:
+    """Score these contacts from the store, decide their stage and plan their writes."""
+    contacts = mirror.load_contacts(engine, crm, contact_ids)
+    ids = [c.crm_id for c in contacts]
+    activities = mirror.load_activities(engine, crm, ids)
+    states = scores.written_states(engine, crm.value, ids)
+    compiled = compile_model(model)
+    decided: list[Decided] = []
+    events: list[AuditEvent] = []
+    for contact in contacts:
+        state = states.get(contact.crm_id, scores.WrittenState())
+        acts = activities.get(contact.crm_id, [])
+        result = compiled.score(contact, acts, now, engagement_since=state.recycled_at)
+        feedback = feedback_for(status_key(contact.lead_status))
+        decision = decide(contact.lifecycle_stage, feedback, result, state.recycled_at)
+        plan = plan_writes(
+            model, contact, acts, result, decision, state.written, state.mql_transitions, now
+        )
+        decided.append(Decided(contact, acts, result, decision, plan, state.mql_transitions))
+        if decision.transition is not Transition.NONE or not plan.is_empty:
+            events.append(_decision_event(contact, result, decision, plan))
+        if contact.lifecycle_stage in PROTECTED and state.stage == "mql":
+            # Sales took an MQL of ours forward: counted once for conversion figures.
+            events.append(
+                AuditEvent(
+                    crm=crm.value,
+                    contact_id=contact.crm_id,
+                    kind="feedback",
+                    action="accepted",
+                    detail={"stage": contact.lifecycle_stage.value},
+                )
+            )
+            scores.record_written(
+                engine, crm.value, contact.crm_id, stage=contact.lifecycle_stage.value
+            )
+    scores.save_scores(engine, [d.result for d in decided], flow_run_id)
+    audit.record(engine, events, flow_run_id, now)
+    return decided
+
+
+def _decision_event(
+    contact: Contact, result: ScoreResult, decision: LifecycleDecision, plan: WritePlan
+) -> AuditEvent:
+    return AuditEvent(
+        crm=contact.crm.value,
+        contact_id=contact.crm_id,
+        kind="decision",
+        action=decision.transition.value,
+        detail={
+            "total": result.total,
+            "grade": result.grade,
+            "is_mql": result.is_mql,
+            "model": f"{result.model_name}@{result.model_version}",
+            "reasons": [r.model_dump() for r in result.reasons],
+            "target_stage": decision.target_stage.value if decision.target_stage else None,
+            "planned": {
+                "update": plan.update.values if plan.update else None,
+                "stage": plan.stage.to_stage.value if plan.stage else None,
+                "handoff": plan.handoff.key if plan.handoff else None,
+            },
+        },
+        message=decision.reason,
+    )
+
+
+def apply_plans(
+    engine: Engine,
+    connector: CrmConnector,
+    decided: Sequence[Decided],
+    now: datetime,
+    flow_run_id: str | None,
+    worker: str,
+) -> ApplyReport:
+    """Apply planned writes in batches and record every outcome.
+
+    A handoff is created only after its contact's stage move succeeded (so a failed move
+    is retried with the same transition next run) and after its key is claimed.
+    """
+    report = ApplyReport()
+    crm = connector.crm.value
+    events: list[AuditEvent] = []
+
+    updates = [d.plan.update for d in decided if d.plan.update is not None]
+    update_outcomes = connector.update_properties(updates) if updates else []
+    for update, outcome in zip(updates, update_outcomes, strict=True):
+        events.append(_write_event(outcome, "update_properties", update.values))
+        if outcome.status is OutcomeStatus.OK:
+            scores.record_written(engine, crm, update.crm_id, update.values)
+            report.updated += 1
+        else:
+            report.failures.append((update.crm_id, "update", outcome.message or ""))
+
+    moving = [d for d in decided if d.plan.stage is not None]
+    changes = [d.plan.stage for d in moving if d.plan.stage is not None]
+    stage_outcomes = connector.change_stages(changes) if changes else []
+    stage_ok: set[str] = set()
+    for item, outcome in zip(moving, stage_outcomes, strict=True):
+        change = item.plan.stage
+        assert change is not None
+        events.append(_write_event(outcome, "change_stage", {"to": change.to_stage.value}))
+        if outcome.status is not OutcomeStatus.OK:
+            report.failures.append((change.crm_id, "stage", outcome.message or ""))
+            continue
+        stage_ok.add(change.crm_id)
+        report.stage_moves.append(
+            (change.crm_id, change.from_stage.value if change.from_stage else "", change.to_stage)
+        )
+        transition = item.decision.transition
+        state: dict[str, object] = {"stage": change.to_stage.value}
+        if transition is Transition.PROMOTED_TO_MQL:
+            state["mql_transitions"] = item.mql_transitions + 1
+            report.new_mqls.append(change.crm_id)
+        elif transition is Transition.RECYCLED:
+            state["recycled_at"] = now
+        scores.record_written(engine, crm, change.crm_id, **state)
+        mirror.set_stage(engine, connector.crm, change.crm_id, change.to_stage.value, None)
+
+    claimed: list[HandoffTask] = []
+    for item in decided:
+        task = item.plan.handoff
+        if task is None or item.contact.crm_id not in stage_ok:
+            continue
+        if handoffs.claim(engine, task, worker, now):
+            claimed.append(task)
+        else:
+            report.skipped_claims += 1
+            events.append(
+                AuditEvent(
+                    crm=crm,
+                    contact_id=task.contact_id,
+                    kind="claim",
+                    action="handoff_claim_held",
+                    outcome="skipped",
+                    detail={"key": task.key},
+                )
+            )
+    audit.record(engine, events, flow_run_id, now)
+    report.merge(_create_claimed(engine, connector, claimed, now, flow_run_id))
+    return report
+
+
+def finish_interrupted_handoffs(
+    engine: Engine,
+    connector: CrmConnector,
+    now: datetime,
+    flow_run_id: str | None,
+    worker: str,
+    lease: timedelta = CLAIM_LEASE,
+) -> ApplyReport:
+    """Claims a crashed run left without a task id: look each up in the CRM, create if absent."""
+    stale = handoffs.take_over_stale(engine, connector.crm.value, worker, now, now - lease)
+    if not stale:
+        return ApplyReport()
+    found = connector.find_tasks([task.key for task in stale])
+    events = []
+    for task in stale:
+        task_id = found.get(task.key)
+        if task_id is None:
+            continue
+        handoffs.record_task(engine, task.key, task_id, now)
+        events.append(
+            AuditEvent(
+                crm=connector.crm.value,
+                contact_id=task.contact_id,
+                kind="write",
+                action="create_task",
+                outcome=OutcomeStatus.ALREADY_DONE.value,
+                detail={"key": task.key, "task_id": task_id},
+                message="found in the CRM after an interrupted run",
+            )
+        )
+    audit.record(engine, events, flow_run_id, now)
+    missing = [task for task in stale if task.key not in found]
+    return _create_claimed(engine, connector, missing, now, flow_run_id)
+
+
+def _create_claimed(
+    engine: Engine,
+    connector: CrmConnector,
+    tasks: list[HandoffTask],
+    now: datetime,
+    flow_run_id: str | None,
+) -> ApplyReport:
+    report = ApplyReport()
+    if not tasks:
+        return report
+    events = []
+    for task, outcome in zip(tasks, connector.create_tasks(tasks), strict=True):
+        events.append(_write_event(outcome, "create_task", {"key": task.key}, task.contact_id))
+        if (
+            outcome.status in (OutcomeStatus.OK, OutcomeStatus.ALREADY_DONE)
+            and outcome.crm_object_id
+        ):
+            handoffs.record_task(engine, task.key, outcome.crm_object_id, now)
+            report.tasks_created.append((task.contact_id, outcome.crm_object_id))
+        else:
+            # The claim stays: a later run looks the task up first, then creates it.
+            report.failures.append((task.contact_id, "task", outcome.message or ""))
+    audit.record(engine, events, flow_run_id, now)
+    return report
+
+
+def _write_event(
+    outcome: WriteOutcome, action: str, detail: dict[str, object], contact_id: str | None = None
+) -> AuditEvent:
+    return AuditEvent(
+        crm=outcome.crm.value,
+        contact_id=contact_id or outcome.target,
+        kind="write",
+        action=action,
+        outcome=outcome.status.value,
+        detail={**detail, "attempts": outcome.attempts, "crm_object_id": outcome.crm_object_id},
+        message=outcome.message,
+    )

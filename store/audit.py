@@ -1,0 +1,53 @@
+"""The audit log: every decision and every write outcome, with its flow run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert, select
+
+from store.tables import AuditRow
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    crm: str
+    contact_id: str | None
+    kind: str  # decision | write | feedback | claim
+    action: str
+    outcome: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    message: str | None = None
+
+
+def record(engine: Engine, events: list[AuditEvent], flow_run_id: str | None, at: datetime) -> None:
+    if not events:
+        return
+    rows = [
+        {
+            "at": at,
+            "flow_run_id": flow_run_id,
+            "crm": e.crm,
+            "contact_id": e.contact_id,
+            "kind": e.kind,
+            "action": e.action,
+            "outcome": e.outcome,
+            "detail": e.detail,
+            "message": e.message,
+        }
+        for e in events
+    ]
+    with engine.begin() as connection:
+        connection.execute(insert(AuditRow), rows)
+
+
+def history(engine: Engine, crm: str, contact_id: str) -> list[dict[str, Any]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(AuditRow)
+            .where(AuditRow.crm == crm, AuditRow.contact_id == contact_id)  # type: ignore[arg-type]
+            .order_by(AuditRow.id)  # type: ignore[arg-type]
+        ).mappings()
+        return [dict(row) for row in rows]

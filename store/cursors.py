@@ -1,0 +1,32 @@
+"""Cursors: per CRM and object, advanced only after a page's writes are recorded."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Engine, select
+
+from store.tables import CursorRow
+from store.upsert import bulk_upsert
+
+
+def cursor_for(engine: Engine, crm: str, obj: str) -> datetime | None:
+    with engine.connect() as connection:
+        return connection.execute(
+            select(CursorRow.value).where(CursorRow.crm == crm, CursorRow.object == obj)
+        ).scalar_one_or_none()
+
+
+def advance_cursor(engine: Engine, crm: str, obj: str, value: datetime, now: datetime) -> None:
+    """Move the cursor forward to `value`; never backwards (pages may arrive out of order)."""
+    current = cursor_for(engine, crm, obj)
+    if current is not None and value <= current:
+        return
+    with engine.begin() as connection:
+        bulk_upsert(
+            connection,
+            CursorRow.__table__,  # type: ignore[arg-type]
+            [{"crm": crm, "object": obj, "value": value, "updated_at": now}],
+            ("crm", "object"),
+            ("value", "updated_at"),
+        )

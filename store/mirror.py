@@ -1,0 +1,197 @@
+"""The local mirror of CRM contacts and activities the scorer reads."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+
+from scoring.records import ACTIVITY_ATTRIBUTES, Activity, Contact, Crm
+from store.tables import ActivityRow, ContactRow
+from store.upsert import bulk_upsert
+
+CONTACT_COLUMNS = (
+    "email", "first_name", "last_name", "job_title", "company", "company_size", "industry",
+    "country", "lifecycle_stage", "lead_status", "owner_id", "created_at", "updated_at",
+    "properties",
+)  # fmt: skip
+ACTIVITY_COLUMNS = ("contact_id", "type", "raw_type", "occurred_at", "attributes")
+
+
+def upsert_contacts(engine: Engine, contacts: Sequence[Contact], pulled_at: datetime) -> int:
+    """Insert or refresh contacts by (crm, crm_id) in a few statements."""
+    rows = [
+        {
+            "crm": c.crm.value,
+            "crm_id": c.crm_id,
+            **{name: _plain(getattr(c, name)) for name in CONTACT_COLUMNS},
+            "deleted": False,
+            "pulled_at": pulled_at,
+        }
+        for c in contacts
+    ]
+    with engine.begin() as connection:
+        return bulk_upsert(
+            connection,
+            ContactRow.__table__,  # type: ignore[arg-type]
+            rows,
+            ("crm", "crm_id"),
+            (*CONTACT_COLUMNS, "deleted", "pulled_at"),
+        )
+
+
+def upsert_activities(engine: Engine, activities: Sequence[Activity]) -> int:
+    """Insert or refresh activities by (crm, crm_id) in a few statements."""
+    rows = [
+        {
+            "crm": a.crm.value,
+            "crm_id": a.crm_id,
+            "contact_id": a.contact_id,
+            "type": a.type.value,
+            "raw_type": a.raw_type,
+            "occurred_at": a.occurred_at,
+            "attributes": _attributes(a),
+        }
+        for a in activities
+    ]
+    with engine.begin() as connection:
+        return bulk_upsert(
+            connection,
+            ActivityRow.__table__,  # type: ignore[arg-type]
+            rows,
+            ("crm", "crm_id"),
+            ACTIVITY_COLUMNS,
+        )
+
+
+def mark_deleted(engine: Engine, crm: Crm, crm_ids: Sequence[str]) -> int:
+    if not crm_ids:
+        return 0
+    with engine.begin() as connection:
+        result = connection.execute(
+            update(ContactRow)
+            .where(ContactRow.crm == crm.value, ContactRow.crm_id.in_(crm_ids))  # type: ignore[attr-defined]
+            .values(deleted=True)
+        )
+        return result.rowcount
+
+
+def set_stage(engine: Engine, crm: Crm, crm_id: str, stage: str, lead_status: str | None) -> None:
+    """Keep the mirror in step with a stage the service wrote, until the next pull confirms it."""
+    values: dict[str, Any] = {"lifecycle_stage": stage}
+    if lead_status is not None:
+        values["lead_status"] = lead_status
+    with engine.begin() as connection:
+        connection.execute(
+            update(ContactRow)
+            .where(ContactRow.crm == crm.value, ContactRow.crm_id == crm_id)  # type: ignore[arg-type]
+            .values(**values)
+        )
+
+
+def load_contacts(engine: Engine, crm: Crm, crm_ids: Iterable[str] | None = None) -> list[Contact]:
+    """Live (not deleted) contacts, all of them or those with these ids."""
+    query = select(ContactRow).where(ContactRow.crm == crm.value, ContactRow.deleted == False)  # noqa: E712
+    if crm_ids is not None:
+        query = query.where(ContactRow.crm_id.in_(list(crm_ids)))  # type: ignore[attr-defined]
+    with engine.connect() as connection:
+        rows = connection.execute(query.order_by(ContactRow.crm_id)).mappings().all()
+    return [contact_from_row(row) for row in rows]
+
+
+def load_activities(
+    engine: Engine, crm: Crm, contact_ids: Sequence[str]
+) -> dict[str, list[Activity]]:
+    """Activities of these contacts, grouped by contact id."""
+    grouped: dict[str, list[Activity]] = defaultdict(list)
+    with engine.connect() as connection:
+        for start in range(0, len(contact_ids), 900):
+            chunk = list(contact_ids[start : start + 900])
+            rows = connection.execute(
+                select(ActivityRow).where(
+                    ActivityRow.crm == crm.value,
+                    ActivityRow.contact_id.in_(chunk),  # type: ignore[attr-defined]
+                )
+            ).mappings()
+            for row in rows:
+                grouped[row["contact_id"]].append(activity_from_row(row))
+    return grouped
+
+
+def contact_ids_with_activity(engine: Engine, crm: Crm, activity_ids: Sequence[str]) -> set[str]:
+    """The contacts these activities belong to (whose scores they change)."""
+    found: set[str] = set()
+    with engine.connect() as connection:
+        for start in range(0, len(activity_ids), 900):
+            chunk = list(activity_ids[start : start + 900])
+            found.update(
+                connection.execute(
+                    select(ActivityRow.contact_id).where(
+                        ActivityRow.crm == crm.value,
+                        ActivityRow.crm_id.in_(chunk),  # type: ignore[attr-defined]
+                    )
+                ).scalars()
+            )
+    return found
+
+
+def find_contact(engine: Engine, key: str) -> Contact | None:
+    """A contact by CRM id or by email (case-insensitive)."""
+    with engine.connect() as connection:
+        row = (
+            connection.execute(
+                select(ContactRow).where(
+                    (ContactRow.crm_id == key) | (ContactRow.email == key.lower())
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            row = (
+                connection.execute(
+                    select(ContactRow).where(ContactRow.email.ilike(key))  # type: ignore[union-attr]
+                )
+                .mappings()
+                .first()
+            )
+    return contact_from_row(row) if row is not None else None
+
+
+def contact_from_row(row: Any) -> Contact:
+    return Contact(
+        crm=row["crm"],
+        crm_id=row["crm_id"],
+        **{name: row[name] for name in CONTACT_COLUMNS},
+    )
+
+
+def activity_from_row(row: Any) -> Activity:
+    attributes = dict(row["attributes"] or {})
+    named = {name: attributes.pop(name) for name in ACTIVITY_ATTRIBUTES if name in attributes}
+    return Activity(
+        crm=row["crm"],
+        crm_id=row["crm_id"],
+        contact_id=row["contact_id"],
+        type=row["type"],
+        raw_type=row["raw_type"],
+        occurred_at=row["occurred_at"],
+        attributes=attributes,
+        **named,
+    )
+
+
+def _attributes(activity: Activity) -> dict[str, Any]:
+    named = {
+        name: getattr(activity, name)
+        for name in ACTIVITY_ATTRIBUTES
+        if getattr(activity, name) is not None
+    }
+    return {**activity.attributes, **named}
+
+
+def _plain(value: Any) -> Any:
+    return value.value if hasattr(value, "value") and not isinstance(value, dict) else value

@@ -1,0 +1,127 @@
+"""Current scores, their history, and the state last written to the CRM."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+
+from scoring.records import ScoreResult
+from store.tables import ScoreHistoryRow, ScoreRow
+from store.upsert import bulk_upsert
+
+SCORE_COLUMNS = (
+    "fit",
+    "engagement",
+    "total",
+    "grade",
+    "is_mql",
+    "reasons",
+    "model_version",
+    "as_of",
+)
+
+
+@dataclass
+class WrittenState:
+    """What the CRM shows for a contact after our last successful writes."""
+
+    written: dict[str, Any] = field(default_factory=dict)
+    stage: str | None = None
+    mql_transitions: int = 0
+    recycled_at: datetime | None = None
+
+
+def _score_values(result: ScoreResult) -> dict[str, Any]:
+    return {
+        "fit": result.fit,
+        "engagement": result.engagement,
+        "total": result.total,
+        "grade": result.grade,
+        "is_mql": result.is_mql,
+        "reasons": [r.model_dump() for r in result.reasons],
+        "model_version": f"{result.model_name}@{result.model_version}",
+        "as_of": result.as_of,
+    }
+
+
+def save_scores(engine: Engine, results: list[ScoreResult], flow_run_id: str | None) -> None:
+    """Keep each result as current and append it to the history, in two statements."""
+    if not results:
+        return
+    current = [{"crm": r.crm.value, "crm_id": r.crm_id, **_score_values(r)} for r in results]
+    history = [{**row, "flow_run_id": flow_run_id} for row in current]
+    for row in current:
+        row.setdefault("written", {})
+        row.setdefault("mql_transitions", 0)
+    with engine.begin() as connection:
+        bulk_upsert(
+            connection,
+            ScoreRow.__table__,  # type: ignore[arg-type]
+            current,
+            ("crm", "crm_id"),
+            SCORE_COLUMNS,
+        )
+        connection.execute(insert(ScoreHistoryRow), history)
+
+
+def written_states(engine: Engine, crm: str, crm_ids: list[str]) -> dict[str, WrittenState]:
+    states: dict[str, WrittenState] = {}
+    with engine.connect() as connection:
+        for start in range(0, len(crm_ids), 900):
+            rows = connection.execute(
+                select(ScoreRow).where(
+                    ScoreRow.crm == crm,
+                    ScoreRow.crm_id.in_(crm_ids[start : start + 900]),  # type: ignore[attr-defined]
+                )
+            ).mappings()
+            for row in rows:
+                states[row["crm_id"]] = WrittenState(
+                    written=dict(row["written"] or {}),
+                    stage=row["stage"],
+                    mql_transitions=row["mql_transitions"],
+                    recycled_at=row["recycled_at"],
+                )
+    return states
+
+
+def record_written(
+    engine: Engine, crm: str, crm_id: str, values: dict[str, Any] | None = None, **state: Any
+) -> None:
+    """Merge successfully written values (and stage bookkeeping) into the written state."""
+    with engine.begin() as connection:
+        row = connection.execute(
+            select(ScoreRow.written).where(ScoreRow.crm == crm, ScoreRow.crm_id == crm_id)
+        ).first()
+        if row is None:
+            return
+        changes: dict[str, Any] = dict(state)
+        if values:
+            changes["written"] = {**(row[0] or {}), **values}
+        if changes:
+            connection.execute(
+                update(ScoreRow)
+                .where(ScoreRow.crm == crm, ScoreRow.crm_id == crm_id)  # type: ignore[arg-type]
+                .values(**changes)
+            )
+
+
+def score_of(engine: Engine, crm: str, crm_id: str) -> dict[str, Any] | None:
+    with engine.connect() as connection:
+        row = (
+            connection.execute(
+                select(ScoreRow).where(ScoreRow.crm == crm, ScoreRow.crm_id == crm_id)
+            )
+            .mappings()
+            .first()
+        )
+    return dict(row) if row is not None else None
+
+
+def all_scored_ids(engine: Engine, crm: str) -> list[str]:
+    with engine.connect() as connection:
+        return list(
+            connection.execute(select(ScoreRow.crm_id).where(ScoreRow.crm == crm)).scalars()
+        )

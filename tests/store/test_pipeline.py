@@ -1,0 +1,193 @@
+"""Plan and apply with an in-memory CRM: diffs, one handoff per transition, recovery."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from flows import pipeline
+from scoring.model import parse_model
+from scoring.records import Activity, Contact, Crm
+from store import handoffs, mirror, scores
+from store.audit import history
+from tests.fake_crm import MemoryCrm
+
+NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
+MODEL = parse_model(Path("scoring/models/example.yaml").read_text(), "example.yaml")
+STATUS = {"UNQUALIFIED": "rejected", "BAD_TIMING": "recycled"}
+
+
+def status_key(value: str | None) -> str | None:
+    return STATUS.get(value or "")
+
+
+def seed(engine: Engine, *, lead_status: str | None = None, stage: str = "lead") -> None:
+    hot = Contact(
+        crm="hubspot", crm_id="1", first_name="Dana", company="Northwind", company_size=300,
+        job_title="VP Sales", industry="software", lifecycle_stage=stage, lead_status=lead_status,
+        owner_id="o1",
+    )  # fmt: skip
+    cold = Contact(crm="hubspot", crm_id="2", company_size=5, lifecycle_stage="lead")
+    mirror.upsert_contacts(engine, [hot, cold], NOW)
+    mirror.upsert_activities(engine, qualifying_activities(NOW))
+
+
+def qualifying_activities(at: datetime, prefix: str = "a") -> list[Activity]:
+    def act(n: int, kind: str, days: float, **extra: object) -> Activity:
+        return Activity(
+            crm="hubspot", crm_id=f"{prefix}{n}", contact_id="1", type=kind,
+            occurred_at=at - timedelta(days=days), **extra,
+        )  # fmt: skip
+
+    return [
+        act(1, "page_view", 1, url="https://x.io/pricing"),
+        act(2, "page_view", 3, url="https://x.io/pricing"),
+        act(3, "webinar_attended", 2, campaign="Q4 tour"),
+    ]
+
+
+def run(engine: Engine, crm: MemoryCrm, now: datetime = NOW, ids=("1", "2")):
+    decided = pipeline.score_and_plan(engine, MODEL, Crm.HUBSPOT, list(ids), status_key, now, "r")
+    return decided, pipeline.apply_plans(engine, crm, decided, now, "r", "worker-1")
+
+
+def test_first_run_writes_scores_stage_and_one_task(engine: Engine) -> None:
+    seed(engine)
+    crm = MemoryCrm()
+    decided, report = run(engine, crm)
+    assert report.new_mqls == ["1"]
+    assert crm.stages == {"1": "mql"}
+    assert crm.properties["1"]["grade"] == "A" and crm.properties["2"]["grade"] == "D"
+    (task,) = crm.tasks.values()
+    assert task.key == "hubspot:1:mql:1" and task.owner_id == "o1"
+    assert "Northwind" in task.subject and "pricing" in task.body and "Q4 tour" in task.body
+    assert task.due_at == NOW + timedelta(hours=24) and task.priority == "high"
+    assert crm.calls == ["update:2", "stages:1", "tasks:1"]
+
+
+def test_rerun_with_nothing_new_plans_zero_writes(engine: Engine) -> None:
+    seed(engine)
+    crm = MemoryCrm()
+    run(engine, crm)
+    crm.calls.clear()
+    decided, report = run(engine, crm)
+    assert all(d.plan.is_empty for d in decided)
+    assert report.updated == 0 and report.tasks_created == []
+    assert crm.calls == []
+
+
+def test_only_changed_values_are_written(engine: Engine) -> None:
+    seed(engine)
+    crm = MemoryCrm()
+    run(engine, crm)
+    # Two weeks on, the webinar's points have faded and the pricing window has passed.
+    decided, _ = run(engine, crm, NOW + timedelta(days=14))
+    update = next(d.plan.update for d in decided if d.contact.crm_id == "1")
+    assert update is not None and "grade" not in update.values and "score" in update.values
+    assert next(d.plan.update for d in decided if d.contact.crm_id == "2") is None
+
+
+def test_failed_stage_move_defers_the_handoff_to_the_next_run(engine: Engine) -> None:
+    seed(engine)
+    crm = MemoryCrm()
+    crm.fail_stages.add("1")
+    _, report = run(engine, crm)
+    assert crm.tasks == {} and report.failures[0][:2] == ("1", "stage")
+    crm.fail_stages.clear()
+    _, report = run(engine, crm)
+    assert [t.key for t in crm.tasks.values()] == ["hubspot:1:mql:1"]
+
+
+def test_crash_between_claim_and_create_is_finished_once(engine: Engine) -> None:
+    seed(engine)
+    crm = MemoryCrm()
+    original = crm.create_tasks
+    crm.create_tasks = lambda tasks: (_ for _ in ()).throw(SystemExit("killed"))  # type: ignore[method-assign]
+    try:
+        run(engine, crm)
+    except SystemExit:
+        pass
+    assert crm.tasks == {} and handoffs.task_of(engine, "hubspot:1:mql:1") is None
+    crm.create_tasks = original  # type: ignore[method-assign]
+    later = NOW + timedelta(hours=1)
+    decided, report = run(engine, crm, later)
+    assert all(d.plan.handoff is None for d in decided)  # the stage already moved
+    finished = pipeline.finish_interrupted_handoffs(engine, crm, later, "r2", "worker-2")
+    assert len(crm.tasks) == 1 and len(finished.tasks_created) == 1
+    assert handoffs.task_of(engine, "hubspot:1:mql:1") == next(iter(crm.tasks))
+    assert pipeline.finish_interrupted_handoffs(engine, crm, later, "r3", "w").tasks_created == []
+
+
+def test_crash_between_create_and_record_finds_the_task(engine: Engine) -> None:
+    seed(engine)
+    crm = MemoryCrm()
+    original = crm.create_tasks
+
+    def create_then_die(tasks):
+        original(tasks)
+        raise SystemExit("killed after the CRM took it")
+
+    crm.create_tasks = create_then_die  # type: ignore[method-assign]
+    try:
+        run(engine, crm)
+    except SystemExit:
+        pass
+    crm.create_tasks = original  # type: ignore[method-assign]
+    later = NOW + timedelta(hours=1)
+    finished = pipeline.finish_interrupted_handoffs(engine, crm, later, "r2", "worker-2")
+    assert len(crm.tasks) == 1 and finished.tasks_created == []
+    assert handoffs.task_of(engine, "hubspot:1:mql:1") == next(iter(crm.tasks))
+    actions = [(e["action"], e["outcome"]) for e in history(engine, "hubspot", "1")]
+    assert ("create_task", "already_done") in actions
+
+
+def test_a_young_claim_is_left_to_its_run(engine: Engine) -> None:
+    seed(engine)
+    crm = MemoryCrm()
+    crm.create_tasks = lambda tasks: (_ for _ in ()).throw(SystemExit())  # type: ignore[method-assign]
+    try:
+        run(engine, crm)
+    except SystemExit:
+        pass
+    soon = NOW + timedelta(minutes=1)
+    assert (
+        pipeline.finish_interrupted_handoffs(engine, MemoryCrm(), soon, "r", "w").tasks_created
+        == []
+    )
+
+
+def test_rejected_mql_is_recycled_and_must_re_earn(engine: Engine) -> None:
+    seed(engine)
+    crm = MemoryCrm()
+    run(engine, crm)
+    # Sales rejects: the next pull brings the status; the service recycles the lead.
+    seed(engine, lead_status="UNQUALIFIED", stage="mql")
+    later = NOW + timedelta(days=1)
+    _, report = run(engine, crm, later)
+    assert crm.stages["1"] == "lead" and ("1", "mql", "lead") in report.stage_moves
+    state = scores.written_states(engine, "hubspot", ["1"])["1"]
+    assert state.recycled_at == later
+    # Old engagement does not bring it back...
+    seed(engine, lead_status="BAD_TIMING", stage="lead")
+    decided, _ = run(engine, crm, later + timedelta(days=1))
+    assert not decided[0].result.is_mql and len(crm.tasks) == 1
+    # ...new engagement after the rejection does, with a second, distinct handoff.
+    fresh_at = later + timedelta(days=5)
+    mirror.upsert_activities(engine, qualifying_activities(fresh_at, prefix="b"))
+    _, report = run(engine, crm, fresh_at)
+    assert report.new_mqls == ["1"]
+    assert sorted(t.key for t in crm.tasks.values()) == ["hubspot:1:mql:1", "hubspot:1:mql:2"]
+
+
+def test_every_decision_and_write_is_audited(engine: Engine) -> None:
+    seed(engine)
+    run(engine, MemoryCrm())
+    actions = [(e["kind"], e["action"], e["outcome"]) for e in history(engine, "hubspot", "1")]
+    assert actions == [
+        ("decision", "promoted_to_mql", None),
+        ("write", "update_properties", "ok"),
+        ("write", "change_stage", "ok"),
+        ("write", "create_task", "ok"),
+    ]

@@ -1,0 +1,155 @@
+"""The store on SQLite and PostgreSQL: mirror upserts, cursors, scores, claims, audit."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, func, select
+from sqlmodel import SQLModel
+
+from scoring.records import Activity, Contact, Crm
+from scoring.writes import HandoffTask, Priority
+from store import audit, cursors, handoffs, mirror, scores
+from store.audit import AuditEvent
+from store.tables import ActivityRow, ContactRow
+
+NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
+
+
+def contact(i: int, **fields: object) -> Contact:
+    return Contact(crm="hubspot", crm_id=str(i), email=f"p{i}@x.io", **fields)
+
+
+def activity(i: int, contact_id: str, **fields: object) -> Activity:
+    return Activity(
+        crm="hubspot",
+        crm_id=f"a{i}",
+        contact_id=contact_id,
+        type="page_view",
+        occurred_at=NOW - timedelta(hours=i),
+        **fields,
+    )
+
+
+def count_rows(engine: Engine, table: type[SQLModel]) -> int:
+    with engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def test_migrations_match_the_tables(engine: Engine) -> None:
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    assert diff == []
+
+
+def test_contacts_upsert_by_crm_and_id(engine: Engine) -> None:
+    mirror.upsert_contacts(engine, [contact(1, job_title="Engineer"), contact(2)], NOW)
+    mirror.upsert_contacts(
+        engine, [contact(1, job_title="VP", properties={"seats": 40}), contact(3)], NOW
+    )
+    assert count_rows(engine, ContactRow) == 3
+    (one,) = mirror.load_contacts(engine, Crm.HUBSPOT, ["1"])
+    assert one.job_title == "VP" and one.properties == {"seats": 40}
+
+
+def test_activities_round_trip_with_attributes(engine: Engine) -> None:
+    acts = [
+        activity(1, "1", url="/pricing", attributes={"referrer": "g2"}),
+        activity(2, "1", asset="Guide", asset_type="ebook"),
+        activity(3, "2"),
+    ]
+    mirror.upsert_activities(engine, acts)
+    mirror.upsert_activities(engine, acts[:1])  # a re-read page adds nothing
+    assert count_rows(engine, ActivityRow) == 3
+    loaded = mirror.load_activities(engine, Crm.HUBSPOT, ["1", "2"])
+    by_id = {a.crm_id: a for group in loaded.values() for a in group}
+    assert by_id["a1"] == acts[0] and by_id["a2"] == acts[1]
+    assert by_id["a1"].occurred_at.tzinfo is not None
+    assert mirror.contact_ids_with_activity(engine, Crm.HUBSPOT, ["a2", "a3"]) == {"1", "2"}
+
+
+def test_deleted_contacts_are_not_loaded(engine: Engine) -> None:
+    mirror.upsert_contacts(engine, [contact(1), contact(2)], NOW)
+    assert mirror.mark_deleted(engine, Crm.HUBSPOT, ["2"]) == 1
+    assert [c.crm_id for c in mirror.load_contacts(engine, Crm.HUBSPOT)] == ["1"]
+
+
+def test_find_contact_by_id_or_email(engine: Engine) -> None:
+    mirror.upsert_contacts(engine, [contact(7)], NOW)
+    found = mirror.find_contact(engine, "P7@X.IO")
+    assert found is not None and found.crm_id == "7"
+    assert mirror.find_contact(engine, "7") == found
+    assert mirror.find_contact(engine, "nobody") is None
+
+
+def test_cursor_only_moves_forward(engine: Engine) -> None:
+    assert cursors.cursor_for(engine, "hubspot", "contacts") is None
+    cursors.advance_cursor(engine, "hubspot", "contacts", NOW, NOW)
+    cursors.advance_cursor(engine, "hubspot", "contacts", NOW - timedelta(days=1), NOW)
+    assert cursors.cursor_for(engine, "hubspot", "contacts") == NOW
+    cursors.advance_cursor(engine, "hubspot", "contacts", NOW + timedelta(seconds=1), NOW)
+    assert cursors.cursor_for(engine, "hubspot", "contacts") == NOW + timedelta(seconds=1)
+
+
+def task(key: str = "hubspot:1:mql:1") -> HandoffTask:
+    return HandoffTask(
+        crm="hubspot",
+        key=key,
+        contact_id="1",
+        owner_id=None,
+        subject="s",
+        body="b",
+        due_at=NOW,
+        priority=Priority.HIGH,
+    )
+
+
+def test_a_handoff_key_is_claimed_once(engine: Engine) -> None:
+    assert handoffs.claim(engine, task(), "run-a", NOW)
+    assert not handoffs.claim(engine, task(), "run-b", NOW)
+    handoffs.record_task(engine, task().key, "T1", NOW)
+    assert handoffs.task_of(engine, task().key) == "T1"
+
+
+def test_stale_claims_are_taken_over_once(engine: Engine) -> None:
+    handoffs.claim(engine, task(), "crashed", NOW - timedelta(hours=1))
+    handoffs.claim(engine, task("hubspot:2:mql:1"), "alive", NOW)
+    cutoff = NOW - timedelta(minutes=15)
+    taken = handoffs.take_over_stale(engine, "hubspot", "run-b", NOW, cutoff)
+    assert [t.key for t in taken] == [task().key] and taken[0] == task()
+    assert handoffs.take_over_stale(engine, "hubspot", "run-c", NOW, cutoff) == []
+
+
+def test_scores_history_and_written_state(engine: Engine) -> None:
+    from scoring.records import ScoreResult
+
+    def result(total: float) -> ScoreResult:
+        return ScoreResult(
+            crm="hubspot", crm_id="1", fit=total, engagement=0, total=total, grade="A",
+            is_mql=True, reasons=[], model_name="m", model_version="1", as_of=NOW,
+        )  # fmt: skip
+
+    scores.save_scores(engine, [result(10)], "run-1")
+    scores.record_written(engine, "hubspot", "1", {"score": 10}, stage="mql", mql_transitions=1)
+    scores.save_scores(engine, [result(20)], "run-2")
+    state = scores.written_states(engine, "hubspot", ["1"])["1"]
+    assert (state.written, state.stage, state.mql_transitions) == ({"score": 10}, "mql", 1)
+    assert scores.score_of(engine, "hubspot", "1")["total"] == 20
+
+
+def test_audit_history(engine: Engine) -> None:
+    audit.record(
+        engine,
+        [AuditEvent("hubspot", "1", "decision", "promoted_to_mql", detail={"total": 60})],
+        "run-1",
+        NOW,
+    )
+    (row,) = audit.history(engine, "hubspot", "1")
+    assert (row["action"], row["flow_run_id"], row["detail"]) == (
+        "promoted_to_mql",
+        "run-1",
+        {"total": 60},
+    )
+    assert row["at"] == NOW
