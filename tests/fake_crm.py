@@ -32,6 +32,8 @@ class MemoryCrm:
         self.calls: list[str] = []
         self.fail_updates: set[str] = set()
         self.fail_stages: set[str] = set()
+        # Simulates the process dying around a task create: "before_create" or "after_create".
+        self.die: str | None = None
         self._ids = count(1)
 
     def pull_contacts(self, since: datetime | None) -> Iterator[Page[Contact]]:
@@ -70,11 +72,15 @@ class MemoryCrm:
 
     def create_tasks(self, tasks: Sequence[HandoffTask]) -> list[WriteOutcome]:
         self.calls.append(f"tasks:{len(tasks)}")
+        if self.die == "before_create":
+            raise SystemExit("killed between claim and create")
         outcomes = []
         for task in tasks:
             task_id = f"t{next(self._ids)}"
             self.tasks[task_id] = task
             outcomes.append(self._outcome(task.key, OutcomeStatus.OK, object_id=task_id))
+        if self.die == "after_create":
+            raise SystemExit("killed between create and record")
         return outcomes
 
     def find_tasks(self, keys: Sequence[str]) -> dict[str, str]:
