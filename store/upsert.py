@@ -1,4 +1,4 @@
-"""One bulk upsert for both dialects: INSERT … ON CONFLICT DO UPDATE in chunks."""
+"""One bulk upsert for both dialects: INSERT … ON CONFLICT DO UPDATE, executed many."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-# SQLite allows 32,766 bound parameters a statement; ten columns times 1,000 rows fits both.
+# Rows sent to the driver per call: bounds memory of one call, not the statement size.
 CHUNK_ROWS = 1_000
 
 
@@ -23,12 +23,15 @@ def bulk_upsert(
     """Insert `rows`, updating `update` columns where `conflict` columns already exist."""
     dialect = connection.dialect.name
     insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
+    if not rows:
+        return 0
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(conflict),
+        set_={name: statement.excluded[name] for name in update},
+    )
+    # One compiled statement run with many parameter sets: the drivers batch it (SQLite's
+    # executemany, psycopg's pipeline), and SQLAlchemy compiles it once, not per chunk.
     for start in range(0, len(rows), CHUNK_ROWS):
-        chunk = rows[start : start + CHUNK_ROWS]
-        statement = insert(table).values(chunk)
-        statement = statement.on_conflict_do_update(
-            index_elements=list(conflict),
-            set_={name: statement.excluded[name] for name in update},
-        )
-        connection.execute(statement)
+        connection.execute(statement, list(rows[start : start + CHUNK_ROWS]))
     return len(rows)
