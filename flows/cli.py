@@ -128,6 +128,24 @@ def explain_table(result: ScoreResult, activities: dict[str, Activity]) -> str:
     return head + "\n" + render_table(["rule", "points", "evidence"], rows)
 
 
+@app.command("explain")
+def explain_command(
+    contact: Annotated[str, typer.Argument(help="a CRM contact id or an email address")],
+) -> None:
+    """Why a contact has its score, grade and stage: reasons and history from the store."""
+    from flows.explain import explain_contact
+    from flows.settings import get_settings
+    from store.db import make_engine, migrate
+
+    engine = make_engine(get_settings().store_url)
+    migrate(engine)
+    text = explain_contact(engine, contact)
+    if text is None:
+        typer.echo(f"no contact {contact!r} in the store at {engine.url!r}", err=True)
+        raise typer.Exit(code=1)
+    typer.echo(text)
+
+
 @app.command()
 def demo(
     as_of: Annotated[str, typer.Option(help="score as of this instant")] = "2026-11-01T12:00:00Z",

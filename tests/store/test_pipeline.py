@@ -26,9 +26,9 @@ def status_key(value: str | None) -> str | None:
 
 def seed(engine: Engine, *, lead_status: str | None = None, stage: str = "lead") -> None:
     hot = Contact(
-        crm="hubspot", crm_id="1", first_name="Dana", company="Northwind", company_size=300,
-        job_title="VP Sales", industry="software", lifecycle_stage=stage, lead_status=lead_status,
-        owner_id="o1",
+        crm="hubspot", crm_id="1", first_name="Dana", email="dana@northwind.io",
+        company="Northwind", company_size=300, job_title="VP Sales", industry="software",
+        lifecycle_stage=stage, lead_status=lead_status, owner_id="o1",
     )  # fmt: skip
     cold = Contact(crm="hubspot", crm_id="2", company_size=5, lifecycle_stage="lead")
     mirror.upsert_contacts(engine, [hot, cold], NOW)
