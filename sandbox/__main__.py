@@ -1,0 +1,38 @@
+"""`python -m sandbox --port P --contacts N --seed S [--tier T] [--faults SPEC]`."""
+
+from __future__ import annotations
+
+import argparse
+
+from sandbox.server import serve
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m sandbox", description="Serve the sandbox HubSpot and Salesforce."
+    )
+    parser.add_argument("--port", type=int, default=8443)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--contacts", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--tier", default="professional", choices=["starter", "professional", "enterprise"]
+    )
+    parser.add_argument("--faults", default=None, help="e.g. '500=0.02,reset=0.01,seed=7'")
+    parser.add_argument("--activities-per-contact", type=float, default=20.0)
+    parser.add_argument("--tls-dir", default=None, help="where to write ca.pem (default: temp)")
+    args = parser.parse_args(argv)
+    serve(
+        args.port,
+        args.contacts,
+        args.seed,
+        args.tier,
+        args.faults,
+        host=args.host,
+        activities_per_contact=args.activities_per_contact,
+        tls_dir=args.tls_dir,
+    )
+
+
+if __name__ == "__main__":
+    main()

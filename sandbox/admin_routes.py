@@ -1,0 +1,243 @@
+"""The admin API under `/_sandbox/`: counters, faults, limits, sessions, and reads of
+the stored state and the hidden outcomes, for tests and benchmarks (see README.md)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from sandbox.clock import hubspot_iso, salesforce_iso
+from sandbox.faults import rules_from_json
+from sandbox.hubspot_schema import CONTACT_PROPERTIES
+from sandbox.hubspot_store import CONTACT_ID_BASE, MEETING_ID_BASE, as_string
+from sandbox.ids import sf_id
+from sandbox.limits import Limits
+from sandbox.salesforce_schema import FIELDS
+from sandbox.state import Sandbox
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        return {}
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object")
+    return data
+
+
+class AdminApi:
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sb = sandbox
+
+    def routes(self) -> list[Route]:
+        a = "/_sandbox"
+        return [
+            Route(a + "/health", self.health, methods=["GET"]),
+            Route(a + "/info", self.info, methods=["GET"]),
+            Route(a + "/stats", self.stats, methods=["GET"]),
+            Route(a + "/reset", self.reset, methods=["POST"]),
+            Route(a + "/faults", self.get_faults, methods=["GET"]),
+            Route(a + "/faults", self.set_faults, methods=["PUT", "POST"]),
+            Route(a + "/faults", self.clear_faults, methods=["DELETE"]),
+            Route(a + "/limits", self.get_limits, methods=["GET"]),
+            Route(a + "/limits", self.set_limits, methods=["PUT", "POST"]),
+            Route(a + "/sessions/expire", self.expire_sessions, methods=["POST"]),
+            Route(a + "/hubspot/contacts/{contact_id}", self.hubspot_contact, methods=["GET"]),
+            Route(a + "/hubspot/tasks", self.hubspot_tasks, methods=["GET"]),
+            Route(a + "/salesforce/records/{record_id}", self.salesforce_record, methods=["GET"]),
+            Route(a + "/salesforce/tasks", self.salesforce_tasks, methods=["GET"]),
+            Route(a + "/expected/{crm}", self.expected, methods=["GET"]),
+            Route(a + "/outcomes", self.outcomes, methods=["GET"]),
+        ]
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    async def info(self, request: Request) -> Response:
+        sb = self.sb
+        creds = sb.credentials
+        return JSONResponse(
+            {
+                "base_url": sb.base_url,
+                "ca_file": sb.ca_file,
+                "hubspot_base_url": sb.base_url,
+                "salesforce_instance_url": sb.base_url,
+                "salesforce_rest_base": sb.base_url + "/services/data/v59.0",
+                "hubspot_token": creds.hubspot_token,
+                "salesforce_session_id": creds.salesforce_session_id,
+                "salesforce_client_id": creds.salesforce_client_id,
+                "salesforce_client_secret": creds.salesforce_client_secret,
+                "spec": asdict(sb.spec),
+                "build_seconds": round(sb.build_seconds, 3),
+                "counts": {
+                    "people": len(sb.population.people),
+                    "hubspot_contacts": len(sb.portal.contacts),
+                    "salesforce_people": len(sb.org.people),
+                    "hubspot_activities": len(sb.population.hubspot),
+                    "salesforce_activities": len(sb.population.salesforce),
+                },
+            }
+        )
+
+    async def stats(self, request: Request) -> Response:
+        return JSONResponse({**self.sb.stats.as_json(), "limits": self.sb.limiter.describe()})
+
+    async def reset(self, request: Request) -> Response:
+        """Zero the counters and the rate-limit windows (the data stays as it is)."""
+        self.sb.stats.reset()
+        self.sb.limiter.reset()
+        return JSONResponse({"ok": True})
+
+    async def get_faults(self, request: Request) -> Response:
+        return JSONResponse(self.sb.faults.describe())
+
+    async def set_faults(self, request: Request) -> Response:
+        try:
+            body = await _body(request)
+            rules = rules_from_json(body.get("rules") or [])
+        except (ValueError, TypeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        self.sb.faults.set(rules, body.get("seed"))
+        return JSONResponse(self.sb.faults.describe())
+
+    async def clear_faults(self, request: Request) -> Response:
+        self.sb.faults.set([])
+        return JSONResponse(self.sb.faults.describe())
+
+    async def get_limits(self, request: Request) -> Response:
+        return JSONResponse(self.sb.limiter.describe())
+
+    async def set_limits(self, request: Request) -> Response:
+        try:
+            body = await _body(request)
+            current = asdict(self.sb.limiter.limits)
+            current.update(body)
+            self.sb.limiter.limits = Limits(**current)
+        except (ValueError, TypeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        self.sb.limiter.reset()
+        return JSONResponse(self.sb.limiter.describe())
+
+    async def expire_sessions(self, request: Request) -> Response:
+        self.sb.credentials.expire_salesforce_sessions()
+        return JSONResponse({"ok": True})
+
+    async def hubspot_contact(self, request: Request) -> Response:
+        portal = self.sb.portal
+        try:
+            contact = portal.contacts.get(int(request.path_params["contact_id"]))
+        except ValueError:
+            contact = None
+        if contact is None:
+            return JSONResponse({"error": "no such contact"}, status_code=404)
+        props = {
+            n: as_string(p, portal.contact_value(contact, n)) for n, p in CONTACT_PROPERTIES.items()
+        }
+        tasks = [
+            portal.task_json(portal.tasks[t], list(portal.tasks[t].props))
+            for t in portal.tasks_by_contact.get(contact.id, [])
+        ]
+        return JSONResponse(
+            {
+                "id": str(contact.id),
+                "archived": contact.archived,
+                "properties": props,
+                "tasks": tasks,
+            }
+        )
+
+    async def hubspot_tasks(self, request: Request) -> Response:
+        portal = self.sb.portal
+        return JSONResponse([portal.task_json(t, list(t.props)) for t in portal.tasks.values()])
+
+    async def salesforce_record(self, request: Request) -> Response:
+        org = self.sb.org
+        rid = request.path_params["record_id"]
+        for sobject in ("Lead", "Contact", "Task"):
+            row = org.lookup(sobject, rid)
+            if row is not None:
+                record = org.render(sobject, row, list(FIELDS[sobject]))
+                tasks = [org.render("Task", t, list(FIELDS["Task"])) for t in org.tasks_for(rid)]
+                return JSONResponse({"sobject": sobject, "fields": record, "tasks": tasks})
+        return JSONResponse({"error": "no such record"}, status_code=404)
+
+    async def salesforce_tasks(self, request: Request) -> Response:
+        org = self.sb.org
+        return JSONResponse(
+            [org.render("Task", t, list(FIELDS["Task"])) for t in org.created_tasks]
+        )
+
+    async def expected(self, request: Request) -> Response:
+        """Every id a complete read should find, so tests can compare sets."""
+        crm = request.path_params["crm"]
+        if crm == "hubspot":
+            portal = self.sb.portal
+            return JSONResponse(
+                {
+                    "contacts": [str(i) for i in portal.live_ids],
+                    "archived_contacts": [str(i) for i in portal.archived_ids],
+                    "events": {
+                        t: [portal.event_json(p)["id"] for p in pos]
+                        for t, pos in portal.event_pos.items()
+                    },
+                    "meetings": [str(MEETING_ID_BASE + m) for m in range(len(portal.meeting_pos))],
+                    "tasks": [str(t) for t in portal.tasks],
+                }
+            )
+        if crm == "salesforce":
+            org = self.sb.org
+            people = list(org.people.values())
+            return JSONResponse(
+                {
+                    "leads": [p.id for p in people if p.sobject == "Lead" and not p.deleted],
+                    "contacts": [p.id for p in people if p.sobject == "Contact" and not p.deleted],
+                    "deleted": [p.id for p in people if p.deleted],
+                    "tasks": [
+                        sf_id("Task", i)
+                        for i in range(len(org.task_pos))
+                        if not org.value("Task", i, "IsDeleted")
+                    ]
+                    + [t.id for t in org.created_tasks],
+                    "events": [
+                        sf_id("Event", i)
+                        for i in range(len(org.event_pos))
+                        if not org.value("Event", i, "IsDeleted")
+                    ],
+                    "campaign_members": [
+                        sf_id("CampaignMember", i)
+                        for i in range(len(org.member_pos))
+                        if not org.value("CampaignMember", i, "IsDeleted")
+                    ],
+                }
+            )
+        return JSONResponse({"error": "crm is hubspot or salesforce"}, status_code=404)
+
+    async def outcomes(self, request: Request) -> Response:
+        """The hidden outcome per person: did they become SQL, when, with what propensity."""
+        sb = self.sb
+        crm = request.query_params.get("crm")
+        hs_count = sb.population.hubspot_count
+        out = []
+        for p in sb.population.people:
+            in_hubspot = p.index < hs_count
+            if crm and crm != ("hubspot" if in_hubspot else "salesforce"):
+                continue
+            out.append(
+                {
+                    "crm": "hubspot" if in_hubspot else "salesforce",
+                    "id": str(CONTACT_ID_BASE + p.index) if in_hubspot else sb.org.who[p.index],
+                    "persona": p.persona,
+                    "became_sql": p.became_sql,
+                    "sql_at": None
+                    if p.sql_at_ms is None
+                    else (hubspot_iso(p.sql_at_ms) if in_hubspot else salesforce_iso(p.sql_at_ms)),
+                    "propensity": round(p.propensity, 4),
+                }
+            )
+        return JSONResponse(out)

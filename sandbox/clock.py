@@ -1,0 +1,63 @@
+"""Time helpers: the sandbox keeps every timestamp as integer epoch milliseconds.
+
+Integers keep per-record storage small and make range indexes plain `bisect` calls;
+these helpers convert at the HTTP edge to the formats each CRM uses.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+# Synthetic data is anchored here by default, so that the same seed gives the same data
+# whatever day it is generated on.
+DEFAULT_AS_OF_MS = 1_793_491_200_000  # 2026-11-01T00:00:00Z
+
+DAY_MS = 86_400_000
+
+_last_now = 0
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds, strictly increasing across calls.
+
+    Writes stamp records with this; strict increase keeps modstamp order stable for
+    readers that page on (modstamp, id).
+    """
+    global _last_now
+    value = max(int(time.time() * 1000), _last_now + 1)
+    _last_now = value
+    return value
+
+
+def hubspot_iso(ms: int) -> str:
+    """HubSpot's timestamp format: `2026-01-31T09:00:00.000Z`."""
+    dt = datetime.fromtimestamp(ms / 1000, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def salesforce_iso(ms: int) -> str:
+    """Salesforce's datetime format: `2026-01-31T09:00:00.000+0000`."""
+    dt = datetime.fromtimestamp(ms / 1000, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}+0000"
+
+
+def salesforce_date(ms: int) -> str:
+    """Salesforce's date format: `2026-01-31`."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")
+
+
+def parse_instant(text: str) -> int:
+    """Epoch ms from an ISO 8601 datetime (`Z` or offset) or an epoch-ms string.
+
+    Raises ValueError on anything else. A naive datetime is taken as UTC.
+    """
+    text = text.strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    value = text.replace("Z", "+00:00") if text.endswith("Z") else text
+    # Salesforce writes offsets without a colon (+0000); fromisoformat accepts both in 3.11.
+    dt = datetime.fromisoformat(value)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)

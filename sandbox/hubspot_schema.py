@@ -1,0 +1,164 @@
+"""The HubSpot portal's property definitions (contacts, tasks, meetings) and the
+lifecycle stage order, as `GET /crm/v3/properties/{objectType}` reports them."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+
+class PropertyDef(NamedTuple):
+    name: str
+    label: str
+    type: str  # string | number | datetime | date | enumeration | bool
+    field_type: str  # text | number | date | select | textarea | booleancheckbox
+    options: tuple[str, ...] = ()
+    custom: bool = False
+    read_only: bool = False
+
+
+LIFECYCLE_STAGES = (
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+    "other",
+)
+LIFECYCLE_RANK = {s: i for i, s in enumerate(LIFECYCLE_STAGES)}
+LEAD_STATUSES = (
+    "NEW",
+    "OPEN",
+    "IN_PROGRESS",
+    "OPEN_DEAL",
+    "UNQUALIFIED",
+    "ATTEMPTED_TO_CONTACT",
+    "CONNECTED",
+    "BAD_TIMING",
+)
+
+CONTACT_PROPERTIES: dict[str, PropertyDef] = {
+    p.name: p
+    for p in (
+        PropertyDef("email", "Email", "string", "text"),
+        PropertyDef("firstname", "First Name", "string", "text"),
+        PropertyDef("lastname", "Last Name", "string", "text"),
+        PropertyDef("jobtitle", "Job Title", "string", "text"),
+        PropertyDef("company", "Company Name", "string", "text"),
+        PropertyDef("numemployees", "Number of Employees", "number", "number"),
+        PropertyDef("industry", "Industry", "string", "text"),
+        PropertyDef("country", "Country/Region", "string", "text"),
+        PropertyDef("lifecyclestage", "Lifecycle Stage", "enumeration", "radio", LIFECYCLE_STAGES),
+        PropertyDef("hs_lead_status", "Lead Status", "enumeration", "radio", LEAD_STATUSES),
+        PropertyDef("hubspot_owner_id", "Contact owner", "enumeration", "select"),
+        PropertyDef("createdate", "Create Date", "datetime", "date", read_only=True),
+        PropertyDef("lastmodifieddate", "Last Modified Date", "datetime", "date", read_only=True),
+        PropertyDef("hs_object_id", "Record ID", "number", "number", read_only=True),
+        PropertyDef(
+            "business_license_number", "Business license number", "string", "text", custom=True
+        ),
+        PropertyDef("real_estate_license", "Real estate license", "string", "text", custom=True),
+        PropertyDef("mqlsync_score", "MQL score", "number", "number", custom=True),
+        PropertyDef("mqlsync_fit", "Fit score", "number", "number", custom=True),
+        PropertyDef("mqlsync_engagement", "Engagement score", "number", "number", custom=True),
+        PropertyDef("mqlsync_grade", "Score grade", "string", "text", custom=True),
+        PropertyDef("mqlsync_reasons", "Score reasons", "string", "textarea", custom=True),
+        PropertyDef("mqlsync_model_version", "Score model version", "string", "text", custom=True),
+    )
+}
+DEFAULT_CONTACT_PROPERTIES = (
+    "createdate",
+    "email",
+    "firstname",
+    "hs_object_id",
+    "lastmodifieddate",
+    "lastname",
+)
+
+TASK_PROPERTIES: dict[str, PropertyDef] = {
+    p.name: p
+    for p in (
+        PropertyDef("hs_task_subject", "Task Title", "string", "text"),
+        PropertyDef("hs_task_body", "Notes", "string", "textarea"),
+        PropertyDef("hs_timestamp", "Due date", "datetime", "date"),
+        PropertyDef(
+            "hs_task_priority",
+            "Priority",
+            "enumeration",
+            "select",
+            ("HIGH", "MEDIUM", "LOW", "NONE"),
+        ),
+        PropertyDef(
+            "hs_task_status",
+            "Task Status",
+            "enumeration",
+            "select",
+            ("NOT_STARTED", "IN_PROGRESS", "WAITING", "COMPLETED", "DEFERRED"),
+        ),
+        PropertyDef(
+            "hs_task_type",
+            "Task Type",
+            "enumeration",
+            "select",
+            ("TODO", "CALL", "EMAIL", "LINKED_IN", "MEETING"),
+        ),
+        PropertyDef("hubspot_owner_id", "Assigned to", "enumeration", "select"),
+        PropertyDef("mqlsync_handoff_key", "Handoff key", "string", "text", custom=True),
+        PropertyDef("hs_createdate", "Create date", "datetime", "date", read_only=True),
+        PropertyDef(
+            "hs_lastmodifieddate", "Last modified date", "datetime", "date", read_only=True
+        ),
+        PropertyDef("hs_object_id", "Record ID", "number", "number", read_only=True),
+    )
+}
+DEFAULT_TASK_PROPERTIES = ("hs_createdate", "hs_lastmodifieddate", "hs_object_id")
+
+MEETING_PROPERTIES: dict[str, PropertyDef] = {
+    p.name: p
+    for p in (
+        PropertyDef("hs_timestamp", "Activity date", "datetime", "date"),
+        PropertyDef("hs_meeting_title", "Meeting name", "string", "text"),
+        PropertyDef("hs_meeting_start_time", "Start time", "datetime", "date"),
+        PropertyDef("hs_createdate", "Create date", "datetime", "date", read_only=True),
+        PropertyDef(
+            "hs_lastmodifieddate", "Last modified date", "datetime", "date", read_only=True
+        ),
+        PropertyDef("hs_object_id", "Record ID", "number", "number", read_only=True),
+    )
+}
+DEFAULT_MEETING_PROPERTIES = ("hs_createdate", "hs_lastmodifieddate", "hs_object_id")
+
+SCHEMAS = {"contacts": CONTACT_PROPERTIES, "tasks": TASK_PROPERTIES, "meetings": MEETING_PROPERTIES}
+
+
+def property_json(p: PropertyDef, object_type: str) -> dict[str, Any]:
+    """A property definition in the shape of the properties API."""
+    stamp = "2020-01-01T00:00:00Z"
+    return {
+        "name": p.name,
+        "label": p.label,
+        "type": p.type,
+        "fieldType": p.field_type,
+        "description": "",
+        "groupName": "contactinformation" if object_type == "contacts" else "taskinformation",
+        "options": [
+            {"label": o.replace("_", " ").title(), "value": o, "displayOrder": i, "hidden": False}
+            for i, o in enumerate(p.options)
+        ],
+        "createdAt": stamp,
+        "updatedAt": stamp,
+        "displayOrder": -1,
+        "calculated": False,
+        "externalOptions": False,
+        "hasUniqueValue": p.name == "hs_object_id",
+        "hidden": False,
+        "hubspotDefined": not p.custom,
+        "modificationMetadata": {
+            "archivable": p.custom,
+            "readOnlyDefinition": not p.custom,
+            "readOnlyValue": p.read_only,
+        },
+        "formField": not p.read_only,
+        "archived": False,
+    }

@@ -1,0 +1,177 @@
+"""HubSpot CRM search: filterGroups, sorts and paging rules, independent of the object.
+
+Records are read through a getter `(record, property name) -> value`, where values are
+typed: datetimes as epoch ms, numbers as int/float, everything else as str (or None).
+Filter values arrive as strings (or numbers) and are coerced with the property's type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sandbox.clock import parse_instant
+from sandbox.hubspot_schema import PropertyDef
+
+MAX_GROUPS = 5
+MAX_FILTERS_PER_GROUP = 6
+MAX_FILTERS = 18
+MAX_LIMIT = 200
+RESULT_CAP = 10_000
+
+Getter = Callable[[Any, str], Any]
+Predicate = Callable[[Any], bool]
+
+
+class SearchError(ValueError):
+    """A request the real search API answers with 400 VALIDATION_ERROR."""
+
+
+def _coerce(prop: PropertyDef, value: Any) -> Any:
+    if value is None:
+        raise SearchError(f"Missing value for filter on {prop.name}")
+    try:
+        if prop.type in ("datetime", "date"):
+            return parse_instant(str(value))
+        if prop.type == "number":
+            number = float(value)
+            return int(number) if number.is_integer() else number
+    except ValueError as exc:
+        raise SearchError(f"{value!r} is not a valid {prop.type} for {prop.name}") from exc
+    return str(value).casefold()
+
+
+def _norm(value: Any) -> Any:
+    return value.casefold() if isinstance(value, str) else value
+
+
+def _filter(f: dict[str, Any], schema: dict[str, PropertyDef], get: Getter) -> Predicate:
+    name = f.get("propertyName")
+    op = f.get("operator")
+    prop = schema.get(name or "")
+    if prop is None:
+        raise SearchError(f"There was a problem with the request: unknown property {name!r}")
+
+    def val(rec: Any) -> Any:
+        return _norm(get(rec, name))
+
+    if op == "HAS_PROPERTY":
+        return lambda rec: get(rec, name) not in (None, "")
+    if op == "NOT_HAS_PROPERTY":
+        return lambda rec: get(rec, name) in (None, "")
+    if op in ("IN", "NOT_IN"):
+        values = {_coerce(prop, v) for v in f.get("values") or []}
+        if op == "IN":
+            return lambda rec: val(rec) in values
+        return lambda rec: val(rec) not in values
+    if op == "BETWEEN":
+        lo, hi = _coerce(prop, f.get("value")), _coerce(prop, f.get("highValue"))
+        return lambda rec: (v := val(rec)) is not None and lo <= v <= hi
+    if op == "CONTAINS_TOKEN":
+        token = str(f.get("value", "")).casefold().strip("*")
+        return lambda rec: token in str(get(rec, name) or "").casefold()
+    target = _coerce(prop, f.get("value"))
+    compare: dict[str, Callable[[Any], bool]] = {
+        "EQ": lambda v: v == target,
+        "NEQ": lambda v: v != target,
+        "LT": lambda v: v is not None and v < target,
+        "LTE": lambda v: v is not None and v <= target,
+        "GT": lambda v: v is not None and v > target,
+        "GTE": lambda v: v is not None and v >= target,
+    }
+    if op not in compare:
+        raise SearchError(f"Unsupported operator {op!r}")
+    test = compare[op]
+    return lambda rec: test(val(rec))
+
+
+def compile_groups(
+    groups: list[dict[str, Any]], schema: dict[str, PropertyDef], get: Getter
+) -> Predicate:
+    """One predicate for filterGroups: OR between groups, AND within a group."""
+    if len(groups) > MAX_GROUPS:
+        raise SearchError(f"Too many filter groups ({len(groups)}); the limit is {MAX_GROUPS}")
+    total = sum(len(g.get("filters") or []) for g in groups)
+    if total > MAX_FILTERS or any(
+        len(g.get("filters") or []) > MAX_FILTERS_PER_GROUP for g in groups
+    ):
+        raise SearchError(
+            f"Too many filters ({total}); at most {MAX_FILTERS_PER_GROUP} per "
+            f"group and {MAX_FILTERS} in total"
+        )
+    compiled = [[_filter(f, schema, get) for f in g.get("filters") or []] for g in groups]
+    compiled = [g for g in compiled if g]
+    if not compiled:
+        return lambda rec: True
+    return lambda rec: any(all(p(rec) for p in g) for g in compiled)
+
+
+def time_bounds(groups: list[dict[str, Any]], name: str) -> tuple[int, int] | None:
+    """Inclusive (lo, hi) epoch-ms bounds on `name` that every matching record satisfies,
+    or None if some group leaves it unbounded. Used to narrow a scan with an index."""
+    if not groups:
+        return None
+    lows, highs = [], []
+    for g in groups:
+        lo, hi = -(2**62), 2**62
+        for f in g.get("filters") or []:
+            if f.get("propertyName") != name:
+                continue
+            op = f.get("operator")
+            try:
+                v = parse_instant(str(f.get("value")))
+            except ValueError:
+                continue  # reported by compile_groups
+            if op in ("GT", "GTE"):
+                lo = max(lo, v + (op == "GT"))
+            elif op in ("LT", "LTE"):
+                hi = min(hi, v - (op == "LT"))
+            elif op == "EQ":
+                lo, hi = max(lo, v), min(hi, v)
+            elif op == "BETWEEN":
+                lo = max(lo, v)
+                hi = min(hi, parse_instant(str(f.get("highValue"))))
+        lows.append(lo)
+        highs.append(hi)
+    return min(lows), max(highs)
+
+
+def sort_records(
+    records: list[Any], sorts: Iterable[Any], get: Getter, presorted_by: str | None = None
+) -> list[Any]:
+    """Sort by the request's sorts (objects or "-name" strings), id as the tiebreak.
+
+    With no sorts, records come back by id. `presorted_by` names the property the
+    records already ascend by (then with id), which saves the sort on the common path.
+    """
+    keys: list[tuple[str, bool]] = []
+    for s in sorts:
+        if isinstance(s, str):
+            keys.append((s.lstrip("-"), s.startswith("-")))
+        else:
+            keys.append((s.get("propertyName", ""), s.get("direction") == "DESCENDING"))
+    if presorted_by is not None and keys == [(presorted_by, False)]:
+        return records
+    out = sorted(records, key=lambda r: get(r, "hs_object_id"))
+    for name, desc in reversed(keys):
+        present = [r for r in out if get(r, name) is not None]
+        missing = [r for r in out if get(r, name) is None]
+        present.sort(key=lambda r, n=name: _norm(get(r, n)), reverse=desc)
+        out = present + missing  # empty values sort last either way
+    return out
+
+
+def page_window(after: Any, limit: Any) -> tuple[int, int]:
+    """(offset, limit) from a search body, enforcing the page size and the result cap."""
+    try:
+        offset = int(after or 0)
+        size = int(limit if limit is not None else 10)
+    except (TypeError, ValueError) as exc:
+        raise SearchError("after and limit must be integers") from exc
+    if size < 0 or size > MAX_LIMIT:
+        raise SearchError(f"limit must be between 0 and {MAX_LIMIT}")
+    if offset + size > RESULT_CAP:
+        raise SearchError(
+            f"The search API cannot page beyond {RESULT_CAP} results (after={offset}, limit={size})"
+        )
+    return offset, size

@@ -1,0 +1,294 @@
+"""Salesforce REST v59.0 endpoints over an `Org`: query/queryAll with cursors, sObject
+rows, sObject Collections, limits, and the OAuth token endpoint."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from sandbox import faults, soql
+from sandbox.auth import Credentials
+from sandbox.limits import Limiter
+from sandbox.salesforce_schema import API_VERSION, DATA_PATH, FIELDS
+from sandbox.salesforce_store import PAGE_SIZE, Org, SalesforceError
+
+COLLECTION_LIMIT = 200
+
+
+def sf_error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse([{"message": message, "errorCode": code}], status_code=status)
+
+
+async def _json(request: Request) -> Any:
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SalesforceError(400, "JSON_PARSER_ERROR", f"Unexpected character: {exc}") from exc
+
+
+class SalesforceApi:
+    """Route handlers bound to one org."""
+
+    def __init__(self, org: Org, credentials: Credentials, limiter: Limiter) -> None:
+        self.org = org
+        self.credentials = credentials
+        self.limiter = limiter
+
+    def routes(self) -> list[Route]:
+        d = DATA_PATH
+        routes = [
+            Route("/services/oauth2/token", self.token, methods=["POST"]),
+            Route("/services/data", self.versions, methods=["GET"]),
+            Route("/services/data/", self.versions, methods=["GET"]),
+            Route(d + "/sobjects/{sobject}/{record_id}", self.get_record, methods=["GET"]),
+            Route(d + "/sobjects/{sobject}/{record_id}", self.patch_record, methods=["PATCH"]),
+            Route(d + "/sobjects/{sobject}", self.create_record, methods=["POST"]),
+            Route(d + "/sobjects/{sobject}/", self.create_record, methods=["POST"]),
+            Route(d + "/composite/sobjects", self.collections_update, methods=["PATCH"]),
+            Route(d + "/composite/sobjects", self.collections_create, methods=["POST"]),
+        ]
+        for slash in ("", "/"):
+            routes += [
+                Route(d + "/query" + slash, self.query, methods=["GET"]),
+                Route(d + "/queryAll" + slash, self.query_all, methods=["GET"]),
+                Route(d + "/limits" + slash, self.limits, methods=["GET"]),
+            ]
+        routes += [
+            Route(d + "/query/{locator}", self.query_more, methods=["GET"]),
+            Route(d + "/queryAll/{locator}", self.query_more, methods=["GET"]),
+        ]
+        return routes
+
+    # -- auth ---------------------------------------------------------------------------
+
+    async def token(self, request: Request) -> Response:
+        form = await request.form()
+        creds = self.credentials
+        if form.get("grant_type") != "client_credentials":
+            return JSONResponse(
+                {
+                    "error": "unsupported_grant_type",
+                    "error_description": "grant type not supported",
+                },
+                status_code=400,
+            )
+        if (
+            form.get("client_id") != creds.salesforce_client_id
+            or form.get("client_secret") != creds.salesforce_client_secret
+        ):
+            return JSONResponse(
+                {"error": "invalid_client", "error_description": "invalid client credentials"},
+                status_code=400,
+            )
+        session = creds.new_salesforce_session()
+        base = f"{request.url.scheme}://{request.url.netloc}"
+        return JSONResponse(
+            {
+                "access_token": session,
+                "instance_url": base,
+                "id": f"{base}/id/00D5g000000SANDBOX/005000000000001",
+                "token_type": "Bearer",
+                "issued_at": str(int(time.time() * 1000)),
+                "signature": "sandbox",
+                "scope": "api",
+            }
+        )
+
+    async def versions(self, request: Request) -> Response:
+        return JSONResponse([{"label": "Winter '24", "url": DATA_PATH, "version": API_VERSION}])
+
+    # -- query --------------------------------------------------------------------------
+
+    async def query(self, request: Request) -> Response:
+        return self._run(request, include_deleted=False)
+
+    async def query_all(self, request: Request) -> Response:
+        return self._run(request, include_deleted=True)
+
+    def _run(self, request: Request, include_deleted: bool) -> Response:
+        text = request.query_params.get("q")
+        if not text:
+            return sf_error(400, "MALFORMED_QUERY", "No query string specified (q)")
+        try:
+            result = self.org.query(text, include_deleted)
+        except soql.SoqlError as exc:
+            return sf_error(400, exc.code, exc.message)
+        locator = self.org.open_cursor(result) if len(result.rows) > PAGE_SIZE else None
+        return JSONResponse(self._page(result, locator, 0, include_deleted))
+
+    async def query_more(self, request: Request) -> Response:
+        locator, _, offset_text = request.path_params["locator"].rpartition("-")
+        result = self.org.cursors.get(locator)
+        if result is None or not offset_text.isdigit():
+            return sf_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        include_deleted = "/queryAll/" in request.url.path
+        return JSONResponse(self._page(result, locator, int(offset_text), include_deleted))
+
+    def _page(
+        self, result: Any, locator: str | None, offset: int, all_rows: bool
+    ) -> dict[str, Any]:
+        rows = result.rows[offset : offset + PAGE_SIZE]
+        done = offset + PAGE_SIZE >= len(result.rows)
+        body: dict[str, Any] = {
+            "totalSize": len(result.rows),
+            "done": done,
+            "records": [self.org.render(result.sobject, r, result.fields) for r in rows],
+        }
+        if not done and locator:
+            # Salesforce serves queryAll cursors under /query as well.
+            body["nextRecordsUrl"] = f"{DATA_PATH}/query/{locator}-{offset + PAGE_SIZE}"
+        return body
+
+    async def limits(self, request: Request) -> Response:
+        lim = self.limiter
+        daily = lim.limits.salesforce_daily
+        return JSONResponse(
+            {
+                "DailyApiRequests": {
+                    "Max": daily,
+                    "Remaining": max(0, daily - lim.salesforce_used),
+                },
+                "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
+            }
+        )
+
+    # -- single records -----------------------------------------------------------------
+
+    def _sobject(self, name: str) -> str | None:
+        return next((k for k in FIELDS if k.casefold() == name.casefold()), None)
+
+    async def get_record(self, request: Request) -> Response:
+        sobject = self._sobject(request.path_params["sobject"])
+        if sobject is None:
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        row = self.org.lookup(sobject, request.path_params["record_id"])
+        if row is None or self.org.value(sobject, row, "IsDeleted"):
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        return JSONResponse(self.org.render(sobject, row, list(FIELDS[sobject])))
+
+    async def patch_record(self, request: Request) -> Response:
+        sobject = self._sobject(request.path_params["sobject"])
+        if sobject is None:
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        try:
+            values = await _json(request)
+            self.org.prepare_update(sobject, request.path_params["record_id"], values)()
+        except SalesforceError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status)
+        return Response(status_code=204)
+
+    async def create_record(self, request: Request) -> Response:
+        if self._sobject(request.path_params["sobject"]) != "Task":
+            return sf_error(400, "NOT_FOUND", "Only Task records are created in this org")
+        try:
+            values = await _json(request)
+            new_id = self.org.prepare_task(values)()
+        except SalesforceError as exc:
+            return JSONResponse(exc.body(), status_code=400)
+        return JSONResponse({"id": new_id, "success": True, "errors": []}, status_code=201)
+
+    # -- sObject Collections ------------------------------------------------------------
+
+    async def _collection(self, request: Request) -> tuple[list[dict[str, Any]], bool]:
+        body = await _json(request)
+        if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+            raise SalesforceError(400, "JSON_PARSER_ERROR", "records is required")
+        records = body["records"]
+        if len(records) > COLLECTION_LIMIT:
+            raise SalesforceError(
+                400,
+                "EXCEEDED_ID_LIMIT",
+                "record limit reached. cannot submit "
+                f"more than {COLLECTION_LIMIT} records into this call",
+            )
+        return records, bool(body.get("allOrNone", False))
+
+    async def collections_update(self, request: Request) -> Response:
+        try:
+            records, all_or_none = await self._collection(request)
+        except SalesforceError as exc:
+            return JSONResponse(exc.body(), status_code=400)
+
+        def prepare(rec: dict[str, Any]) -> Callable[[], None]:
+            sobject = (rec.get("attributes") or {}).get("type")
+            if sobject is None:
+                raise SalesforceError(400, "INVALID_TYPE", "Must send a concrete entity type.")
+            return self.org.prepare_update(self._sobject(sobject) or sobject, rec.get("id"), rec)
+
+        return self._apply(request, records, all_or_none, prepare, lambda rec, _: rec.get("id"))
+
+    async def collections_create(self, request: Request) -> Response:
+        try:
+            records, all_or_none = await self._collection(request)
+        except SalesforceError as exc:
+            return JSONResponse(exc.body(), status_code=400)
+
+        def prepare(rec: dict[str, Any]) -> Callable[[], str]:
+            sobject = (rec.get("attributes") or {}).get("type")
+            if self._sobject(sobject or "") != "Task":
+                raise SalesforceError(400, "INVALID_TYPE", "Must send a concrete entity type.")
+            if rec.get("id"):
+                raise SalesforceError(
+                    400,
+                    "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    "cannot specify Id in an insert call",
+                    ["Id"],
+                )
+            return self.org.prepare_task(rec)
+
+        return self._apply(request, records, all_or_none, prepare, lambda _, result: result)
+
+    def _apply(
+        self,
+        request: Request,
+        records: list[dict[str, Any]],
+        all_or_none: bool,
+        prepare: Callable[[dict[str, Any]], Callable[[], Any]],
+        id_of: Callable[[dict[str, Any], Any], Any],
+    ) -> Response:
+        """Validate every record, then apply: all or none, or each that passed."""
+        keys = [str(r.get("id") or i) for i, r in enumerate(records)]
+        failing = faults.partial_failures(request, keys)
+        prepared: list[Callable[[], Any] | SalesforceError] = []
+        for key, rec in zip(keys, records, strict=True):
+            if key in failing:
+                prepared.append(
+                    SalesforceError(
+                        400,
+                        "UNABLE_TO_LOCK_ROW",
+                        "unable to obtain exclusive access to this record or 1 records: " + key,
+                    )
+                )
+                continue
+            try:
+                prepared.append(prepare(rec))
+            except SalesforceError as exc:
+                prepared.append(exc)
+        any_failed = any(isinstance(p, SalesforceError) for p in prepared)
+        results = []
+        for rec, p in zip(records, prepared, strict=True):
+            if isinstance(p, SalesforceError):
+                out = {"success": False, "errors": [p.record_error()]}
+                if rec.get("id"):
+                    out = {"id": rec.get("id"), **out}
+                results.append(out)
+            elif all_or_none and any_failed:
+                rolled = {
+                    "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                    "message": "Record rolled back because not all records were valid and "
+                    "the request was using AllOrNone header",
+                    "fields": [],
+                }
+                out = {"success": False, "errors": [rolled]}
+                if rec.get("id"):
+                    out = {"id": rec.get("id"), **out}
+                results.append(out)
+            else:
+                results.append({"id": id_of(rec, p()), "success": True, "errors": []})
+        return JSONResponse(results)

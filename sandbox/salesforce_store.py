@@ -1,0 +1,674 @@
+"""The Salesforce org's state and its query and write operations.
+
+No HTTP here. Rows are read through per-object getters (`value(row, field)`), so a query
+never builds a dict for a row it does not return. Generated activities stay in the
+population's arrays; a Task row is either an int (a position among generated tasks) or
+an `SfTask` created through the API.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left, bisect_right
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sandbox import catalog, soql
+from sandbox.clock import DAY_MS, now_ms, parse_instant, salesforce_date, salesforce_iso
+from sandbox.ids import sf_id, sf_number
+from sandbox.modindex import ModIndex
+from sandbox.population import Person, Population
+from sandbox.salesforce_schema import (
+    DATA_PATH,
+    EVENT_KIND,
+    FIELDS,
+    LEAD_STATUSES,
+    MEMBER_STATUS,
+    NOT_UPDATEABLE,
+    PICKLISTS,
+    RELATIONSHIPS,
+    TASK_TYPES,
+    lead_status,
+    task_fields,
+)
+
+PAGE_SIZE = 2000
+MAX_CURSORS = 200
+_INDUSTRY = {
+    "COMPUTER_SOFTWARE": "Technology",
+    "INFORMATION_TECHNOLOGY_AND_SERVICES": "Consulting",
+    "MARKETING_AND_ADVERTISING": "Media",
+    "FINANCIAL_SERVICES": "Finance",
+    "WHOLESALE": "Wholesale",
+    "REAL_ESTATE": "Real Estate",
+    "HOSPITAL_HEALTH_CARE": "Healthcare",
+    "RETAIL": "Retail",
+    "EDUCATION_MANAGEMENT": "Education",
+    "LOGISTICS_AND_SUPPLY_CHAIN": "Transportation",
+}
+
+
+class SalesforceError(Exception):
+    """An error as Salesforce reports it: HTTP status, errorCode, message, fields."""
+
+    def __init__(self, status: int, code: str, message: str, fields: list[str] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.fields = fields or []
+
+    def body(self) -> list[dict[str, Any]]:
+        out: dict[str, Any] = {"message": self.message, "errorCode": self.code}
+        if self.fields:
+            out["fields"] = self.fields
+        return [out]
+
+    def record_error(self) -> dict[str, Any]:
+        """The form used inside sObject Collections results."""
+        return {"statusCode": self.code, "message": self.message, "fields": self.fields}
+
+
+class SfPerson:
+    """A Lead or a Contact."""
+
+    __slots__ = ("created_ms", "deleted", "id", "modified_ms", "person", "props", "sobject")
+
+    def __init__(self, sobject: str, rid: str, person: Person) -> None:
+        self.sobject, self.id, self.person = sobject, rid, person
+        self.props: dict[str, Any] | None = None
+        self.created_ms = person.created_ms
+        self.modified_ms = person.modified_ms
+        self.deleted = person.deleted
+
+
+@dataclass
+class SfTask:
+    id: str
+    fields: dict[str, Any]
+    created_ms: int
+    modified_ms: int
+
+
+@dataclass
+class QueryResult:
+    sobject: str
+    fields: list[str]
+    rows: list[Any]
+
+
+class Org:
+    """A Salesforce org rendered from the population's Salesforce share."""
+
+    def __init__(self, population: Population) -> None:
+        self.population = population
+        spec = population.spec
+        self.people: dict[str, SfPerson] = {}
+        self.who: dict[int, str] = {}  # person index -> Lead/Contact id
+        self.index = {"Lead": ModIndex[str](), "Contact": ModIndex[str]()}
+        counters = {"Lead": 0, "Contact": 0}
+        for person in population.salesforce_people:
+            # A deterministic share of people are Leads, the rest Contacts at Accounts.
+            sobject = (
+                "Lead" if (person.index * 2654435761) % 1000 < spec.lead_share * 1000 else "Contact"
+            )
+            rid = sf_id(sobject, counters[sobject])
+            counters[sobject] += 1
+            rec = SfPerson(sobject, rid, person)
+            self.people[rid] = rec
+            self.who[person.index] = rid
+            self.index[sobject].add(rec.modified_ms, rid)
+        log = population.salesforce
+        self.task_pos, self.event_pos, self.member_pos = array("i"), array("i"), array("i")
+        for pos, kind in enumerate(log.kind):
+            if kind in TASK_TYPES:
+                self.task_pos.append(pos)
+            elif kind == EVENT_KIND:
+                self.event_pos.append(pos)
+            elif kind in MEMBER_STATUS:
+                self.member_pos.append(pos)
+        self.created_tasks: list[SfTask] = []
+        self.task_by_id: dict[str, SfTask] = {}
+        self.cursors: OrderedDict[str, QueryResult] = OrderedDict()
+        self._cursor_seq = 0
+        self.setup_ms = spec.as_of_ms - 500 * DAY_MS  # when "the org was set up"
+        self._values: dict[str, Callable[[Any, str], Any]] = {
+            "Lead": self._person_value,
+            "Contact": self._person_value,
+            "Account": self._account_value,
+            "User": self._user_value,
+            "LeadStatus": self._status_value,
+            "Campaign": self._campaign_value,
+            "Task": self._task_value,
+            "Event": self._event_value,
+            "CampaignMember": self._member_value,
+        }
+
+    # -- row access -----------------------------------------------------------------------
+
+    def _person_value(self, rec: SfPerson, name: str) -> Any:
+        if rec.props is not None and name in rec.props:
+            return rec.props[name]
+        p = rec.person
+        match name:
+            case "Id":
+                return rec.id
+            case "Email":
+                return p.email
+            case "FirstName":
+                return p.first
+            case "LastName":
+                return p.last
+            case "Title":
+                return p.title
+            case "Company":
+                return p.company.name
+            case "NumberOfEmployees":
+                return p.company.size
+            case "Industry":
+                return _INDUSTRY.get(p.company.industry)
+            case "Country" | "MailingCountry":
+                return p.company.country
+            case "AccountId":
+                return sf_id("Account", p.company.index)
+            case "Status":
+                return lead_status(p.stage, p.lead_status)
+            case "OwnerId":
+                return sf_id("User", p.owner)
+            case "IsConverted":
+                return p.stage == "customer"
+            case "CreatedDate":
+                return rec.created_ms
+            case "LastModifiedDate" | "SystemModstamp":
+                return rec.modified_ms
+            case "IsDeleted":
+                return rec.deleted
+            case "Business_License__c":
+                return p.business_license
+            case "Real_Estate_License__c":
+                return p.real_estate_license
+        return None
+
+    def _account_value(self, company: Any, name: str) -> Any:
+        match name:
+            case "Id":
+                return sf_id("Account", company.index)
+            case "Name":
+                return company.name
+            case "NumberOfEmployees":
+                return company.size
+            case "Industry":
+                return _INDUSTRY.get(company.industry)
+            case "BillingCountry":
+                return company.country
+            case "CreatedDate" | "LastModifiedDate" | "SystemModstamp":
+                return self.setup_ms
+            case "IsDeleted":
+                return False
+        return None
+
+    def _user_value(self, owner: Any, name: str) -> Any:
+        return {
+            "Id": sf_id("User", owner.index),
+            "Name": f"{owner.first} {owner.last}",
+            "FirstName": owner.first,
+            "LastName": owner.last,
+            "Email": owner.email,
+            "IsActive": True,
+            "SystemModstamp": self.setup_ms,
+        }.get(name)
+
+    def _status_value(self, i: int, name: str) -> Any:
+        label, converted, default = LEAD_STATUSES[i]
+        return {
+            "Id": sf_id("LeadStatus", i),
+            "MasterLabel": label,
+            "ApiName": label,
+            "SortOrder": i + 1,
+            "IsConverted": converted,
+            "IsDefault": default,
+            "SystemModstamp": self.setup_ms,
+        }.get(name)
+
+    def _campaign_value(self, i: int, name: str) -> Any:
+        cname, ctype = catalog.CAMPAIGNS[i]
+        return {
+            "Id": sf_id("Campaign", i),
+            "Name": cname,
+            "Type": ctype,
+            "IsActive": True,
+            "CreatedDate": self.setup_ms,
+            "LastModifiedDate": self.setup_ms,
+            "SystemModstamp": self.setup_ms,
+            "IsDeleted": False,
+        }.get(name)
+
+    def _activity_common(self, pos: int, name: str) -> Any:
+        log = self.population.salesforce
+        person = self.population.people[log.person[pos]]
+        match name:
+            case "WhoId":
+                return self.who[person.index]
+            case "OwnerId":
+                return sf_id("User", person.owner)
+            case "CreatedDate" | "LastModifiedDate" | "SystemModstamp":
+                return log.ts[pos]
+            case "IsDeleted":
+                return person.deleted
+        return None
+
+    def _task_value(self, row: int | SfTask, name: str) -> Any:
+        if isinstance(row, SfTask):
+            match name:
+                case "Id":
+                    return row.id
+                case "CreatedDate":
+                    return row.created_ms
+                case "LastModifiedDate" | "SystemModstamp":
+                    return row.modified_ms
+                case "IsDeleted":
+                    return False
+            return row.fields.get(name)
+        pos = self.task_pos[row]
+        log = self.population.salesforce
+        kind = log.kind[pos]
+        match name:
+            case "Id":
+                return sf_id("Task", row)
+            case "Type":
+                return TASK_TYPES[kind]
+            case "ActivityDate":
+                return log.ts[pos] // DAY_MS * DAY_MS
+            case "Status":
+                return "Completed"
+            case "Priority":
+                return "Normal"
+            case "Description":
+                return None
+        if name in (
+            "WhoId",
+            "OwnerId",
+            "CreatedDate",
+            "LastModifiedDate",
+            "SystemModstamp",
+            "IsDeleted",
+        ):
+            return self._activity_common(pos, name)
+        return task_fields(kind, log.detail[pos]).get(name)
+
+    def _event_value(self, row: int, name: str) -> Any:
+        pos = self.event_pos[row]
+        log = self.population.salesforce
+        match name:
+            case "Id":
+                return sf_id("Event", row)
+            case "Subject":
+                return catalog.MEETING_TITLES[log.detail[pos]]
+            case "Type":
+                return "Meeting"
+            case "ActivityDateTime" | "StartDateTime":
+                return log.ts[pos]
+        return self._activity_common(pos, name)
+
+    def _member_value(self, row: int, name: str) -> Any:
+        pos = self.member_pos[row]
+        log = self.population.salesforce
+        kind = log.kind[pos]
+        who = self.who[log.person[pos]]
+        match name:
+            case "Id":
+                return sf_id("CampaignMember", row)
+            case "CampaignId":
+                return sf_id("Campaign", log.detail[pos])  # webinars lead the campaign list
+            case "LeadId":
+                return who if who.startswith("00Q") else None
+            case "ContactId":
+                return who if who.startswith("003") else None
+            case "Status":
+                return MEMBER_STATUS[kind]
+            case "HasResponded":
+                return True
+            case "FirstRespondedDate":
+                return log.ts[pos] // DAY_MS * DAY_MS
+        return self._activity_common(pos, name)
+
+    def value(self, sobject: str, row: Any, name: str) -> Any:
+        return self._values[sobject](row, name)
+
+    def lookup(self, sobject: str, rid: str | None) -> Any:
+        """The row with this id (deleted included), or None."""
+        if not rid:
+            return None
+        if sobject in ("Lead", "Contact"):
+            rec = self.people.get(rid) or self.people.get(_to18(sobject, rid) or "")
+            return rec if rec is not None and rec.sobject == sobject else None
+        if sobject == "Task" and rid in self.task_by_id:
+            return self.task_by_id[rid]
+        n = sf_number(sobject, rid)
+        if n is None:
+            return None
+        sizes = {
+            "Account": len(self.population.companies),
+            "User": len(self.population.owners),
+            "LeadStatus": len(LEAD_STATUSES),
+            "Campaign": len(catalog.CAMPAIGNS),
+            "Task": len(self.task_pos),
+            "Event": len(self.event_pos),
+            "CampaignMember": len(self.member_pos),
+        }
+        if not 0 <= n < sizes[sobject]:
+            return None
+        if sobject == "Account":
+            return self.population.companies[n]
+        if sobject == "User":
+            return self.population.owners[n]
+        return n
+
+    # -- query ----------------------------------------------------------------------------
+
+    def resolver(self, sobject: str) -> soql.Resolver:
+        """Field name (any case, or Relationship.Field) -> (type, getter)."""
+        fields = {k.casefold(): k for k in FIELDS[sobject]}
+        rels = {k.casefold(): v for k, v in RELATIONSHIPS.get(sobject, {}).items()}
+
+        def resolve(name: str) -> tuple[str, Callable[[Any], Any]]:
+            if "." in name:
+                rel_name, _, target_field = name.partition(".")
+                rel = rels.get(rel_name.casefold())
+                if rel is None:
+                    raise _no_column(name, sobject, relationship=True)
+                target, fk = rel
+                t_fields = {k.casefold(): k for k in FIELDS[target]}
+                canonical = t_fields.get(target_field.casefold())
+                if canonical is None:
+                    raise _no_column(target_field, target)
+
+                def get_rel(row: Any) -> Any:
+                    related = self.lookup(target, self.value(sobject, row, fk))
+                    return None if related is None else self.value(target, related, canonical)
+
+                return FIELDS[target][canonical], get_rel
+            canonical = fields.get(name.casefold())
+            if canonical is None:
+                raise _no_column(name, sobject)
+            return FIELDS[sobject][canonical], lambda row: self.value(sobject, row, canonical)
+
+        return resolve
+
+    def _scan(self, sobject: str, bounds: tuple[int, int] | None) -> list[Any]:
+        """Candidate rows in SystemModstamp order, narrowed to `bounds` when given."""
+        lo, hi = bounds if bounds else (-(2**62), 2**62)
+        if sobject in ("Lead", "Contact"):
+            return [self.people[k] for k in self.index[sobject].keys_between(lo, hi)]
+        log_ts = self.population.salesforce.ts
+        if sobject in ("Task", "Event", "CampaignMember"):
+            positions = {
+                "Task": self.task_pos,
+                "Event": self.event_pos,
+                "CampaignMember": self.member_pos,
+            }[sobject]
+            view = _TimeView(positions, log_ts)
+            rows: list[Any] = list(range(bisect_left(view, lo), bisect_right(view, hi)))
+            if sobject == "Task":
+                rows += [t for t in self.created_tasks if lo <= t.modified_ms <= hi]
+            return rows
+        if sobject == "Account":
+            return list(self.population.companies)
+        if sobject == "User":
+            return list(self.population.owners)
+        if sobject == "LeadStatus":
+            return list(range(len(LEAD_STATUSES)))
+        return list(range(len(catalog.CAMPAIGNS)))
+
+    def query(self, text: str, include_deleted: bool) -> QueryResult:
+        """Run a SOQL query; rows are kept so that pages can be served from a cursor."""
+        q = soql.parse(text)
+        sobject = next((k for k in FIELDS if k.casefold() == q.sobject.casefold()), None)
+        if sobject is None:
+            raise soql.SoqlError(
+                "INVALID_TYPE",
+                f"sObject type '{q.sobject}' is not supported. "
+                "If you are attempting to use a custom object, be sure to "
+                "append the '__c' after the entity name.",
+            )
+        resolve = self.resolver(sobject)
+        for name in q.fields:
+            resolve(name)  # unknown fields are INVALID_FIELD even if no row matches
+        pred = soql.compile_where(q.where, resolve)
+        candidates = self._scan(sobject, soql.bounds(q.where, "SystemModstamp"))
+        if "IsDeleted" in FIELDS[sobject] and not include_deleted:
+            deleted = resolve("IsDeleted")[1]
+            rows = [r for r in candidates if not deleted(r) and pred(r)]
+        else:
+            rows = [r for r in candidates if pred(r)]
+        if q.order_by:
+            rows = soql.sort_rows(rows, q.order_by, resolve)
+        rows = rows[q.offset :]
+        if q.limit is not None:
+            rows = rows[: q.limit]
+        return QueryResult(sobject, q.fields, rows)
+
+    def open_cursor(self, result: QueryResult) -> str:
+        """Keep a result for nextRecordsUrl paging; the oldest cursors expire first."""
+        self._cursor_seq += 1
+        locator = "01g" + sf_id("Task", self._cursor_seq)[3:15]
+        self.cursors[locator] = result
+        while len(self.cursors) > MAX_CURSORS:
+            self.cursors.popitem(last=False)
+        return locator
+
+    def render(self, sobject: str, row: Any, fields: list[str]) -> dict[str, Any]:
+        """One record as the REST API returns it (attributes first, fields in SELECT order)."""
+        resolve_fields = {k.casefold(): k for k in FIELDS[sobject]}
+        rid = self.value(sobject, row, "Id")
+        out: dict[str, Any] = {
+            "attributes": {"type": sobject, "url": f"{DATA_PATH}/sobjects/{sobject}/{rid}"}
+        }
+        for name in fields:
+            if "." in name:
+                rel_name, _, tfield = name.partition(".")
+                rel_key, (target, fk) = next(
+                    (k, v)
+                    for k, v in RELATIONSHIPS[sobject].items()
+                    if k.casefold() == rel_name.casefold()
+                )
+                related = self.lookup(target, self.value(sobject, row, fk))
+                if related is None:
+                    out[rel_key] = None
+                    continue
+                nested = out.get(rel_key)
+                if nested is None:
+                    tid = self.value(target, related, "Id")
+                    nested = out[rel_key] = {
+                        "attributes": {
+                            "type": target,
+                            "url": f"{DATA_PATH}/sobjects/{target}/{tid}",
+                        }
+                    }
+                canonical = next(k for k in FIELDS[target] if k.casefold() == tfield.casefold())
+                nested[canonical] = _json_value(
+                    FIELDS[target][canonical], self.value(target, related, canonical)
+                )
+                continue
+            canonical = resolve_fields[name.casefold()]
+            out[canonical] = _json_value(
+                FIELDS[sobject][canonical], self.value(sobject, row, canonical)
+            )
+        return out
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def check_fields(self, sobject: str, values: dict[str, Any], creating: bool) -> dict[str, Any]:
+        """Validated, typed field values for a write, or SalesforceError."""
+        fields = {k.casefold(): k for k in FIELDS[sobject]}
+        out: dict[str, Any] = {}
+        for name, raw in values.items():
+            if name in ("attributes", "id", "Id"):
+                continue
+            canonical = fields.get(name.casefold())
+            if canonical is None:
+                raise SalesforceError(
+                    400,
+                    "INVALID_FIELD",
+                    f"No such column '{name}' on sobject of type {sobject}",
+                    [name],
+                )
+            if canonical in NOT_UPDATEABLE:
+                verb = "create" if creating else "update"
+                raise SalesforceError(
+                    400,
+                    "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    f"Unable to {verb} fields: {canonical}. Please check the "
+                    "security settings of this field and verify that it is "
+                    "read/write for your profile or permission set.",
+                    [canonical],
+                )
+            out[canonical] = _typed_input(sobject, canonical, raw)
+        return out
+
+    def prepare_update(
+        self, sobject: str | None, rid: str | None, values: dict[str, Any]
+    ) -> Callable[[], None]:
+        """Validate one update; return the closure that applies it (for allOrNone)."""
+        if not rid:
+            raise SalesforceError(400, "MISSING_ARGUMENT", "Id not specified in an update call")
+        guessed = next(
+            (o for o in ("Lead", "Contact", "Task") if rid.startswith(sf_id(o, 0)[:3])), None
+        )
+        sobject = sobject or guessed
+        if sobject not in ("Lead", "Contact") or guessed != sobject:
+            raise SalesforceError(
+                400,
+                "MALFORMED_ID",
+                f"{sobject or 'record'} ID: id value of incorrect type: {rid}",
+                ["Id"],
+            )
+        rec = self.lookup(sobject, rid)
+        if rec is None:
+            raise SalesforceError(404, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+        if rec.deleted:
+            raise SalesforceError(404, "ENTITY_IS_DELETED", "entity is deleted")
+        typed = self.check_fields(sobject, values, creating=False)
+
+        def apply() -> None:
+            if rec.props is None:
+                rec.props = {}
+            rec.props.update(typed)
+            old = rec.modified_ms
+            rec.modified_ms = now_ms()
+            self.index[sobject].move(old, rec.modified_ms, rec.id)
+
+        return apply
+
+    def prepare_task(self, values: dict[str, Any]) -> Callable[[], str]:
+        """Validate one Task create; return the closure that creates it (-> new id)."""
+        typed = self.check_fields("Task", values, creating=True)
+        who = typed.get("WhoId")
+        if (
+            who is not None
+            and self.lookup("Lead", who) is None
+            and self.lookup("Contact", who) is None
+        ):
+            raise SalesforceError(
+                400,
+                "FIELD_INTEGRITY_EXCEPTION",
+                f"Name ID: id value of incorrect type: {who}",
+                ["WhoId"],
+            )
+        typed.setdefault("Status", "Not Started")
+        typed.setdefault("Priority", "Normal")
+        typed.setdefault("TaskSubtype", "Task")
+
+        def create() -> str:
+            stamp = now_ms()
+            task = SfTask(
+                sf_id("Task", len(self.task_pos) + len(self.created_tasks)), typed, stamp, stamp
+            )
+            self.created_tasks.append(task)
+            self.task_by_id[task.id] = task
+            return task.id
+
+        return create
+
+    def tasks_for(self, who: str) -> list[SfTask]:
+        return [t for t in self.created_tasks if t.fields.get("WhoId") == who]
+
+
+class _TimeView:
+    """Times of a position array, indexable for bisect without copying."""
+
+    def __init__(self, positions: array, ts: array) -> None:
+        self.positions, self.ts = positions, ts
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, i: int) -> int:
+        return self.ts[self.positions[i]]
+
+
+def _to18(sobject: str, rid: str) -> str | None:
+    n = sf_number(sobject, rid)
+    return None if n is None else sf_id(sobject, n)
+
+
+def _no_column(name: str, sobject: str, relationship: bool = False) -> soql.SoqlError:
+    if relationship:
+        return soql.SoqlError(
+            "INVALID_FIELD",
+            f"Didn't understand relationship '{name.split('.')[0]}' "
+            f"in field path. If you are attempting to use a custom "
+            f"relationship, be sure to append the '__r' after the custom "
+            f"relationship name.",
+        )
+    return soql.SoqlError(
+        "INVALID_FIELD",
+        f"No such column '{name}' on entity '{sobject}'. If "
+        "you are attempting to use a custom field, be sure to append the "
+        "'__c' after the custom field name. Please reference your WSDL or "
+        "the describe call for the appropriate names.",
+    )
+
+
+def _json_value(ftype: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if ftype == "datetime":
+        return salesforce_iso(value)
+    if ftype == "date":
+        return salesforce_date(value)
+    return value
+
+
+def _typed_input(sobject: str, name: str, raw: Any) -> Any:
+    ftype = FIELDS[sobject][name]
+    if raw is None:
+        return None
+    try:
+        if ftype == "double":
+            return float(raw)
+        if ftype == "int":
+            return int(raw)
+        if ftype == "boolean":
+            if not isinstance(raw, bool):
+                raise ValueError(raw)
+            return raw
+        if ftype in ("date", "datetime"):
+            ms = parse_instant(str(raw))
+            return ms // DAY_MS * DAY_MS if ftype == "date" else ms
+    except (TypeError, ValueError) as exc:
+        raise SalesforceError(
+            400,
+            "JSON_PARSER_ERROR",
+            f"Cannot deserialize instance of {ftype} from value {raw!r} for field {name}",
+            [name],
+        ) from exc
+    allowed = PICKLISTS.get((sobject, name))
+    if allowed is not None and raw not in allowed:
+        raise SalesforceError(
+            400,
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            f"{name}: bad value for restricted picklist field: {raw}",
+            [name],
+        )
+    return str(raw)

@@ -1,0 +1,103 @@
+"""Everything one running sandbox holds, built from a population spec."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox.auth import Credentials
+from sandbox.faults import Faults
+from sandbox.hubspot_store import HubSpotPortal
+from sandbox.limits import Limiter, Limits
+from sandbox.population import Population, PopulationSpec, generate
+from sandbox.salesforce_store import Org
+
+_NUMERIC = re.compile(r"^\d+$")
+_SF_ID = re.compile(r"^[0-9a-zA-Z]{3}5g[0-9a-zA-Z]{10}(?:[A-Z0-5]{3})?$")
+_LOCATOR = re.compile(r"^01g[0-9a-zA-Z]+-\d+$")
+
+
+def endpoint_label(method: str, path: str) -> str:
+    """`METHOD /path` with ids replaced by placeholders, the key of the request counts."""
+    parts = []
+    for seg in path.rstrip("/").split("/"):
+        if _LOCATOR.match(seg):
+            parts.append("{locator}")
+        elif _NUMERIC.match(seg) or _SF_ID.match(seg):
+            parts.append("{id}")
+        else:
+            parts.append(seg)
+    return f"{method} {'/'.join(parts) or '/'}"
+
+
+@dataclass
+class Stats:
+    """Request counts by endpoint, and which were throttled or faulted."""
+
+    requests: Counter[str] = field(default_factory=Counter)
+    throttled: Counter[str] = field(default_factory=Counter)
+    policies: Counter[str] = field(default_factory=Counter)
+    faulted: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.throttled.clear()
+        self.policies.clear()
+        self.faulted.clear()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "requests": dict(self.requests),
+            "throttled": dict(self.throttled),
+            "throttled_by_policy": dict(self.policies),
+            "faulted": {k: dict(v) for k, v in self.faulted.items()},
+            "totals": {
+                "requests": sum(self.requests.values()),
+                "throttled": sum(self.throttled.values()),
+                "faulted": sum(sum(v.values()) for v in self.faulted.values()),
+            },
+        }
+
+
+@dataclass
+class Sandbox:
+    """The population, both CRMs' state, and the machinery around them."""
+
+    spec: PopulationSpec
+    population: Population
+    portal: HubSpotPortal
+    org: Org
+    credentials: Credentials
+    limiter: Limiter
+    faults: Faults
+    stats: Stats
+    build_seconds: float
+    base_url: str = ""
+    ca_file: str = ""
+
+
+def build_sandbox(
+    spec: PopulationSpec,
+    limits: Limits | None = None,
+    faults: Faults | None = None,
+    credentials: Credentials | None = None,
+) -> Sandbox:
+    """Generate the population and render the HubSpot portal and the Salesforce org."""
+    started = time.perf_counter()
+    population = generate(spec)
+    portal = HubSpotPortal(population)
+    org = Org(population)
+    return Sandbox(
+        spec,
+        population,
+        portal,
+        org,
+        credentials or Credentials(),
+        Limiter(limits or Limits()),
+        faults or Faults(),
+        Stats(),
+        time.perf_counter() - started,
+    )

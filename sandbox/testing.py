@@ -1,0 +1,203 @@
+"""Start a sandbox for a test or a benchmark and talk to its admin API.
+
+with running_sandbox(contacts=500, seed=7, hubspot_search_per_s=1000) as sb:
+    hs = sb.hubspot_client()            # hubspot-api-client, pointed at the sandbox
+    sf = sb.salesforce_client()         # simple-salesforce, trusting the sandbox CA
+    sb.admin.set_faults([{"kind": "500", "count": 1}])
+    sb.admin.stats()["requests"]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from sandbox.faults import FaultRule, Faults, parse_spec
+from sandbox.limits import Limits
+from sandbox.population import PopulationSpec
+from sandbox.salesforce_schema import API_VERSION
+from sandbox.server import SandboxServer
+from sandbox.state import Sandbox, build_sandbox
+
+
+def trusting_session(ca_file: str) -> requests.Session:
+    """A requests session that trusts the sandbox CA.
+
+    `trust_env = False` matters: with REQUESTS_CA_BUNDLE set in the environment, requests
+    would otherwise let it override `verify`.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = ca_file
+    return session
+
+
+class AdminClient:
+    """The `/_sandbox/` admin API (plain JSON over HTTPS)."""
+
+    def __init__(self, base_url: str, ca_file: str) -> None:
+        self.base = base_url + "/_sandbox"
+        self.http = trusting_session(ca_file)
+
+    def _get(self, path: str, **params: Any) -> Any:
+        resp = self.http.get(self.base + path, params=params or None, timeout=60)
+        resp.raise_for_status()
+        return resp.json()
+
+    def _send(self, method: str, path: str, body: Any = None) -> Any:
+        resp = self.http.request(method, self.base + path, json=body, timeout=60)
+        resp.raise_for_status()
+        return resp.json()
+
+    def info(self) -> dict[str, Any]:
+        return self._get("/info")
+
+    def stats(self) -> dict[str, Any]:
+        """{"requests": {"POST /crm/v3/objects/contacts/search": n, ...}, "throttled": {...},
+        "throttled_by_policy": {...}, "faulted": {endpoint: {kind: n}}, "totals": {...}}"""
+        return self._get("/stats")
+
+    def reset(self) -> None:
+        """Zero the request counters and the rate-limit windows."""
+        self._send("POST", "/reset")
+
+    def set_faults(self, rules: list[dict[str, Any] | FaultRule], seed: int | None = None) -> Any:
+        """Replace the fault rules (dicts with FaultRule's fields, or FaultRules)."""
+        items = [r if isinstance(r, dict) else r.__dict__ for r in rules]
+        return self._send("PUT", "/faults", {"rules": items, "seed": seed})
+
+    def clear_faults(self) -> None:
+        self._send("DELETE", "/faults")
+
+    def set_limits(self, **limits: Any) -> Any:
+        """Change limit sizes at run time (Limits' fields); also resets the windows."""
+        return self._send("PUT", "/limits", limits)
+
+    def expire_sessions(self) -> None:
+        """Expire every Salesforce session: the next call answers INVALID_SESSION_ID."""
+        self._send("POST", "/sessions/expire")
+
+    def hubspot_contact(self, contact_id: str | int) -> dict[str, Any]:
+        """{"id", "archived", "properties": {all stored values}, "tasks": [...]}."""
+        return self._get(f"/hubspot/contacts/{contact_id}")
+
+    def hubspot_tasks(self) -> list[dict[str, Any]]:
+        return self._get("/hubspot/tasks")
+
+    def salesforce_record(self, record_id: str) -> dict[str, Any]:
+        """{"sobject", "fields": {all fields}, "tasks": [tasks created with this WhoId]}."""
+        return self._get(f"/salesforce/records/{record_id}")
+
+    def salesforce_tasks(self) -> list[dict[str, Any]]:
+        return self._get("/salesforce/tasks")
+
+    def expected(self, crm: str) -> dict[str, Any]:
+        """Every id a complete read of `crm` ("hubspot" | "salesforce") should return."""
+        return self._get(f"/expected/{crm}")
+
+    def outcomes(self, crm: str | None = None) -> list[dict[str, Any]]:
+        """Hidden outcomes: [{"crm", "id", "persona", "became_sql", "sql_at", "propensity"}]."""
+        return self._get("/outcomes", **({"crm": crm} if crm else {}))
+
+
+@dataclass
+class SandboxHandle:
+    """Where a running sandbox listens and how to authenticate to it."""
+
+    base_url: str
+    ca_file: str
+    hubspot_token: str
+    salesforce_session_id: str
+    salesforce_client_id: str
+    salesforce_client_secret: str
+    admin: AdminClient
+    sandbox: Sandbox  # the in-process state, for white-box checks
+
+    @property
+    def hubspot_base_url(self) -> str:
+        return self.base_url
+
+    @property
+    def salesforce_instance_url(self) -> str:
+        return self.base_url
+
+    def hubspot_client(self, **kwargs: Any) -> Any:
+        """A `hubspot.HubSpot` client for this sandbox (kwargs go to the client)."""
+        from hubspot import HubSpot
+
+        return HubSpot(
+            access_token=self.hubspot_token, host=self.base_url, ssl_ca_cert=self.ca_file, **kwargs
+        )
+
+    def salesforce_session(self) -> requests.Session:
+        return trusting_session(self.ca_file)
+
+    def salesforce_client(self, session_id: str | None = None) -> Any:
+        """A `simple_salesforce.Salesforce` client for this sandbox."""
+        from simple_salesforce import Salesforce
+
+        return Salesforce(
+            instance_url=self.base_url,
+            session_id=session_id or self.salesforce_session_id,
+            version=API_VERSION,
+            session=self.salesforce_session(),
+        )
+
+    def new_salesforce_session(self) -> str:
+        """Mint a session with the client-credentials flow, as a connector would."""
+        resp = self.salesforce_session().post(
+            self.base_url + "/services/oauth2/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": self.salesforce_client_id,
+                "client_secret": self.salesforce_client_secret,
+            },
+            timeout=30,
+        )
+        resp.raise_for_status()
+        return str(resp.json()["access_token"])
+
+
+@contextmanager
+def running_sandbox(
+    contacts: int = 200,
+    seed: int = 1,
+    tier: str = "professional",
+    faults: str | list[FaultRule] | None = None,
+    activities_per_contact: float = 20.0,
+    **limits: Any,
+) -> Iterator[SandboxHandle]:
+    """Start a sandbox in-process on a free port; stop it on exit.
+
+    `faults` is a spec string (see sandbox.faults) or a list of FaultRule. `limits` are
+    Limits' fields: hubspot_per_10s, hubspot_daily, hubspot_search_per_s,
+    salesforce_daily, enabled.
+    """
+    if isinstance(faults, str) or faults is None:
+        rules, fault_seed = parse_spec(faults)
+    else:
+        rules, fault_seed = list(faults), 0
+    spec = PopulationSpec(
+        contacts=contacts, seed=seed, activities_per_contact=activities_per_contact
+    )
+    sandbox = build_sandbox(spec, Limits(hubspot_tier=tier, **limits), Faults(rules, fault_seed))
+    server = SandboxServer(sandbox)
+    server.start()
+    creds = sandbox.credentials
+    try:
+        yield SandboxHandle(
+            base_url=server.base_url,
+            ca_file=str(server.tls.ca_file),
+            hubspot_token=creds.hubspot_token,
+            salesforce_session_id=creds.salesforce_session_id,
+            salesforce_client_id=creds.salesforce_client_id,
+            salesforce_client_secret=creds.salesforce_client_secret,
+            admin=AdminClient(server.base_url, str(server.tls.ca_file)),
+            sandbox=sandbox,
+        )
+    finally:
+        server.stop()
