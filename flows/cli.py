@@ -22,7 +22,6 @@ sandbox_app = typer.Typer(no_args_is_help=True, help="The local CRM sandbox.")
 app.add_typer(sandbox_app, name="sandbox")
 
 EXIT_SKIPPED_LINES = 3
-DEMO_DATA = Path(__file__).parent / "demo_data"
 
 
 def load_model(path: Path) -> ScoringModel:
@@ -148,34 +147,29 @@ def explain_command(
 
 @app.command()
 def demo(
-    as_of: Annotated[str, typer.Option(help="score as of this instant")] = "2026-11-01T12:00:00Z",
+    contacts: Annotated[int, typer.Option(help="contacts in the sandbox CRM")] = 2_000,
+    seed: Annotated[int, typer.Option(help="seed of the synthetic population")] = 42,
 ) -> None:
-    """Score the bundled example data with the example model and print a table."""
-    scoring_model = load_model(Path(__file__).parent.parent / "scoring/models/example.yaml")
-    instant = parse_instant(as_of)
-    errors = LineErrors()
-    by_contact: dict[str, list[Activity]] = defaultdict(list)
-    for activity in read_activities(DEMO_DATA / "activities.jsonl", errors, "hubspot"):
-        by_contact[activity.contact_id].append(activity)
-    compiled = compile_model(scoring_model)
-    rows = []
-    for contact in read_contacts(DEMO_DATA / "contacts.jsonl", errors, "hubspot"):
-        result = compiled.score(contact, by_contact.get(contact.crm_id, ()), instant)
-        top = sorted(result.reasons, key=lambda r: -abs(r.points))[:3]
-        rows.append(
-            [
-                contact.display_name,
-                contact.company or "",
-                f"{result.total:g}",
-                result.grade,
-                "MQL" if result.is_mql else "",
-                ", ".join(f"{r.rule} {r.points:+g}" for r in top),
-            ]
-        )
-    typer.echo(f"Scored with {scoring_model.version_label} as of {instant.isoformat()}")
-    typer.echo(render_table(["contact", "company", "total", "grade", "mql", "top reasons"], rows))
-    for message in errors.messages:
-        typer.echo(message, err=True)
+    """The main job on one machine: sandbox CRM, SQLite store, ephemeral Prefect API."""
+    from flows.demo import run_demo
+
+    run_demo(contacts, seed, typer.echo)
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1 (0: any free port)")] = 8443,
+    contacts: Annotated[int, typer.Option(help="synthetic contacts")] = 1_000,
+    seed: Annotated[int, typer.Option(help="seed; the same seed makes the same data")] = 1,
+    tier: Annotated[str, typer.Option(help="HubSpot tier: starter|professional|enterprise")] = (
+        "professional"
+    ),
+    faults: Annotated[str | None, typer.Option(help="fault spec, see sandbox/README.md")] = None,
+) -> None:
+    """Serve the sandbox CRM (HubSpot and Salesforce APIs over TLS) until interrupted."""
+    from sandbox.server import serve
+
+    serve(port=port, contacts=contacts, seed=seed, tier=tier, faults=faults)
 
 
 if __name__ == "__main__":

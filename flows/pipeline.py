@@ -73,8 +73,13 @@ def score_and_plan(
     status_key: Callable[[str | None], str | None],
     now: datetime,
     flow_run_id: str | None,
+    *,
+    record: bool = True,
 ) -> list[Decided]:
-    """Score these contacts from the store, decide their stage and plan their writes."""
+    """Score these contacts from the store, decide their stage and plan their writes.
+
+    With `record=False` (a dry run) nothing is saved: no scores, no audit rows.
+    """
     contacts = mirror.load_contacts(engine, crm, contact_ids)
     ids = [c.crm_id for c in contacts]
     activities = mirror.load_activities(engine, crm, ids)
@@ -105,12 +110,31 @@ def score_and_plan(
                     detail={"stage": contact.lifecycle_stage.value},
                 )
             )
-            scores.record_written(
-                engine, crm.value, contact.crm_id, stage=contact.lifecycle_stage.value
-            )
-    scores.save_scores(engine, [d.result for d in decided], flow_run_id)
-    audit.record(engine, events, flow_run_id, now)
+            if record:
+                scores.record_written(
+                    engine, crm.value, contact.crm_id, stage=contact.lifecycle_stage.value
+                )
+    if record:
+        scores.save_scores(engine, [d.result for d in decided], flow_run_id)
+        audit.record(engine, events, flow_run_id, now)
     return decided
+
+
+def planned_report(decided: Sequence[Decided]) -> ApplyReport:
+    """What applying would do, for a dry run's artifact."""
+    report = ApplyReport()
+    for item in decided:
+        plan = item.plan
+        if plan.update is not None:
+            report.updated += 1
+        if plan.stage is not None:
+            report.stage_moves.append(
+                (plan.crm_id, plan.stage.from_stage or "", plan.stage.to_stage.value)
+            )
+        if plan.handoff is not None:
+            report.new_mqls.append(plan.crm_id)
+            report.tasks_created.append((plan.crm_id, f"(planned) {plan.handoff.key}"))
+    return report
 
 
 def _decision_event(
@@ -177,9 +201,7 @@ def apply_plans(
             report.failures.append((change.crm_id, "stage", outcome.message or ""))
             continue
         stage_ok.add(change.crm_id)
-        report.stage_moves.append(
-            (change.crm_id, change.from_stage.value if change.from_stage else "", change.to_stage)
-        )
+        report.stage_moves.append((change.crm_id, change.from_stage or "", change.to_stage.value))
         transition = item.decision.transition
         state: dict[str, object] = {"stage": change.to_stage.value}
         if transition is Transition.PROMOTED_TO_MQL:

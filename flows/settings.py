@@ -29,7 +29,20 @@ class Settings(BaseSettings):
     salesforce_session_id: SecretStr | None = None
     salesforce_client_id: SecretStr | None = None
     salesforce_client_secret: SecretStr | None = None
+    salesforce_token_url: str | None = None
     ca_file: Path | None = Field(default=None, description="CA bundle for the CRM's TLS")
+    hubspot_mapping: Path | None = Field(default=None, description="default: mappings/hubspot.yaml")
+    salesforce_mapping: Path | None = Field(
+        default=None, description="default: mappings/salesforce.yaml"
+    )
+    hubspot_rate_per_s: float = Field(default=17.0, gt=0, description="HubSpot requests/s cap")
+    salesforce_rate_per_s: float = Field(default=25.0, gt=0, description="Salesforce requests/s")
+    shared_rate_limit: bool = Field(
+        default=False,
+        description="take a slot of the Prefect global concurrency limit mqlsync-<crm>-api "
+        "before every CRM request (on when several workers share one CRM budget)",
+    )
+    batch_size: int = Field(default=500, ge=1, description="contacts scored per task")
 
     @property
     def store_url(self) -> str:

@@ -1,0 +1,125 @@
+"""The main job on the embedded default: sandbox CRM on loopback, SQLite, ephemeral Prefect.
+
+Starts the sandbox, runs `sync` for HubSpot and for Salesforce, prints the MQLs found, the
+tasks created and the API calls used, then stops everything it started.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flows.settings import PROJECT_ROOT
+from flows.tables import render_table
+
+ENV_FOR_SANDBOX = (
+    "MQLSYNC_HUBSPOT_HOST",
+    "MQLSYNC_HUBSPOT_TOKEN",
+    "MQLSYNC_SALESFORCE_INSTANCE_URL",
+    "MQLSYNC_SALESFORCE_CLIENT_ID",
+    "MQLSYNC_SALESFORCE_CLIENT_SECRET",
+    "MQLSYNC_SALESFORCE_SESSION_ID",
+    "MQLSYNC_CA_FILE",
+    "MQLSYNC_DATABASE_URL",
+)
+
+
+def point_settings_at(handle: Any, database_url: str) -> None:
+    """Aim the `MQLSYNC_*` settings at a running sandbox and a store."""
+    os.environ.update(
+        {
+            "MQLSYNC_HUBSPOT_HOST": handle.base_url,
+            "MQLSYNC_HUBSPOT_TOKEN": handle.hubspot_token,
+            "MQLSYNC_SALESFORCE_INSTANCE_URL": handle.base_url,
+            "MQLSYNC_SALESFORCE_CLIENT_ID": handle.salesforce_client_id,
+            "MQLSYNC_SALESFORCE_CLIENT_SECRET": handle.salesforce_client_secret,
+            "MQLSYNC_SALESFORCE_SESSION_ID": handle.salesforce_session_id,
+            "MQLSYNC_CA_FILE": handle.ca_file,
+            "MQLSYNC_DATABASE_URL": database_url,
+        }
+    )
+    from flows import runtime
+
+    runtime.reset()
+
+
+def run_demo(contacts: int, seed: int, echo: Callable[[str], None] = print) -> int:
+    """Run the demo; returns the number of MQLs found across both CRMs."""
+    data_dir = PROJECT_ROOT / "var"
+    data_dir.mkdir(exist_ok=True)
+    # Prefect keeps its ephemeral API's database here, not in the user's home.
+    os.environ.setdefault("PREFECT_HOME", str(data_dir / "prefect"))
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    store = data_dir / "demo.db"
+    for leftover in data_dir.glob("demo.db*"):
+        leftover.unlink()
+
+    from sandbox.testing import running_sandbox
+
+    echo(f"starting the sandbox CRM with {contacts:,} contacts (seed {seed})...")
+    with running_sandbox(contacts=contacts, seed=seed) as handle:
+        point_settings_at(handle, f"sqlite:///{store}")
+        from flows.sync import CrmName, sync
+
+        for crm in CrmName:
+            started = time.perf_counter()
+            echo(f"sync {crm.value}...")
+            sync(crm=crm)
+            echo(f"  done in {time.perf_counter() - started:.1f} s")
+        stats = handle.admin.stats()
+        mqls = print_results(Path(store), handle, stats, echo)
+    echo("sandbox stopped")
+    return mqls
+
+
+def print_results(
+    store: Path, handle: Any, stats: dict[str, Any], echo: Callable[[str], None]
+) -> int:
+    from sqlalchemy import select
+
+    from flows import runtime
+    from store.tables import ContactRow, HandoffRow, ScoreRow
+
+    engine = runtime.store_engine()
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(ScoreRow, ContactRow.first_name, ContactRow.last_name, ContactRow.company,
+                   HandoffRow.task_id)
+            .join(ContactRow, (ContactRow.crm == ScoreRow.crm)
+                  & (ContactRow.crm_id == ScoreRow.crm_id))
+            .join(HandoffRow, (HandoffRow.crm == ScoreRow.crm)
+                  & (HandoffRow.contact_id == ScoreRow.crm_id))
+            .order_by(ScoreRow.total.desc())
+        ).mappings().all()  # fmt: skip
+    table = [
+        [r["crm"], r["crm_id"], f"{r['first_name'] or ''} {r['last_name'] or ''}".strip(),
+         r["company"] or "", f"{r['total']:g}", r["grade"], r["task_id"] or "(pending)"]
+        for r in rows
+    ]  # fmt: skip
+    echo("")
+    echo(f"MQLs found and handed to sales: {len(rows)}")
+    echo(render_table(["crm", "id", "name", "company", "score", "grade", "task"], table[:25]))
+    if len(table) > 25:
+        echo(f"... and {len(table) - 25} more")
+    tasks = {
+        "hubspot": len(handle.admin.hubspot_tasks()),
+        "salesforce": len(handle.admin.salesforce_tasks()),
+    }
+    echo("")
+    echo(f"tasks in the CRMs: HubSpot {tasks['hubspot']}, Salesforce {tasks['salesforce']}")
+    requests = stats.get("requests", {})
+    by_crm = {"hubspot": 0, "salesforce": 0}
+    for endpoint, count in requests.items():
+        if "/_sandbox" in endpoint:
+            continue
+        by_crm["salesforce" if "/services/" in endpoint else "hubspot"] += count
+    echo(f"API calls used: HubSpot {by_crm['hubspot']}, Salesforce {by_crm['salesforce']}")
+    echo(render_table(["endpoint", "calls"], sorted(
+        ([k, str(v)] for k, v in requests.items() if "/_sandbox" not in k),
+        key=lambda row: -int(row[1]),
+    )))  # fmt: skip
+    return len(rows)
