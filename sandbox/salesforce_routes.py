@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -68,7 +69,10 @@ class SalesforceApi:
     # -- auth ---------------------------------------------------------------------------
 
     async def token(self, request: Request) -> Response:
-        form = await request.form()
+        # Parsed by hand: starlette's form parser needs python-multipart, and this
+        # endpoint only ever receives application/x-www-form-urlencoded.
+        parsed = parse_qs((await request.body()).decode("utf-8", "replace"))
+        form = {k: v[0] for k, v in parsed.items()}
         creds = self.credentials
         if form.get("grant_type") != "client_credentials":
             return JSONResponse(

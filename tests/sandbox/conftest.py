@@ -18,8 +18,9 @@ SEED = 11
 def sb() -> Iterator[SandboxHandle]:
     # Rate limits are raised here so that paging tests are not throttled; the limit
     # tests set small ones explicitly.
-    with running_sandbox(contacts=CONTACTS, seed=SEED, hubspot_per_10s=100_000,
-                         hubspot_search_per_s=100_000) as handle:
+    with running_sandbox(
+        contacts=CONTACTS, seed=SEED, hubspot_per_10s=100_000, hubspot_search_per_s=100_000
+    ) as handle:
         yield handle
 
 

@@ -18,8 +18,13 @@ from sandbox.testing import SandboxHandle
 def _search(hs, groups, after=None, limit=200, sorts=None, properties=None):
     return hs.crm.contacts.search_api.do_search(
         public_object_search_request=PublicObjectSearchRequest(
-            filter_groups=groups, sorts=sorts or [], limit=limit, after=after,
-            properties=properties or ["email", "lastmodifieddate"]))
+            filter_groups=groups,
+            sorts=sorts or [],
+            limit=limit,
+            after=after,
+            properties=properties or ["email", "lastmodifieddate"],
+        )
+    )
 
 
 def test_list_pages_to_the_end_and_archived_apart(sb: SandboxHandle) -> None:
@@ -27,8 +32,9 @@ def test_list_pages_to_the_end_and_archived_apart(sb: SandboxHandle) -> None:
     expected = sb.admin.expected("hubspot")
     seen, after = [], None
     while True:
-        page = hs.crm.contacts.basic_api.get_page(limit=100, after=after,
-                                                  properties=["email", "lifecyclestage"])
+        page = hs.crm.contacts.basic_api.get_page(
+            limit=100, after=after, properties=["email", "lifecyclestage"]
+        )
         seen += [c.id for c in page.results]
         if page.paging is None:
             break
@@ -60,20 +66,32 @@ def test_search_pages_by_modstamp_to_the_end(sb: SandboxHandle) -> None:
 def test_search_filters_on_id_and_time_window(sb: SandboxHandle) -> None:
     hs = sb.hubspot_client()
     ids = sb.admin.expected("hubspot")["contacts"][:5]
-    page = _search(hs, [{"filters": [{"propertyName": "hs_object_id", "operator": "IN",
-                                      "values": ids}]}])
+    page = _search(
+        hs, [{"filters": [{"propertyName": "hs_object_id", "operator": "IN", "values": ids}]}]
+    )
     assert sorted(c.id for c in page.results) == sorted(ids)
-    first = _search(hs, [], limit=1, sorts=[{"propertyName": "lastmodifieddate",
-                                             "direction": "ASCENDING"}]).results[0]
+    first = _search(
+        hs, [], limit=1, sorts=[{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}]
+    ).results[0]
     stamp = first.properties["lastmodifieddate"]
-    window = _search(hs, [{"filters": [
-        {"propertyName": "lastmodifieddate", "operator": "GTE", "value": stamp},
-        {"propertyName": "lastmodifieddate", "operator": "LTE", "value": stamp},
-    ]}])
+    window = _search(
+        hs,
+        [
+            {
+                "filters": [
+                    {"propertyName": "lastmodifieddate", "operator": "GTE", "value": stamp},
+                    {"propertyName": "lastmodifieddate", "operator": "LTE", "value": stamp},
+                ]
+            }
+        ],
+    )
     assert first.id in [c.id for c in window.results]
-    gt = _search(hs, [{"filters": [{"propertyName": "hs_object_id", "operator": "GT",
-                                    "value": ids[-1]}]}], limit=1,
-                 sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}])
+    gt = _search(
+        hs,
+        [{"filters": [{"propertyName": "hs_object_id", "operator": "GT", "value": ids[-1]}]}],
+        limit=1,
+        sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+    )
     assert int(gt.results[0].id) > int(ids[-1])
 
 
@@ -88,9 +106,10 @@ def test_search_cap_answers_400(sb: SandboxHandle) -> None:
 
 def test_search_refuses_oversized_pages_and_unknown_properties(sb: SandboxHandle) -> None:
     hs = sb.hubspot_client()
-    for groups, limit in (([], 201),
-                          ([{"filters": [{"propertyName": "nope", "operator": "EQ",
-                                          "value": "x"}]}], 10)):
+    for groups, limit in (
+        ([], 201),
+        ([{"filters": [{"propertyName": "nope", "operator": "EQ", "value": "x"}]}], 10),
+    ):
         with pytest.raises(ApiException) as err:
             _search(hs, groups, limit=limit)
         assert err.value.status == 400
@@ -101,8 +120,11 @@ def test_batch_read_reports_missing_ids_as_207(sb: SandboxHandle) -> None:
     ids = sb.admin.expected("hubspot")["contacts"][:3]
     out = hs.crm.contacts.batch_api.read(
         batch_read_input_simple_public_object_id=BatchReadInputSimplePublicObjectId(
-            inputs=[{"id": i} for i in [*ids, "1"]], properties=["email"],
-            properties_with_history=[]))
+            inputs=[{"id": i} for i in [*ids, "1"]],
+            properties=["email"],
+            properties_with_history=[],
+        )
+    )
     assert sorted(r.id for r in out.results) == sorted(ids)
     assert out.errors[0].category == "OBJECT_NOT_FOUND"
     assert out.errors[0].context == {"ids": ["1"]}
@@ -113,8 +135,14 @@ def test_batch_update_writes_and_reports_per_record_errors(sb: SandboxHandle) ->
     ids = sb.admin.expected("hubspot")["contacts"][10:13]
     out = hs.crm.contacts.batch_api.update(
         batch_input_simple_public_object_batch_input=BatchInputSimplePublicObjectBatchInput(
-            inputs=[SimplePublicObjectBatchInput(id=i, properties={
-                "mqlsync_score": "57", "mqlsync_grade": "B"}) for i in [*ids, "2"]]))
+            inputs=[
+                SimplePublicObjectBatchInput(
+                    id=i, properties={"mqlsync_score": "57", "mqlsync_grade": "B"}
+                )
+                for i in [*ids, "2"]
+            ]
+        )
+    )
     assert sorted(r.id for r in out.results) == sorted(ids)
     assert out.errors[0].context == {"ids": ["2"]}
     stored = sb.admin.hubspot_contact(ids[0])["properties"]
@@ -124,13 +152,16 @@ def test_batch_update_writes_and_reports_per_record_errors(sb: SandboxHandle) ->
 def test_batch_update_refuses_unknown_property_and_over_100(sb: SandboxHandle) -> None:
     hs = sb.hubspot_client()
     ids = sb.admin.expected("hubspot")["contacts"]
-    for inputs in ([SimplePublicObjectBatchInput(id=ids[0], properties={"nope": "1"})],
-                   [SimplePublicObjectBatchInput(id=i, properties={"mqlsync_grade": "A"})
-                    for i in ids[:101]]):
+    for inputs in (
+        [SimplePublicObjectBatchInput(id=ids[0], properties={"nope": "1"})],
+        [SimplePublicObjectBatchInput(id=i, properties={"mqlsync_grade": "A"}) for i in ids[:101]],
+    ):
         with pytest.raises(ApiException) as err:
             hs.crm.contacts.batch_api.update(
                 batch_input_simple_public_object_batch_input=BatchInputSimplePublicObjectBatchInput(
-                    inputs=inputs))
+                    inputs=inputs
+                )
+            )
         assert err.value.status == 400
 
 
@@ -142,18 +173,29 @@ def test_lifecycle_backward_move_refused_then_done_in_two_steps(sb: SandboxHandl
     hs = sb.hubspot_client()
     cid = sb.admin.expected("hubspot")["contacts"][20]
     api = hs.crm.contacts.basic_api
-    api.update(cid, simple_public_object_input=SimplePublicObjectInput(
-        properties={"lifecyclestage": "salesqualifiedlead"}))
+    api.update(
+        cid,
+        simple_public_object_input=SimplePublicObjectInput(
+            properties={"lifecyclestage": "salesqualifiedlead"}
+        ),
+    )
     with pytest.raises(ApiException) as err:
-        api.update(cid, simple_public_object_input=SimplePublicObjectInput(
-            properties={"lifecyclestage": "lead"}))
+        api.update(
+            cid,
+            simple_public_object_input=SimplePublicObjectInput(
+                properties={"lifecyclestage": "lead"}
+            ),
+        )
     assert err.value.status == 400 and "VALIDATION_ERROR" in err.value.body
     assert _stage(sb, cid) == "salesqualifiedlead"
-    api.update(cid, simple_public_object_input=SimplePublicObjectInput(
-        properties={"lifecyclestage": ""}))
+    api.update(
+        cid, simple_public_object_input=SimplePublicObjectInput(properties={"lifecyclestage": ""})
+    )
     assert _stage(sb, cid) is None
-    api.update(cid, simple_public_object_input=SimplePublicObjectInput(
-        properties={"lifecyclestage": "lead"}))
+    api.update(
+        cid,
+        simple_public_object_input=SimplePublicObjectInput(properties={"lifecyclestage": "lead"}),
+    )
     assert _stage(sb, cid) == "lead"
 
 
@@ -161,12 +203,19 @@ def test_lifecycle_backward_move_in_a_batch_is_a_per_record_error(sb: SandboxHan
     hs = sb.hubspot_client()
     a, b = sb.admin.expected("hubspot")["contacts"][30:32]
     batch = hs.crm.contacts.batch_api
-    batch.update(batch_input_simple_public_object_batch_input=BatchInputSimplePublicObjectBatchInput(
-        inputs=[SimplePublicObjectBatchInput(id=a, properties={"lifecyclestage": "customer"})]))
+    batch.update(
+        batch_input_simple_public_object_batch_input=BatchInputSimplePublicObjectBatchInput(
+            inputs=[SimplePublicObjectBatchInput(id=a, properties={"lifecyclestage": "customer"})]
+        )
+    )
     out = batch.update(
         batch_input_simple_public_object_batch_input=BatchInputSimplePublicObjectBatchInput(
-            inputs=[SimplePublicObjectBatchInput(id=a, properties={"lifecyclestage": "lead"}),
-                    SimplePublicObjectBatchInput(id=b, properties={"mqlsync_grade": "C"})]))
+            inputs=[
+                SimplePublicObjectBatchInput(id=a, properties={"lifecyclestage": "lead"}),
+                SimplePublicObjectBatchInput(id=b, properties={"mqlsync_grade": "C"}),
+            ]
+        )
+    )
     assert [r.id for r in out.results] == [b]
     assert out.errors[0].category == "VALIDATION_ERROR"
     assert _stage(sb, a) == "customer"
@@ -176,10 +225,15 @@ def test_writes_move_lastmodifieddate_forward(sb: SandboxHandle) -> None:
     hs = sb.hubspot_client()
     cid = sb.admin.expected("hubspot")["contacts"][40]
     before = sb.admin.hubspot_contact(cid)["properties"]["lastmodifieddate"]
-    hs.crm.contacts.basic_api.update(cid, simple_public_object_input=SimplePublicObjectInput(
-        properties={"mqlsync_reasons": "pricing x2"}))
+    hs.crm.contacts.basic_api.update(
+        cid,
+        simple_public_object_input=SimplePublicObjectInput(
+            properties={"mqlsync_reasons": "pricing x2"}
+        ),
+    )
     after = sb.admin.hubspot_contact(cid)["properties"]["lastmodifieddate"]
     assert after > before
-    recent = _search(hs, [{"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE",
-                                        "value": after}]}])
+    recent = _search(
+        hs, [{"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": after}]}]
+    )
     assert cid in [c.id for c in recent.results]
