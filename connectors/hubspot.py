@@ -428,14 +428,9 @@ class HubSpotConnector:
         outcomes: dict[str, WriteOutcome] = {}
         for change in changes:
             props = {stage.field: stage.write[change.to_stage]}
-            if change.lead_status is not None:
-                if change.lead_status not in status.values:
-                    outcomes[change.crm_id] = failed(
-                        self.crm,
-                        change.crm_id,
-                        f"lead status {change.lead_status!r} is not in the mapping",
-                    )
-                    continue
+            # In HubSpot the stage is lifecyclestage; a lead status goes with it only where
+            # the mapping gives that key a value (many portals have no "MQL" lead status).
+            if change.lead_status is not None and change.lead_status in status.values:
                 props[status.field] = status.values[change.lead_status]
             final[change.crm_id] = props
             if is_backward(change.from_stage, change.to_stage):

@@ -156,6 +156,50 @@ def demo(
     run_demo(contacts, seed, typer.echo)
 
 
+@app.command()
+def setup() -> None:
+    """Create the Prefect work pool and per-CRM rate limits the deployments use."""
+    from flows.settings import get_settings
+    from flows.setup import setup_prefect
+
+    setup_prefect(get_settings(), typer.echo)
+
+
+@app.command()
+def sync(
+    crm: Annotated[str, typer.Argument(help="hubspot or salesforce")],
+    dry_run: Annotated[bool, typer.Option(help="plan only; write nothing to the CRM")] = False,
+) -> None:
+    """Run the sync flow once, here (Prefect's API from PREFECT_API_URL, else ephemeral)."""
+    from flows.sync import CrmName
+    from flows.sync import sync as sync_flow
+
+    typer.echo(sync_flow(crm=CrmName(crm), dry_run=dry_run))
+
+
+@app.command()
+def backfill(
+    crm: Annotated[str, typer.Argument(help="hubspot or salesforce")],
+    start: Annotated[str, typer.Option(help="first day, YYYY-MM-DD")],
+    end: Annotated[str, typer.Option(help="last day, YYYY-MM-DD")],
+    dry_run: Annotated[bool, typer.Option(help="plan only (the default)")] = True,
+) -> None:
+    """Re-pull a date range and rescore it, here."""
+    from datetime import date
+
+    from flows.sync import CrmName
+    from flows.sync import backfill as backfill_flow
+
+    typer.echo(
+        backfill_flow(
+            crm=CrmName(crm),
+            start=date.fromisoformat(start),
+            end=date.fromisoformat(end),
+            dry_run=dry_run,
+        )
+    )
+
+
 @sandbox_app.command("serve")
 def sandbox_serve(
     port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1 (0: any free port)")] = 8443,

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from prefect import flow, get_run_logger, unmapped
-from prefect.runtime import deployment
+from prefect.runtime import deployment, flow_run
 from pydantic import Field
 
 from flows import report, tasks
@@ -70,7 +70,7 @@ def rescore(
     deployment, so that every worker of the pool can take one.
     """
     which = Crm(crm.value)
-    if shard is None and shards > 1 and deployment.get_id():
+    if shard is None and shards > 1 and deployment.id:
         return _fan_out(crm, shards, dry_run)
     selected = [shard] if shard is not None else list(range(shards))
     ids = [i for s in selected for i in tasks.contacts_in_shard(which, s, shards)]
@@ -81,7 +81,7 @@ def rescore(
 
 def _fan_out(crm: CrmName, shards: int, dry_run: bool) -> str:
     logger = get_run_logger()
-    name = f"{deployment.get_flow_name()}/{deployment.get_name()}"
+    name = f"{flow_run.flow_name}/{deployment.name}"
     runs = _start_and_wait(name, crm, shards, dry_run)
     failed = [r.name for r in runs if not r.state or not r.state.is_completed()]
     logger.info("rescore fanned out to %d shard runs; %d failed", len(runs), len(failed))
