@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -100,6 +101,39 @@ def load_contacts(engine: Engine, crm: Crm, crm_ids: Iterable[str] | None = None
     with engine.connect() as connection:
         rows = connection.execute(query.order_by(ContactRow.crm_id)).mappings().all()
     return [contact_from_row(row) for row in rows]
+
+
+def live_contact_ids(engine: Engine, crm: Crm, shard: int = 0, shards: int = 1) -> list[str]:
+    """Ids of live contacts in one shard; a contact's shard is a stable hash of its id."""
+    with engine.connect() as connection:
+        ids = connection.execute(
+            select(ContactRow.crm_id).where(
+                ContactRow.crm == crm.value,
+                ContactRow.deleted == False,  # noqa: E712
+            )
+        ).scalars()
+        return sorted(i for i in ids if zlib.crc32(i.encode()) % shards == shard)
+
+
+def contacts_touched_between(engine: Engine, crm: Crm, start: datetime, end: datetime) -> list[str]:
+    """Live contacts updated in [start, end] or with an activity in it."""
+    with engine.connect() as connection:
+        updated = connection.execute(
+            select(ContactRow.crm_id).where(
+                ContactRow.crm == crm.value,
+                ContactRow.deleted == False,  # noqa: E712
+                ContactRow.updated_at.between(start, end),  # type: ignore[union-attr]
+            )
+        ).scalars()
+        active = connection.execute(
+            select(ActivityRow.contact_id)
+            .where(
+                ActivityRow.crm == crm.value,
+                ActivityRow.occurred_at.between(start, end),  # type: ignore[union-attr]
+            )
+            .distinct()
+        ).scalars()
+        return sorted(set(updated) | set(active))
 
 
 def load_activities(
