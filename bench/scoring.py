@@ -1,7 +1,7 @@
 """Contacts scored per second: 20 activities each, the example model, one core.
 
 Target: 10,000 contacts/s, five times the fastest rate HubSpot can deliver records
-(190 requests per 10 s × 100 records = 1,900 records/s).
+(190 requests per 10 s x 100 records = 1,900 records/s).
 """
 
 from __future__ import annotations
