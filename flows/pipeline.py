@@ -210,7 +210,7 @@ def apply_plans(
         elif transition is Transition.RECYCLED:
             state["recycled_at"] = now
         scores.record_written(engine, crm, change.crm_id, **state)
-        mirror.set_stage(engine, connector.crm, change.crm_id, change.to_stage.value, None)
+        mirror.set_stage(engine, connector.crm, change.crm_id, change.to_stage.value)
 
     claimed: list[HandoffTask] = []
     for item in decided:

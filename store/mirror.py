@@ -80,16 +80,18 @@ def mark_deleted(engine: Engine, crm: Crm, crm_ids: Sequence[str]) -> int:
         return result.rowcount
 
 
-def set_stage(engine: Engine, crm: Crm, crm_id: str, stage: str, lead_status: str | None) -> None:
-    """Keep the mirror in step with a stage the service wrote, until the next pull confirms it."""
-    values: dict[str, Any] = {"lifecycle_stage": stage}
-    if lead_status is not None:
-        values["lead_status"] = lead_status
+def set_stage(engine: Engine, crm: Crm, crm_id: str, stage: str) -> None:
+    """Keep the mirror in step with a stage the service wrote, until the next pull.
+
+    The lead status is forgotten: the write may have changed it, and a stale value (say
+    a rejection from before the MQL) must not read as sales' verdict on the new MQL.
+    The write touched the contact, so the next incremental pull brings the real value.
+    """
     with engine.begin() as connection:
         connection.execute(
             update(ContactRow)
             .where(ContactRow.crm == crm.value, ContactRow.crm_id == crm_id)  # type: ignore[arg-type]
-            .values(**values)
+            .values(lifecycle_stage=stage, lead_status=None)
         )
 
 
