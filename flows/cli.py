@@ -146,6 +146,25 @@ def explain_command(
 
 
 @app.command()
+def conversion(
+    crm: Annotated[str, typer.Argument(help="hubspot or salesforce")],
+) -> None:
+    """MQL-to-SQL conversion from sales' feedback (a healthy rate is about 15-30%)."""
+    from flows.settings import get_settings
+    from store.audit import conversion as conversion_counts
+    from store.db import make_engine, migrate
+
+    engine = make_engine(get_settings().store_url)
+    migrate(engine)
+    counts = conversion_counts(engine, crm)
+    rate = counts["accepted"] / counts["mqls"] if counts["mqls"] else 0.0
+    typer.echo(
+        f"{crm}: {counts['mqls']} MQLs handed to sales, {counts['accepted']} accepted "
+        f"({rate:.0%}), {counts['recycled']} recycled to nurture"
+    )
+
+
+@app.command()
 def demo(
     contacts: Annotated[int, typer.Option(help="contacts in the sandbox CRM")] = 2_000,
     seed: Annotated[int, typer.Option(help="seed of the synthetic population")] = 42,

@@ -51,3 +51,25 @@ def history(engine: Engine, crm: str, contact_id: str) -> list[dict[str, Any]]:
             .order_by(AuditRow.id)  # type: ignore[arg-type]
         ).mappings()
         return [dict(row) for row in rows]
+
+
+def conversion(engine: Engine, crm: str) -> dict[str, int]:
+    """MQLs handed to sales, accepted (SQL or later) and recycled, from the audit log."""
+    from sqlalchemy import func
+
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(AuditRow.action, func.count(func.distinct(AuditRow.contact_id)))
+            .where(
+                AuditRow.crm == crm,
+                AuditRow.action.in_(["promoted_to_mql", "accepted", "recycled"]),  # type: ignore[attr-defined]
+                AuditRow.kind.in_(["decision", "feedback"]),  # type: ignore[attr-defined]
+            )
+            .group_by(AuditRow.action)
+        ).all()
+    counts = {action: int(n) for action, n in rows}
+    return {
+        "mqls": counts.get("promoted_to_mql", 0),
+        "accepted": counts.get("accepted", 0),
+        "recycled": counts.get("recycled", 0),
+    }

@@ -179,3 +179,17 @@ def test_every_decision_and_write_is_audited(engine: Engine) -> None:
         ("write", "change_stage", "ok"),
         ("write", "create_task", "ok"),
     ]
+
+
+def test_accepted_and_recycled_feed_the_conversion_figures(engine: Engine) -> None:
+    from store.audit import conversion
+
+    seed(engine)
+    crm = MemoryCrm()
+    run(engine, crm)
+    assert conversion(engine, "hubspot") == {"mqls": 1, "accepted": 0, "recycled": 0}
+    seed(engine, stage="sql")  # sales took the MQL forward
+    run(engine, crm, NOW + timedelta(days=1))
+    run(engine, crm, NOW + timedelta(days=2))  # counted once, not per run
+    assert conversion(engine, "hubspot") == {"mqls": 1, "accepted": 1, "recycled": 0}
+    assert "1" not in crm.stages or crm.stages["1"] == "mql"  # never demoted from SQL
