@@ -27,6 +27,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/scoring.py
+	$(BIN)/python bench/store_ingest.py
+	$(BIN)/python bench/sandbox.py
+	$(BIN)/python bench/connectors.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
