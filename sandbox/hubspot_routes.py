@@ -193,7 +193,9 @@ class HubSpotApi:
         try:
             body = await _json(request)
             groups = body.get("filterGroups") or []
-            pred = hubspot_search.compile_groups(groups, CONTACT_PROPERTIES, portal.contact_value)
+            pred = hubspot_search.compile_groups(
+                groups, CONTACT_PROPERTIES, portal.contact_value, indexed="lastmodifieddate"
+            )
             offset, size = hubspot_search.page_window(body.get("after"), body.get("limit"))
         except hubspot_search.SearchError as exc:
             return error_body(400, "VALIDATION_ERROR", str(exc))
@@ -371,7 +373,9 @@ class HubSpotApi:
         try:
             body = await _json(request)
             groups = body.get("filterGroups") or []
-            pred = hubspot_search.compile_groups(groups, MEETING_PROPERTIES, portal.meeting_value)
+            pred = hubspot_search.compile_groups(
+                groups, MEETING_PROPERTIES, portal.meeting_value, indexed="hs_lastmodifieddate"
+            )
             offset, size = hubspot_search.page_window(body.get("after"), body.get("limit"))
         except hubspot_search.SearchError as exc:
             return error_body(400, "VALIDATION_ERROR", str(exc))

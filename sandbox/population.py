@@ -244,7 +244,7 @@ def generate(spec: PopulationSpec) -> Population:
             + (0.4 if 50 <= company.size <= 5000 else -0.2)
         )
         intent = rng.gauss(0.0, 1.0)
-        p.propensity = _sigmoid(-2.6 + 0.9 * fit + 1.3 * intent)
+        p.propensity = _sigmoid(-3.6 + 0.9 * fit + 1.3 * intent)
         created = spec.as_of_ms - rng.randrange(30 * DAY_MS, span_max)
         p.created_ms = created
         stage = rng.choices(HUBSPOT_STAGES, weights=_STAGE_WEIGHTS)[0]

@@ -38,12 +38,14 @@ class Stats:
     """Request counts by endpoint, and which were throttled or faulted."""
 
     requests: Counter[str] = field(default_factory=Counter)
+    seconds: Counter[str] = field(default_factory=Counter)  # time spent serving, by endpoint
     throttled: Counter[str] = field(default_factory=Counter)
     policies: Counter[str] = field(default_factory=Counter)
     faulted: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
 
     def reset(self) -> None:
         self.requests.clear()
+        self.seconds.clear()
         self.throttled.clear()
         self.policies.clear()
         self.faulted.clear()
@@ -51,6 +53,7 @@ class Stats:
     def as_json(self) -> dict[str, Any]:
         return {
             "requests": dict(self.requests),
+            "server_seconds": {k: round(v, 6) for k, v in self.seconds.items()},
             "throttled": dict(self.throttled),
             "throttled_by_policy": dict(self.policies),
             "faulted": {k: dict(v) for k, v in self.faulted.items()},

@@ -9,6 +9,9 @@ with running_sandbox(contacts=500, seed=7, hubspot_search_per_s=1000) as sb:
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +19,12 @@ from typing import Any
 
 import requests
 
+from sandbox.auth import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_HUBSPOT_TOKEN,
+    DEFAULT_SALESFORCE_SESSION,
+)
 from sandbox.faults import FaultRule, Faults, parse_spec
 from sandbox.limits import Limits
 from sandbox.population import PopulationSpec
@@ -115,7 +124,7 @@ class SandboxHandle:
     salesforce_client_id: str
     salesforce_client_secret: str
     admin: AdminClient
-    sandbox: Sandbox  # the in-process state, for white-box checks
+    sandbox: Sandbox | None  # the in-process state (None when served by a subprocess)
 
     @property
     def hubspot_base_url(self) -> str:
@@ -201,3 +210,63 @@ def running_sandbox(
         )
     finally:
         server.stop()
+
+
+@contextmanager
+def sandbox_process(
+    contacts: int = 200,
+    seed: int = 1,
+    tier: str = "professional",
+    faults: str | None = None,
+    startup_timeout: float = 120.0,
+) -> Iterator[SandboxHandle]:
+    """Serve a sandbox from a `python -m sandbox` subprocess on a free port.
+
+    Keeps the sandbox's CPU off the caller's process (benchmarks), and exercises the
+    command line the CLI wraps. The default credentials apply.
+    """
+    cmd = [
+        sys.executable,
+        "-m",
+        "sandbox",
+        "--port",
+        "0",
+        "--contacts",
+        str(contacts),
+        "--seed",
+        str(seed),
+        "--tier",
+        tier,
+    ]
+    if faults:
+        cmd += ["--faults", faults]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        found: dict[str, str] = {}
+        deadline = time.monotonic() + startup_timeout
+        assert proc.stdout is not None
+        while "CA file" not in found or "HubSpot base URL" not in found:
+            line = proc.stdout.readline()
+            if not line or time.monotonic() > deadline:
+                raise RuntimeError(f"the sandbox process did not start (exit {proc.poll()})")
+            label, sep, value = line.partition(":")
+            if sep:
+                found[label.strip()] = value.strip().split()[0]
+        base, ca = found["HubSpot base URL"], found["CA file"]
+        yield SandboxHandle(
+            base_url=base,
+            ca_file=ca,
+            hubspot_token=DEFAULT_HUBSPOT_TOKEN,
+            salesforce_session_id=DEFAULT_SALESFORCE_SESSION,
+            salesforce_client_id=DEFAULT_CLIENT_ID,
+            salesforce_client_secret=DEFAULT_CLIENT_SECRET,
+            admin=AdminClient(base, ca),
+            sandbox=None,
+        )
+    finally:
+        proc.terminate()  # only the process started here
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
