@@ -237,7 +237,7 @@ class AdminApi:
                     "sql_at": None
                     if p.sql_at_ms is None
                     else (hubspot_iso(p.sql_at_ms) if in_hubspot else salesforce_iso(p.sql_at_ms)),
-                    "propensity": round(p.propensity, 4),
+                    "propensity": round(p.propensity, 6),
                 }
             )
         return JSONResponse(out)

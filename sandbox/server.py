@@ -57,6 +57,9 @@ class SandboxServer:
             access_log=False,
             lifespan="off",
             timeout_keep_alive=30,
+            # Nothing in flight is worth waiting for; idle keep-alive TLS connections of
+            # clients would otherwise hold a SIGTERM-ed server up.
+            timeout_graceful_shutdown=0.5,
         )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
