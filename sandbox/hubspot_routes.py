@@ -193,18 +193,23 @@ class HubSpotApi:
         try:
             body = await _json(request)
             groups = body.get("filterGroups") or []
+            # Scan by modstamp when the filters bound it, else by id when they bound that
+            # (the "slice by hs_object_id" pattern), else everything in modstamp order.
+            time_b = hubspot_search.bounded(groups, "lastmodifieddate")
+            id_b = None if time_b else hubspot_search.bounded(groups, "hs_object_id")
+            indexed = "hs_object_id" if id_b else "lastmodifieddate"
             pred = hubspot_search.compile_groups(
-                groups, CONTACT_PROPERTIES, portal.contact_value, indexed="lastmodifieddate"
+                groups, CONTACT_PROPERTIES, portal.contact_value, indexed=indexed
             )
             offset, size = hubspot_search.page_window(body.get("after"), body.get("limit"))
         except hubspot_search.SearchError as exc:
             return error_body(400, "VALIDATION_ERROR", str(exc))
         except HubSpotError as exc:
             return _from_error(exc)
-        bounds = hubspot_search.time_bounds(groups, "lastmodifieddate")
-        matches = [c for c in portal.search_candidates(bounds) if pred(c)]
+        candidates = portal.id_candidates(id_b) if id_b else portal.search_candidates(time_b)
+        matches = [c for c in candidates if pred(c)]
         matches = hubspot_search.sort_records(
-            matches, body.get("sorts") or [], portal.contact_value, "lastmodifieddate"
+            matches, body.get("sorts") or [], portal.contact_value, indexed
         )
         names = _prop_names(body.get("properties"), DEFAULT_CONTACT_PROPERTIES)
         page = matches[offset : offset + size]
@@ -381,7 +386,7 @@ class HubSpotApi:
             return error_body(400, "VALIDATION_ERROR", str(exc))
         except HubSpotError as exc:
             return _from_error(exc)
-        bounds = hubspot_search.time_bounds(groups, "hs_lastmodifieddate")
+        bounds = hubspot_search.bounded(groups, "hs_lastmodifieddate")
         matches = [m for m in portal.meeting_candidates(bounds) if pred(m)]
         matches = hubspot_search.sort_records(
             matches, body.get("sorts") or [], portal.meeting_value, "hs_lastmodifieddate"

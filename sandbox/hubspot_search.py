@@ -112,7 +112,7 @@ def compile_groups(
             [
                 p
                 for p, f in zip(compiled[0], groups[0].get("filters") or [], strict=True)
-                if not (f.get("propertyName") == indexed and f.get("operator") in _RANGE)
+                if not (f.get("propertyName") == indexed and _index_bound(f))
             ]
         ]
     compiled = [g for g in compiled if g]
@@ -121,9 +121,25 @@ def compile_groups(
     return lambda rec: any(all(p(rec) for p in g) for g in compiled)
 
 
+def _instant(value: Any) -> int | None:
+    try:
+        return parse_instant(str(value))
+    except ValueError:
+        return None
+
+
+def _index_bound(f: dict[str, Any]) -> bool:
+    """True if `time_bounds` turns this filter into index bounds (so it can be skipped)."""
+    op = f.get("operator")
+    if op not in _RANGE or _instant(f.get("value")) is None:
+        return False
+    return op != "BETWEEN" or _instant(f.get("highValue")) is not None
+
+
 def time_bounds(groups: list[dict[str, Any]], name: str) -> tuple[int, int] | None:
-    """Inclusive (lo, hi) epoch-ms bounds on `name` that every matching record satisfies,
-    or None if some group leaves it unbounded. Used to narrow a scan with an index."""
+    """Inclusive (lo, hi) bounds on `name` (epoch ms, or the number) that every matching
+    record satisfies; ±2**62 on a side no filter bounds, None without groups. Used to
+    narrow a scan with an index."""
     if not groups:
         return None
     lows, highs = [], []
@@ -132,11 +148,10 @@ def time_bounds(groups: list[dict[str, Any]], name: str) -> tuple[int, int] | No
         for f in g.get("filters") or []:
             if f.get("propertyName") != name:
                 continue
+            if not _index_bound(f):
+                continue  # not a bound (or a bad value, which compile_groups reports)
             op = f.get("operator")
-            try:
-                v = parse_instant(str(f.get("value")))
-            except ValueError:
-                continue  # reported by compile_groups
+            v = parse_instant(str(f.get("value")))
             if op in ("GT", "GTE"):
                 lo = max(lo, v + (op == "GT"))
             elif op in ("LT", "LTE"):
@@ -149,6 +164,14 @@ def time_bounds(groups: list[dict[str, Any]], name: str) -> tuple[int, int] | No
         lows.append(lo)
         highs.append(hi)
     return min(lows), max(highs)
+
+
+def bounded(groups: list[dict[str, Any]], name: str) -> tuple[int, int] | None:
+    """`time_bounds`, or None when the filters leave `name` unbounded on both sides."""
+    bounds = time_bounds(groups, name)
+    if bounds is None or bounds == (-(2**62), 2**62):
+        return None
+    return bounds
 
 
 def sort_records(

@@ -222,6 +222,14 @@ class HubSpotPortal:
         keys = self.live.keys() if bounds is None else self.live.keys_between(*bounds)
         return [self.contacts[k] for k in keys]
 
+    def id_candidates(self, bounds: tuple[int, int]) -> list[HsContact]:
+        """Live contacts with lo <= id <= hi, in id order."""
+        ids = self.live_ids
+        return [
+            self.contacts[k]
+            for k in ids[bisect_left(ids, bounds[0]) : bisect_right(ids, bounds[1])]
+        ]
+
     def check_properties(self, props: dict[str, Any], schema: dict[str, PropertyDef]) -> None:
         """Refuse the whole request (400) for unknown, read-only or invalid values."""
         problems = []

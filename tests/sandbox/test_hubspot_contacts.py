@@ -237,3 +237,37 @@ def test_writes_move_lastmodifieddate_forward(sb: SandboxHandle) -> None:
         hs, [{"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": after}]}]
     )
     assert cid in [c.id for c in recent.results]
+
+
+def test_search_slices_by_id_range_like_a_full_scan(sb: SandboxHandle) -> None:
+    hs = sb.hubspot_client()
+    ids = sb.admin.expected("hubspot")["contacts"]
+    lo, hi = ids[100], ids[160]
+    sliced = _search(
+        hs,
+        [
+            {
+                "filters": [
+                    {"propertyName": "hs_object_id", "operator": "GTE", "value": lo},
+                    {"propertyName": "hs_object_id", "operator": "LT", "value": hi},
+                    {"propertyName": "lifecyclestage", "operator": "NEQ", "value": "customer"},
+                ]
+            }
+        ],
+        sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+        properties=["lifecyclestage"],
+    )
+    expected = [
+        i
+        for i in ids[100:160]
+        if sb.admin.hubspot_contact(i)["properties"]["lifecyclestage"] != "customer"
+    ]
+    assert [c.id for c in sliced.results] == expected
+    # A value the index cannot use is still applied as a filter.
+    odd = _search(
+        hs,
+        [{"filters": [{"propertyName": "hs_object_id", "operator": "GT", "value": f"{hi}.5"}]}],
+        limit=1,
+        sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+    )
+    assert int(odd.results[0].id) > int(hi)
