@@ -1,4 +1,5 @@
-"""Seeded fault injection: which request fails, and how.
+"""Seeded fault injection: which request fails (rules, `Faults.pick`) and how
+(`inject`, called by the gate for the request a rule picked).
 
 A rule names a kind and fires either with a probability (`rate`, drawn from a seeded
 generator so a run is repeatable) or for the next `count` matching requests (exact, for
@@ -20,11 +21,25 @@ optionally `@/path/prefix`, plus `seed=N`, `slow_seconds=S`, `partial_share=F`. 
 
 from __future__ import annotations
 
+import asyncio
 import random
+import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from starlette.requests import Request
+
+from sandbox.asgi import (
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    drop_connection,
+    hubspot_body,
+    respond,
+)
+from sandbox.auth import Credentials
 
 KINDS = ("429", "500", "502", "503", "reset", "slow", "partial", "expired", "lost_write")
 
@@ -150,3 +165,98 @@ def partial_failures(request: Request, ids: list[str]) -> set[str]:
     rng, share = mark
     n = max(1, min(len(ids) - 1 if len(ids) > 1 else 1, round(len(ids) * share)))
     return set(rng.sample(ids, n))
+
+
+async def inject(
+    rule: FaultRule,
+    crm: str,
+    token: str | None,
+    credentials: Credentials,
+    rng: random.Random,
+    app: ASGIApp,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    extra: dict[str, str],
+) -> bool:
+    """Apply a fault to one request; True if the request is finished, False if the app
+    should now serve it (slow: after the delay; partial: with the batch marked)."""
+    kind = rule.kind
+    if kind == "429":
+        await respond(
+            send,
+            429,
+            hubspot_body(
+                "RATE_LIMITS",
+                "You have reached your ten_secondly_rolling limit.",
+                errorType="RATE_LIMIT",
+                policyName="TEN_SECONDLY_ROLLING",
+                groupName="publicapi:private-app:sandbox",
+            ),
+            {**extra, "X-HubSpot-RateLimit-Remaining": "0", "Retry-After": "1"},
+        )
+        return True
+    if kind in ("500", "502", "503"):
+        status = int(kind)
+        if status == 502 or (status == 503 and crm == "hubspot"):
+            reason = "Bad Gateway" if status == 502 else "Service Unavailable"
+            await respond(
+                send,
+                status,
+                f"<html><body><h1>{status} {reason}</h1></body></html>",
+                content_type="text/html",
+            )
+        elif crm == "hubspot":
+            await respond(send, 500, hubspot_body("INTERNAL_ERROR", "Internal Server Error"))
+        else:
+            code = "UNKNOWN_EXCEPTION" if status == 500 else "SERVER_UNAVAILABLE"
+            await respond(
+                send,
+                status,
+                [
+                    {
+                        "message": "An unexpected error occurred. Please "
+                        "include this ErrorId if you contact support: "
+                        f"{uuid.uuid4().hex[:10]} (-1)",
+                        "errorCode": code,
+                    }
+                ],
+            )
+        return True
+    if kind == "reset":
+        await drop_connection(send)
+        return True
+    if kind == "slow":
+        await asyncio.sleep(rule.seconds)
+        return False
+    if kind == "expired":
+        if crm == "hubspot":
+            await respond(
+                send,
+                401,
+                hubspot_body(
+                    "EXPIRED_AUTHENTICATION",
+                    "The OAuth token used to make this call expired 1 minute(s) ago.",
+                ),
+            )
+        else:
+            # The session really expires: the client has to get a new one.
+            credentials.expire_salesforce_sessions(token)
+            await respond(
+                send,
+                401,
+                [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}],
+            )
+        return True
+    if kind == "partial":
+        scope[PARTIAL_KEY] = (rng, rule.share)
+        return False
+    if kind == "lost_write":
+
+        async def swallow(message: Message) -> None:
+            return None
+
+        await app(scope, receive, swallow)  # the write lands...
+        await drop_connection(send)  # ...and its answer never arrives
+        return True
+    return False
