@@ -26,6 +26,7 @@ from sandbox.salesforce_schema import (
     NOT_UPDATEABLE,
     PICKLISTS,
     RELATIONSHIPS,
+    TASK_TYPES,
 )
 
 PAGE_SIZE = 2000
@@ -97,35 +98,21 @@ class Org(SalesforceRows):
 
         return resolve
 
-    def _scan(self, sobject: str, bounds: tuple[int, int] | None) -> list[Any]:
-        """Candidate rows in SystemModstamp order, narrowed to `bounds` when given."""
+    def _scan(self, sobject: str, where: Any) -> list[Any]:
+        """Candidate rows in (SystemModstamp, Id) order, narrowed with what the WHERE
+        clause pins down: modstamp bounds, Id or WhoId values, handoff-task terms.
+        The full predicate still runs on every candidate."""
+        bounds = soql.bounds(where, "SystemModstamp")
         lo, hi = bounds if bounds else (-(2**62), 2**62)
+        ids = soql.key_values(where, "Id")
+        if ids is not None:
+            rows = (self.lookup(sobject, str(i)) for i in ids)
+            found = {self.value(sobject, r, "Id"): r for r in rows if r is not None}
+            return sorted(found.values(), key=self._order_key(sobject))
         if sobject in ("Lead", "Contact"):
             return [self.people[k] for k in self.index[sobject].keys_between(lo, hi)]
-        log_ts = self.population.salesforce.ts
         if sobject in ("Task", "Event", "CampaignMember"):
-            positions = {
-                "Task": self.task_pos,
-                "Event": self.event_pos,
-                "CampaignMember": self.member_pos,
-            }[sobject]
-            view = _TimeView(positions, log_ts)
-            rows: list[Any] = list(range(bisect_left(view, lo), bisect_right(view, hi)))
-            created = [t for t in self.created_tasks if lo <= t.modified_ms <= hi]
-            if sobject == "Task" and created:
-                # Merged, not appended: keeps (SystemModstamp, Id) order even when the
-                # clock is behind the population's as_of.
-                rows = list(
-                    heapq.merge(
-                        rows,
-                        created,
-                        key=lambda r: (
-                            self._task_value(r, "SystemModstamp"),
-                            self._task_value(r, "Id"),
-                        ),
-                    )
-                )
-            return rows
+            return self._scan_activities(sobject, where, lo, hi)
         if sobject == "Account":
             return list(self.population.companies)
         if sobject == "User":
@@ -133,6 +120,37 @@ class Org(SalesforceRows):
         if sobject == "LeadStatus":
             return list(range(len(LEAD_STATUSES)))
         return list(range(len(catalog.CAMPAIGNS)))
+
+    def _order_key(self, sobject: str) -> Callable[[Any], tuple[Any, Any]]:
+        return lambda r: (self.value(sobject, r, "SystemModstamp"), self.value(sobject, r, "Id"))
+
+    def _scan_activities(self, sobject: str, where: Any, lo: int, hi: int) -> list[Any]:
+        created = [t for t in self.created_tasks if lo <= t.modified_ms <= hi]
+        if sobject == "Task" and _handoff_only(where):
+            return created  # generated activity Tasks never match a handoff lookup
+        positions = {
+            "Task": self.task_pos,
+            "Event": self.event_pos,
+            "CampaignMember": self.member_pos,
+        }[sobject]
+        log = self.population.salesforce
+        view = _TimeView(positions, log.ts)
+        rows: list[Any] = list(range(bisect_left(view, lo), bisect_right(view, hi)))
+        who_field = {"Task": "WhoId", "Event": "WhoId"}.get(sobject)
+        who = soql.key_values(where, who_field) if who_field else None
+        if who is not None:
+            people = {
+                rec.person.index
+                for w in who
+                if (rec := self.lookup("Lead", str(w)) or self.lookup("Contact", str(w)))
+            }
+            person, pos = log.person, positions
+            rows = [r for r in rows if person[pos[r]] in people]
+        if sobject == "Task" and created:
+            # Merged, not appended: keeps (SystemModstamp, Id) order even when the
+            # clock is behind the population's as_of.
+            rows = list(heapq.merge(rows, created, key=self._order_key("Task")))
+        return rows
 
     def query(self, text: str, include_deleted: bool) -> QueryResult:
         """Run a SOQL query; rows are kept so that pages can be served from a cursor."""
@@ -149,7 +167,7 @@ class Org(SalesforceRows):
         for name in q.fields:
             resolve(name)  # unknown fields are INVALID_FIELD even if no row matches
         pred = soql.compile_where(q.where, resolve)
-        candidates = self._scan(sobject, soql.bounds(q.where, "SystemModstamp"))
+        candidates = self._scan(sobject, q.where)
         if "IsDeleted" in FIELDS[sobject] and not include_deleted:
             deleted = resolve("IsDeleted")[1]
             rows = [r for r in candidates if not deleted(r) and pred(r)]
@@ -306,6 +324,29 @@ class Org(SalesforceRows):
 
     def tasks_for(self, who: str) -> list[SfTask]:
         return [t for t in self.created_tasks if t.fields.get("WhoId") == who]
+
+
+_GENERATED_TASK_TYPES = {t.casefold() for t in TASK_TYPES.values()}
+
+
+def _handoff_only(where: Any) -> bool:
+    """True if the WHERE clause can only match Tasks created through the API: it pins
+    Handoff_Key__c, or a Type no generated activity has (e.g. 'MQL Handoff')."""
+    for c in soql.conjuncts(where):
+        if not isinstance(c, soql.Cond) or c.op not in ("=", "IN", "LIKE"):
+            continue
+        values = c.value if c.op == "IN" else [c.value]
+        if c.field.casefold() == "handoff_key__c" and None not in values:
+            return True
+        if (
+            c.field.casefold() == "type"
+            and c.op != "LIKE"
+            and all(
+                isinstance(v, str) and v.casefold() not in _GENERATED_TASK_TYPES for v in values
+            )
+        ):
+            return True
+    return False
 
 
 def _scan_order(order_by: list[tuple[str, bool, bool]]) -> bool:

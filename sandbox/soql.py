@@ -370,17 +370,34 @@ def compile_where(node: Any, resolve: Resolver) -> Callable[[Row], bool]:
     return lambda row: (v := val(row)) is not None and v >= target
 
 
+def conjuncts(node: Any) -> list[Any]:
+    """The terms of the top-level ANDs of a WHERE tree ("(a AND b) AND c" -> a, b, c)."""
+    out: list[Any] = []
+    stack = [node] if node is not None else []
+    while stack:
+        item = stack.pop()
+        if isinstance(item, BoolOp) and item.op == "AND":
+            stack.extend(reversed(item.items))
+        else:
+            out.append(item)
+    return out
+
+
+def key_values(node: Any, fname: str) -> set[Any] | None:
+    """The only values `fname` can take in matching rows, from top-level `=` / `IN`
+    terms, or None if no such term: lets a table look rows up instead of scanning."""
+    values: set[Any] | None = None
+    for c in conjuncts(node):
+        if isinstance(c, Cond) and c.field.casefold() == fname.casefold() and c.op in ("=", "IN"):
+            these = set(c.value) if c.op == "IN" else {c.value}
+            values = these if values is None else values & these
+    return values
+
+
 def bounds(node: Any, fname: str) -> tuple[int, int] | None:
     """Inclusive epoch-ms bounds on datetime field `fname` implied by the top-level ANDs
     of a WHERE clause, or None: lets a table narrow its scan with its modstamp index."""
-    conds: list[Any] = []
-    stack = [node]
-    while stack:  # flatten nested ANDs: "(a AND b) AND c" bounds as well as "a AND b AND c"
-        item = stack.pop()
-        if isinstance(item, BoolOp) and item.op == "AND":
-            stack.extend(item.items)
-        else:
-            conds.append(item)
+    conds = conjuncts(node)
     lo, hi, found = -(2**62), 2**62, False
     for c in conds:
         if not isinstance(c, Cond) or c.field.casefold() != fname.casefold():

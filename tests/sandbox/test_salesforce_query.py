@@ -103,3 +103,18 @@ def test_query_errors_are_salesforce_shaped(sb: SandboxHandle, soql: str, code: 
         sf.query(soql)
     assert err.value.status == 400
     assert err.value.content[0]["errorCode"] == code
+
+
+def test_lookups_by_who_and_id_match_a_full_scan(sb: SandboxHandle) -> None:
+    sf = sb.salesforce_client()
+    everything = list(sf.query_all_iter("SELECT Id, WhoId, SystemModstamp FROM Task"))
+    who = sorted({t["WhoId"] for t in everything})[:7]
+    in_list = ", ".join(f"'{w}'" for w in who)
+    by_who = sf.query(
+        f"SELECT Id, WhoId FROM Task WHERE WhoId IN ({in_list}) ORDER BY SystemModstamp, Id"
+    )["records"]
+    assert [t["Id"] for t in by_who] == [t["Id"] for t in everything if t["WhoId"] in who]
+    some = [t["Id"] for t in everything[:5]]
+    ids = ", ".join(f"'{i}'" for i in some)
+    by_id = sf.query(f"SELECT Id FROM Task WHERE Id IN ({ids}) AND WhoId != null")["records"]
+    assert sorted(t["Id"] for t in by_id) == sorted(some)
