@@ -206,15 +206,20 @@ class HubSpotApi:
             return error_body(400, "VALIDATION_ERROR", str(exc))
         except HubSpotError as exc:
             return _from_error(exc)
-        candidates = portal.id_candidates(id_b) if id_b else portal.search_candidates(time_b)
-        matches = [c for c in candidates if pred(c)]
-        matches = hubspot_search.sort_records(
-            matches, body.get("sorts") or [], portal.contact_value, indexed
-        )
         names = _prop_names(body.get("properties"), DEFAULT_CONTACT_PROPERTIES)
-        page = matches[offset : offset + size]
+        sorts = body.get("sorts") or []
+        if pred is hubspot_search.always and hubspot_search.is_presorted(sorts, indexed):
+            # The index alone answers: page through its keys without touching records.
+            keys = portal.id_keys(id_b) if id_b else portal.modstamp_keys(time_b)
+            page = [portal.contacts[k] for k in keys[offset : offset + size]]
+            total = len(keys)
+        else:
+            candidates = portal.id_candidates(id_b) if id_b else portal.search_candidates(time_b)
+            matches = [c for c in candidates if pred(c)]
+            matches = hubspot_search.sort_records(matches, sorts, portal.contact_value, indexed)
+            page, total = matches[offset : offset + size], len(matches)
         return JSONResponse(
-            _search_body(len(matches), offset, size, [portal.contact_json(c, names) for c in page])
+            _search_body(total, offset, size, [portal.contact_json(c, names) for c in page])
         )
 
     async def batch_read(self, request: Request) -> Response:

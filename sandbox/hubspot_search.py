@@ -29,6 +29,22 @@ class SearchError(ValueError):
     """A request the real search API answers with 400 VALIDATION_ERROR."""
 
 
+def always(record: Any) -> bool:
+    """The predicate of a search with nothing left to test (callers may skip the scan)."""
+    return True
+
+
+def is_presorted(sorts: Iterable[Any], name: str) -> bool:
+    """True if the sorts ask for ascending `name` alone (the index order)."""
+    sorts = list(sorts)
+    if len(sorts) != 1:
+        return False
+    s = sorts[0]
+    if isinstance(s, str):
+        return s == name
+    return s.get("propertyName") == name and s.get("direction", "ASCENDING") == "ASCENDING"
+
+
 def _coerce(prop: PropertyDef, value: Any) -> Any:
     if value is None:
         raise SearchError(f"Missing value for filter on {prop.name}")
@@ -117,7 +133,7 @@ def compile_groups(
         ]
     compiled = [g for g in compiled if g]
     if not compiled:
-        return lambda rec: True
+        return always
     return lambda rec: any(all(p(rec) for p in g) for g in compiled)
 
 
@@ -182,14 +198,14 @@ def sort_records(
     With no sorts, records come back by id. `presorted_by` names the property the
     records already ascend by (then with id), which saves the sort on the common path.
     """
+    if presorted_by is not None and is_presorted(sorts, presorted_by):
+        return records
     keys: list[tuple[str, bool]] = []
     for s in sorts:
         if isinstance(s, str):
             keys.append((s.lstrip("-"), s.startswith("-")))
         else:
             keys.append((s.get("propertyName", ""), s.get("direction") == "DESCENDING"))
-    if presorted_by is not None and keys == [(presorted_by, False)]:
-        return records
     out = sorted(records, key=lambda r: get(r, "hs_object_id"))
     for name, desc in reversed(keys):
         present = [r for r in out if get(r, name) is not None]

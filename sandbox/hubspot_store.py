@@ -217,18 +217,22 @@ class HubSpotPortal:
         more = start + limit < len(ids)
         return page, (str(page[-1]) if more and page else None)
 
+    def modstamp_keys(self, bounds: tuple[int, int] | None) -> list[int]:
+        """Ids of live contacts in (lastmodifieddate, id) order, within `bounds`."""
+        return self.live.keys() if bounds is None else self.live.keys_between(*bounds)
+
+    def id_keys(self, bounds: tuple[int, int]) -> list[int]:
+        """Ids of live contacts with lo <= id <= hi, in id order."""
+        ids = self.live_ids
+        return ids[bisect_left(ids, bounds[0]) : bisect_right(ids, bounds[1])]
+
     def search_candidates(self, bounds: tuple[int, int] | None) -> list[HsContact]:
         """Live contacts in (lastmodifieddate, id) order, narrowed to `bounds`."""
-        keys = self.live.keys() if bounds is None else self.live.keys_between(*bounds)
-        return [self.contacts[k] for k in keys]
+        return [self.contacts[k] for k in self.modstamp_keys(bounds)]
 
     def id_candidates(self, bounds: tuple[int, int]) -> list[HsContact]:
         """Live contacts with lo <= id <= hi, in id order."""
-        ids = self.live_ids
-        return [
-            self.contacts[k]
-            for k in ids[bisect_left(ids, bounds[0]) : bisect_right(ids, bounds[1])]
-        ]
+        return [self.contacts[k] for k in self.id_keys(bounds)]
 
     def check_properties(self, props: dict[str, Any], schema: dict[str, PropertyDef]) -> None:
         """Refuse the whole request (400) for unknown, read-only or invalid values."""
