@@ -27,7 +27,7 @@ def crm_of(path: str) -> str | None:
 def _bearer(scope: Scope) -> str | None:
     for name, value in scope.get("headers", []):
         if name == b"authorization":
-            text = value.decode("latin-1")
+            text = bytes(value).decode("latin-1")
             return text[7:].strip() if text.lower().startswith("bearer ") else text.strip()
     return None
 

@@ -323,7 +323,8 @@ class HubSpotApi:
             return _from_error(exc)
         keys = [str(i) for i in range(len(inputs))]
         failing = faults.partial_failures(request, keys)
-        results, errors = [], []
+        results: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
         for key, item in zip(keys, inputs, strict=True):
             if key in failing:
                 errors.append(_record_error(_retriable(key)))
@@ -532,11 +533,11 @@ def _time_slice(positions: Any, ts: Any, lo: int | None, hi: int | None) -> list
             return len(positions)
 
         def __getitem__(self, i: int) -> int:
-            return ts[positions[i]]
+            return int(ts[positions[i]])
 
     view = _View()
-    start = bisect_right(view, lo) if lo is not None else 0  # type: ignore[call-overload]
-    end = bisect_left(view, hi) if hi is not None else len(positions)  # type: ignore[call-overload]
+    start = bisect_right(view, lo) if lo is not None else 0
+    end = bisect_left(view, hi) if hi is not None else len(positions)
     return list(positions[start:end])
 
 

@@ -29,6 +29,10 @@ class SearchError(ValueError):
     """A request the real search API answers with 400 VALIDATION_ERROR."""
 
 
+def _sort_key(get: Getter, name: str) -> Callable[[Any], Any]:
+    return lambda r: _norm(get(r, name))
+
+
 def always(record: Any) -> bool:
     """The predicate of a search with nothing left to test (callers may skip the scan)."""
     return True
@@ -42,7 +46,7 @@ def is_presorted(sorts: Iterable[Any], name: str) -> bool:
     s = sorts[0]
     if isinstance(s, str):
         return s == name
-    return s.get("propertyName") == name and s.get("direction", "ASCENDING") == "ASCENDING"
+    return bool(s.get("propertyName") == name and s.get("direction", "ASCENDING") == "ASCENDING")
 
 
 def _coerce(prop: PropertyDef, value: Any) -> Any:
@@ -64,9 +68,9 @@ def _norm(value: Any) -> Any:
 
 
 def _filter(f: dict[str, Any], schema: dict[str, PropertyDef], get: Getter) -> Predicate:
-    name = f.get("propertyName")
+    name = str(f.get("propertyName") or "")
     op = f.get("operator")
-    prop = schema.get(name or "")
+    prop = schema.get(name)
     if prop is None:
         raise SearchError(f"There was a problem with the request: unknown property {name!r}")
 
@@ -210,7 +214,7 @@ def sort_records(
     for name, desc in reversed(keys):
         present = [r for r in out if get(r, name) is not None]
         missing = [r for r in out if get(r, name) is None]
-        present.sort(key=lambda r, n=name: _norm(get(r, n)), reverse=desc)
+        present.sort(key=_sort_key(get, name), reverse=desc)
         out = present + missing  # empty values sort last either way
     return out
 

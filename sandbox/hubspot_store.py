@@ -120,7 +120,7 @@ class HubSpotPortal:
         log = pop.hubspot
         # Meetings and each event type as arrays of positions in the (time-sorted) log.
         self.meeting_pos = array("i")
-        self.event_pos: dict[str, array] = {t: array("i") for t in hubspot_events.EVENT_TYPES}
+        self.event_pos: dict[str, array[int]] = {t: array("i") for t in hubspot_events.EVENT_TYPES}
         self.all_event_pos = array("i")
         for pos, kind in enumerate(log.kind):
             if kind == hubspot_events.MEETING:
@@ -202,10 +202,10 @@ class HubSpotPortal:
                     return c
             return None
         try:
-            c = self.contacts.get(int(str(raw_id)))
+            found = self.contacts.get(int(str(raw_id)))
         except ValueError:
             return None
-        return c if c is not None and c.archived == archived else None
+        return found if found is not None and found.archived == archived else None
 
     def list_page(
         self, after: str | None, limit: int, archived: bool

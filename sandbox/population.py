@@ -127,20 +127,39 @@ class Person:
         "title",
     )
 
+    index: int
+    persona: str
+    title: str
+    first: str
+    last: str
+    email: str
+    company: Company
+    owner: int
+    stage: str  # HubSpot lifecycle value the journey model starts from
+    lead_status: str  # HubSpot hs_lead_status value
+    created_ms: int
+    modified_ms: int
+    deleted: bool
+    propensity: float  # hidden
+    became_sql: bool  # hidden outcome
+    sql_at_ms: int | None  # hidden: when (after as_of), None if never or before as_of
+    business_license: str | None
+    real_estate_license: str | None
+
     def __init__(self) -> None:
-        self.business_license: str | None = None
-        self.real_estate_license: str | None = None
-        self.sql_at_ms: int | None = None
+        self.business_license = None
+        self.real_estate_license = None
+        self.sql_at_ms = None
 
 
 @dataclass
 class ActivityLog:
     """Activities of one CRM as parallel arrays, sorted by `ts` (epoch ms)."""
 
-    person: array = field(default_factory=lambda: array("i"))
-    kind: array = field(default_factory=lambda: array("b"))
-    ts: array = field(default_factory=lambda: array("q"))
-    detail: array = field(default_factory=lambda: array("b"))
+    person: array[int] = field(default_factory=lambda: array("i"))
+    kind: array[int] = field(default_factory=lambda: array("b"))
+    ts: array[int] = field(default_factory=lambda: array("q"))
+    detail: array[int] = field(default_factory=lambda: array("b"))
 
     def __len__(self) -> int:
         return len(self.ts)

@@ -86,9 +86,11 @@ class Org(SalesforceRows):
                 if canonical is None:
                     raise _no_column(target_field, target)
 
+                t_field: str = canonical
+
                 def get_rel(row: Any) -> Any:
                     related = self.lookup(target, self.value(sobject, row, fk))
-                    return None if related is None else self.value(target, related, canonical)
+                    return None if related is None else self.value(target, related, t_field)
 
                 return FIELDS[target][canonical], get_rel
             canonical = fields.get(name.casefold())
@@ -359,7 +361,7 @@ def _scan_order(order_by: list[tuple[str, bool, bool]]) -> bool:
 class _TimeView:
     """Times of a position array, indexable for bisect without copying."""
 
-    def __init__(self, positions: array, ts: array) -> None:
+    def __init__(self, positions: array[int], ts: array[int]) -> None:
         self.positions, self.ts = positions, ts
 
     def __len__(self) -> int:

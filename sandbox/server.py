@@ -66,7 +66,7 @@ class SandboxServer:
             timeout_keep_alive=30,
             # Nothing in flight is worth waiting for; idle keep-alive TLS connections of
             # clients would otherwise hold a SIGTERM-ed server up.
-            timeout_graceful_shutdown=0.5,
+            timeout_graceful_shutdown=1,
         )
         self._server = uvicorn.Server(config)
         logging.getLogger("uvicorn.error").addFilter(_quiet_shutdown)
@@ -82,7 +82,6 @@ class SandboxServer:
 
     def start(self, timeout: float = 10.0) -> None:
         """Serve from a daemon thread; returns once the server accepts connections."""
-        self._server.config.install_signal_handlers = False  # only the main thread may
 
         def run() -> None:
             asyncio.run(self._server.serve(sockets=[self._sock]))

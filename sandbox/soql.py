@@ -419,6 +419,10 @@ def bounds(node: Any, fname: str) -> tuple[int, int] | None:
     return (lo, hi) if found else None
 
 
+def _folded(get: FieldGetter) -> FieldGetter:
+    return lambda r: v.casefold() if isinstance(v := get(r), str) else v
+
+
 def sort_rows(
     rows: list[Row], order_by: list[tuple[str, bool, bool]], resolve: Resolver
 ) -> list[Row]:
@@ -431,8 +435,6 @@ def sort_rows(
         if ftype in _EXACT:
             present.sort(key=get, reverse=desc)
         else:
-            present.sort(
-                key=lambda r, g=get: v.casefold() if isinstance(v := g(r), str) else v, reverse=desc
-            )
+            present.sort(key=_folded(get), reverse=desc)
         out = present + missing if nulls_last else missing + present
     return out

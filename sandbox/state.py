@@ -38,7 +38,8 @@ class Stats:
     """Request counts by endpoint, and which were throttled or faulted."""
 
     requests: Counter[str] = field(default_factory=Counter)
-    seconds: Counter[str] = field(default_factory=Counter)  # time spent serving, by endpoint
+    # Time spent serving, by endpoint: the sandbox's own cost, for benchmarks.
+    seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     throttled: Counter[str] = field(default_factory=Counter)
     policies: Counter[str] = field(default_factory=Counter)
     faulted: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import requests
 
@@ -63,12 +63,12 @@ class AdminClient:
         return resp.json()
 
     def info(self) -> dict[str, Any]:
-        return self._get("/info")
+        return cast("dict[str, Any]", self._get("/info"))
 
     def stats(self) -> dict[str, Any]:
         """{"requests": {"POST /crm/v3/objects/contacts/search": n, ...}, "throttled": {...},
         "throttled_by_policy": {...}, "faulted": {endpoint: {kind: n}}, "totals": {...}}"""
-        return self._get("/stats")
+        return cast("dict[str, Any]", self._get("/stats"))
 
     def reset(self) -> None:
         """Zero the request counters and the rate-limit windows."""
@@ -92,25 +92,25 @@ class AdminClient:
 
     def hubspot_contact(self, contact_id: str | int) -> dict[str, Any]:
         """{"id", "archived", "properties": {all stored values}, "tasks": [...]}."""
-        return self._get(f"/hubspot/contacts/{contact_id}")
+        return cast("dict[str, Any]", self._get(f"/hubspot/contacts/{contact_id}"))
 
     def hubspot_tasks(self) -> list[dict[str, Any]]:
-        return self._get("/hubspot/tasks")
+        return cast("list[dict[str, Any]]", self._get("/hubspot/tasks"))
 
     def salesforce_record(self, record_id: str) -> dict[str, Any]:
         """{"sobject", "fields": {all fields}, "tasks": [tasks created with this WhoId]}."""
-        return self._get(f"/salesforce/records/{record_id}")
+        return cast("dict[str, Any]", self._get(f"/salesforce/records/{record_id}"))
 
     def salesforce_tasks(self) -> list[dict[str, Any]]:
-        return self._get("/salesforce/tasks")
+        return cast("list[dict[str, Any]]", self._get("/salesforce/tasks"))
 
     def expected(self, crm: str) -> dict[str, Any]:
         """Every id a complete read of `crm` ("hubspot" | "salesforce") should return."""
-        return self._get(f"/expected/{crm}")
+        return cast("dict[str, Any]", self._get(f"/expected/{crm}"))
 
     def outcomes(self, crm: str | None = None) -> list[dict[str, Any]]:
         """Hidden outcomes: [{"crm", "id", "persona", "became_sql", "sql_at", "propensity"}]."""
-        return self._get("/outcomes", **({"crm": crm} if crm else {}))
+        return cast("list[dict[str, Any]]", self._get("/outcomes", **({"crm": crm} if crm else {})))
 
 
 @dataclass
@@ -136,7 +136,7 @@ class SandboxHandle:
 
     def hubspot_client(self, **kwargs: Any) -> Any:
         """A `hubspot.HubSpot` client for this sandbox (kwargs go to the client)."""
-        from hubspot import HubSpot
+        from hubspot import HubSpot  # type: ignore[import-untyped]
 
         return HubSpot(
             access_token=self.hubspot_token, host=self.base_url, ssl_ca_cert=self.ca_file, **kwargs
@@ -147,7 +147,7 @@ class SandboxHandle:
 
     def salesforce_client(self, session_id: str | None = None) -> Any:
         """A `simple_salesforce.Salesforce` client for this sandbox."""
-        from simple_salesforce import Salesforce
+        from simple_salesforce.api import Salesforce
 
         return Salesforce(
             instance_url=self.base_url,
