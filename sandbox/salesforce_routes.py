@@ -16,7 +16,7 @@ from starlette.routing import Route
 from sandbox import faults, soql
 from sandbox.auth import Credentials
 from sandbox.limits import Limiter
-from sandbox.salesforce_schema import API_VERSION, DATA_PATH, FIELDS
+from sandbox.salesforce_schema import API_VERSION, DATA_PATH, FIELDS, NOT_UPDATEABLE, PICKLISTS
 from sandbox.salesforce_store import PAGE_SIZE, Org, SalesforceError
 
 COLLECTION_LIMIT = 200
@@ -47,6 +47,8 @@ class SalesforceApi:
             Route("/services/oauth2/token", self.token, methods=["POST"]),
             Route("/services/data", self.versions, methods=["GET"]),
             Route("/services/data/", self.versions, methods=["GET"]),
+            Route(d + "/sobjects/{sobject}/describe", self.describe, methods=["GET"]),
+            Route(d + "/sobjects/{sobject}/describe/", self.describe, methods=["GET"]),
             Route(d + "/sobjects/{sobject}/{record_id}", self.get_record, methods=["GET"]),
             Route(d + "/sobjects/{sobject}/{record_id}", self.patch_record, methods=["PATCH"]),
             Route(d + "/sobjects/{sobject}", self.create_record, methods=["POST"]),
@@ -166,6 +168,50 @@ class SalesforceApi:
 
     def _sobject(self, name: str) -> str | None:
         return next((k for k in FIELDS if k.casefold() == name.casefold()), None)
+
+    async def describe(self, request: Request) -> Response:
+        """A minimal describe: each field's name, type, and whether it can be written."""
+        sobject = self._sobject(request.path_params["sobject"])
+        if sobject is None:
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        sf_types = {
+            "id": "id",
+            "reference": "reference",
+            "string": "string",
+            "picklist": "picklist",
+            "int": "int",
+            "double": "double",
+            "boolean": "boolean",
+            "date": "date",
+            "datetime": "datetime",
+        }
+        fields = []
+        for name, ftype in FIELDS[sobject].items():
+            writable = name not in NOT_UPDATEABLE
+            allowed = PICKLISTS.get((sobject, name), set())
+            fields.append(
+                {
+                    "name": name,
+                    "label": name.replace("__c", "").replace("_", " "),
+                    "type": sf_types[ftype],
+                    "custom": name.endswith("__c"),
+                    "updateable": writable and sobject in ("Lead", "Contact"),
+                    "createable": writable and sobject == "Task",
+                    "nillable": name != "Id",
+                    "picklistValues": [
+                        {"value": v, "label": v, "active": True} for v in sorted(allowed)
+                    ],
+                }
+            )
+        return JSONResponse(
+            {
+                "name": sobject,
+                "label": sobject,
+                "custom": False,
+                "queryable": True,
+                "fields": fields,
+            }
+        )
 
     async def get_record(self, request: Request) -> Response:
         sobject = self._sobject(request.path_params["sobject"])

@@ -136,3 +136,11 @@ def test_limits_endpoint_and_usage_header(sb: SandboxHandle) -> None:
     assert limits["DailyApiRequests"]["Max"] == 100_000
     assert 0 < limits["DailyApiRequests"]["Remaining"] < 100_000
     assert sf.api_usage["api-usage"].used > 0
+
+
+def test_describe_lists_fields_and_lead_status_values(sb: SandboxHandle) -> None:
+    described = sb.salesforce_client().Lead.describe()
+    fields = {f["name"]: f for f in described["fields"]}
+    assert fields["MQL_Score__c"]["updateable"] and fields["MQL_Score__c"]["custom"]
+    assert not fields["SystemModstamp"]["updateable"]
+    assert "Marketing Qualified" in {v["value"] for v in fields["Status"]["picklistValues"]}
