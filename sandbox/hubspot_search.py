@@ -14,8 +14,8 @@ from sandbox.clock import parse_instant
 from sandbox.hubspot_schema import PropertyDef
 
 MAX_GROUPS = 5
-MAX_FILTERS_PER_GROUP = 6
-MAX_FILTERS = 18
+MAX_FILTERS_PER_GROUP = 10  # since August 2024 (was 3); 25 filters in all (was 9)
+MAX_FILTERS = 25
 MAX_LIMIT = 200
 RESULT_CAP = 10_000
 
