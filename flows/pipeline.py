@@ -20,10 +20,11 @@ from scoring.lifecycle import (
     Transition,
     decide,
     feedback_for,
+    is_backward,
 )
 from scoring.model import ScoringModel
 from scoring.plan import WritePlan, plan_writes
-from scoring.records import Activity, Contact, Crm, ScoreResult
+from scoring.records import Activity, Contact, Crm, LifecycleStage, ScoreResult
 from scoring.writes import HandoffTask, OutcomeStatus, WriteOutcome
 from store import audit, handoffs, mirror, scores
 from store.audit import AuditEvent
@@ -92,7 +93,12 @@ def score_and_plan(
         acts = activities.get(contact.crm_id, [])
         result = compiled.score(contact, acts, now, engagement_since=state.recycled_at)
         feedback = feedback_for(status_key(contact.lead_status))
-        decision = decide(contact.lifecycle_stage, feedback, result, state.recycled_at)
+        # The mirror may lag behind a stage this service wrote (another run's pull, read
+        # just before the write): the later of the two is where the contact stands.
+        current = later_stage(contact.lifecycle_stage, state.stage)
+        if current != contact.lifecycle_stage:
+            contact = contact.model_copy(update={"lifecycle_stage": current})
+        decision = decide(current, feedback, result, state.recycled_at)
         plan = plan_writes(
             model, contact, acts, result, decision, state.written, state.mql_transitions, now
         )
@@ -137,6 +143,16 @@ def planned_report(decided: Sequence[Decided]) -> ApplyReport:
     return report
 
 
+def later_stage(mirror: LifecycleStage | None, written: str | None) -> LifecycleStage | None:
+    """The further along of the CRM's stage as last pulled and the one last written."""
+    if written is None:
+        return mirror
+    ours = LifecycleStage(written)
+    if mirror is None or is_backward(ours, mirror):
+        return ours
+    return mirror
+
+
 def _decision_event(
     contact: Contact, result: ScoreResult, decision: LifecycleDecision, plan: WritePlan
 ) -> AuditEvent:
@@ -173,7 +189,8 @@ def apply_plans(
     """Apply planned writes in batches and record every outcome.
 
     A handoff is created only after its contact's stage move succeeded (so a failed move
-    is retried with the same transition next run) and after its key is claimed.
+    is retried with the same transition next run), after the transition was counted, and
+    after its key is claimed.
     """
     report = ApplyReport()
     crm = connector.crm.value
@@ -192,7 +209,7 @@ def apply_plans(
     moving = [d for d in decided if d.plan.stage is not None]
     changes = [d.plan.stage for d in moving if d.plan.stage is not None]
     stage_outcomes = connector.change_stages(changes) if changes else []
-    stage_ok: set[str] = set()
+    handoff_due: set[str] = set()
     for item, outcome in zip(moving, stage_outcomes, strict=True):
         change = item.plan.stage
         assert change is not None
@@ -200,13 +217,26 @@ def apply_plans(
         if outcome.status is not OutcomeStatus.OK:
             report.failures.append((change.crm_id, "stage", outcome.message or ""))
             continue
-        stage_ok.add(change.crm_id)
         report.stage_moves.append((change.crm_id, change.from_stage or "", change.to_stage.value))
         transition = item.decision.transition
         state: dict[str, object] = {"stage": change.to_stage.value}
         if transition is Transition.PROMOTED_TO_MQL:
-            state["mql_transitions"] = item.mql_transitions + 1
-            report.new_mqls.append(change.crm_id)
+            # Two runs may both have promoted this contact; one counts the transition and
+            # hands it off, the other stands aside.
+            if scores.advance_transition(engine, crm, change.crm_id, item.mql_transitions):
+                handoff_due.add(change.crm_id)
+                report.new_mqls.append(change.crm_id)
+            else:
+                events.append(
+                    AuditEvent(
+                        crm=crm,
+                        contact_id=change.crm_id,
+                        kind="claim",
+                        action="transition_counted_elsewhere",
+                        outcome="skipped",
+                        message="another run handed this MQL off already",
+                    )
+                )
         elif transition is Transition.RECYCLED:
             state["recycled_at"] = now
         scores.record_written(engine, crm, change.crm_id, **state)
@@ -215,7 +245,7 @@ def apply_plans(
     claimed: list[HandoffTask] = []
     for item in decided:
         task = item.plan.handoff
-        if task is None or item.contact.crm_id not in stage_ok:
+        if task is None or item.contact.crm_id not in handoff_due:
             continue
         if handoffs.claim(engine, task, worker, now):
             claimed.append(task)

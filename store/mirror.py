@@ -23,7 +23,11 @@ ACTIVITY_COLUMNS = ("contact_id", "type", "raw_type", "occurred_at", "attributes
 
 
 def upsert_contacts(engine: Engine, contacts: Sequence[Contact], pulled_at: datetime) -> int:
-    """Insert or refresh contacts by (crm, crm_id) in a few statements."""
+    """Insert or refresh contacts by (crm, crm_id) in a few statements.
+
+    A row is replaced only by a version the CRM modified later: two runs pulling at once,
+    or an overlap re-read, must not put back a stage the service has since written.
+    """
     rows = [
         {
             "crm": c.crm.value,
@@ -41,6 +45,7 @@ def upsert_contacts(engine: Engine, contacts: Sequence[Contact], pulled_at: date
             rows,
             ("crm", "crm_id"),
             (*CONTACT_COLUMNS, "deleted", "pulled_at"),
+            newer="updated_at",
         )
 
 

@@ -125,3 +125,24 @@ def all_scored_ids(engine: Engine, crm: str) -> list[str]:
         return list(
             connection.execute(select(ScoreRow.crm_id).where(ScoreRow.crm == crm)).scalars()
         )
+
+
+def advance_transition(engine: Engine, crm: str, crm_id: str, seen: int) -> bool:
+    """Count a new MQL transition, if no other run has counted one since `seen` was read.
+
+    The stage is written in the same statement, so a reader sees both or neither.
+
+    A compare-and-set on the counter: of two runs that both decided to promote the same
+    contact, only one goes on to hand it off.
+    """
+    with engine.begin() as connection:
+        changed = connection.execute(
+            update(ScoreRow)
+            .where(
+                ScoreRow.crm == crm,  # type: ignore[arg-type]
+                ScoreRow.crm_id == crm_id,  # type: ignore[arg-type]
+                ScoreRow.mql_transitions == seen,  # type: ignore[arg-type]
+            )
+            .values(mql_transitions=seen + 1, stage="mql")
+        ).rowcount
+    return changed == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -19,16 +19,26 @@ def bulk_upsert(
     rows: Sequence[dict[str, Any]],
     conflict: Sequence[str],
     update: Sequence[str],
+    newer: str | None = None,
 ) -> int:
-    """Insert `rows`, updating `update` columns where `conflict` columns already exist."""
+    """Insert `rows`, updating `update` columns where `conflict` columns already exist.
+
+    With `newer`, an existing row is updated only when the incoming value of that column
+    is later than the stored one (or the stored one is unknown).
+    """
     dialect = connection.dialect.name
     insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
     if not rows:
         return 0
     statement = insert(table)
+    where = None
+    if newer is not None:
+        stored, incoming = table.c[newer], statement.excluded[newer]
+        where = or_(stored.is_(None), incoming.is_(None), incoming > stored)
     statement = statement.on_conflict_do_update(
         index_elements=list(conflict),
         set_={name: statement.excluded[name] for name in update},
+        where=where,
     )
     # One compiled statement run with many parameter sets: the drivers batch it (SQLite's
     # executemany, psycopg's pipeline), and SQLAlchemy compiles it once, not per chunk.

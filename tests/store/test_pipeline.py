@@ -193,3 +193,39 @@ def test_accepted_and_recycled_feed_the_conversion_figures(engine: Engine) -> No
     run(engine, crm, NOW + timedelta(days=2))  # counted once, not per run
     assert conversion(engine, "hubspot") == {"mqls": 1, "accepted": 1, "recycled": 0}
     assert "1" not in crm.stages or crm.stages["1"] == "mql"  # never demoted from SQL
+
+
+def test_a_stale_stage_in_the_mirror_does_not_hand_off_twice(engine: Engine) -> None:
+    seed(engine)
+    crm = MemoryCrm()
+    run(engine, crm)
+    # Another run's pull, read before the stage was written, puts "lead" back.
+    seed(engine)
+    decided, report = run(engine, crm, NOW + timedelta(minutes=1))
+    hot = next(d for d in decided if d.contact.crm_id == "1")
+    assert hot.plan.handoff is None and hot.plan.stage is None
+    assert len(crm.tasks) == 1 and report.new_mqls == []
+
+
+def test_only_one_of_two_runs_counts_a_transition(engine: Engine) -> None:
+    seed(engine)
+    first, second = MemoryCrm(), MemoryCrm()
+    # Both runs plan from the same state, then apply one after the other.
+    plans_a = pipeline.score_and_plan(engine, MODEL, Crm.HUBSPOT, ["1"], status_key, NOW, "a")
+    plans_b = pipeline.score_and_plan(engine, MODEL, Crm.HUBSPOT, ["1"], status_key, NOW, "b")
+    pipeline.apply_plans(engine, first, plans_a, NOW, "a", "wa")
+    report = pipeline.apply_plans(engine, second, plans_b, NOW, "b", "wb")
+    assert len(first.tasks) == 1 and second.tasks == {} and report.new_mqls == []
+    assert scores.written_states(engine, "hubspot", ["1"])["1"].mql_transitions == 1
+
+
+@pytest.mark.parametrize(
+    ("mirror", "written", "expected"),
+    [(None, None, None), ("lead", "mql", "mql"), ("sql", "mql", "sql"), (None, "mql", "mql"),
+     ("mql", "lead", "mql"), ("lead", None, "lead")],
+)  # fmt: skip
+def test_later_stage(mirror, written, expected) -> None:
+    from scoring.records import LifecycleStage
+
+    wrap = lambda v: LifecycleStage(v) if v else None  # noqa: E731
+    assert pipeline.later_stage(wrap(mirror), written) == wrap(expected)

@@ -153,3 +153,15 @@ def test_audit_history(engine: Engine) -> None:
         {"total": 60},
     )
     assert row["at"] == NOW
+
+
+def test_a_stale_pull_does_not_undo_a_newer_row(engine: Engine) -> None:
+    earlier, later = NOW - timedelta(hours=1), NOW
+    mirror.upsert_contacts(engine, [contact(1, lifecycle_stage="lead", updated_at=earlier)], NOW)
+    mirror.set_stage(engine, Crm.HUBSPOT, "1", "mql")
+    # Another run pulled before the service wrote the stage: same modification time.
+    mirror.upsert_contacts(engine, [contact(1, lifecycle_stage="lead", updated_at=earlier)], NOW)
+    assert mirror.load_contacts(engine, Crm.HUBSPOT, ["1"])[0].lifecycle_stage == "mql"
+    # The CRM's newer version wins.
+    mirror.upsert_contacts(engine, [contact(1, lifecycle_stage="sql", updated_at=later)], NOW)
+    assert mirror.load_contacts(engine, Crm.HUBSPOT, ["1"])[0].lifecycle_stage == "sql"
