@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from bisect import bisect_left, bisect_right
 from typing import Any
 
 from starlette.requests import Request
@@ -25,7 +26,6 @@ from sandbox.hubspot_schema import (
 from sandbox.hubspot_store import (
     CONTACT_ID_BASE,
     MEETING_TO_CONTACT,
-    HsContact,
     HubSpotError,
     HubSpotPortal,
 )
@@ -526,7 +526,6 @@ class HubSpotApi:
 
 def _time_slice(positions: Any, ts: Any, lo: int | None, hi: int | None) -> list[int]:
     """Positions (ascending in time) with lo < ts < hi, by bisecting on their times."""
-    from bisect import bisect_left, bisect_right
 
     class _View:
         def __len__(self) -> int:
@@ -563,7 +562,7 @@ def _inputs(body: dict[str, Any], limit: int = BATCH_LIMIT) -> list[dict[str, An
     return inputs
 
 
-__all__ = ["HsContact", "HubSpotApi", "error_body"]
+__all__ = ["HubSpotApi", "error_body"]
 
 
 def _flag(value: str | None) -> bool:

@@ -58,6 +58,11 @@ def test_task_create_with_inline_association_and_search_by_key(sb: SandboxHandle
     stored = sb.admin.hubspot_contact(cid)["tasks"]
     assert [t["id"] for t in stored] == [task.id]
     assert stored[0]["associations"]["contacts"]["results"][0]["id"] == cid
+    read = hs.crm.objects.tasks.basic_api.get_by_id(
+        task.id, properties=["hs_task_subject", "hs_timestamp"]
+    )
+    assert read.properties["hs_task_subject"] == "MQL: follow up"
+    assert read.properties["hs_timestamp"] == "2026-11-25T09:00:00.000Z"
     found = _by_key(hs, f"hubspot:{cid}:t1")
     assert [t.id for t in found.results] == [task.id]
     assert _by_key(hs, "no-such-key").total == 0
