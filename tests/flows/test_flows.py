@@ -1,0 +1,110 @@
+"""The flows in-process: a dry run writes nothing to the CRM, a sync writes and records,
+settings and Secret blocks reach the connectors, and fatal errors are not retried."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flows import runtime
+from flows.demo import point_settings_at
+from flows.tasks import retry_unless_fatal
+from scoring.records import Crm
+
+WRITE_CALLS = ("batch/update", "batch/create", "composite/sobjects", "sobjects/Task")
+
+
+def writes(stats: dict[str, object]) -> dict[str, int]:
+    requests: dict[str, int] = stats["requests"]  # type: ignore[assignment]
+    return {k: v for k, v in requests.items() if k.startswith(("POST", "PATCH"))
+            and any(w in k for w in WRITE_CALLS)}  # fmt: skip
+
+
+@pytest.fixture
+def sandbox_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_api) -> Iterator[object]:
+    from sandbox.testing import running_sandbox
+
+    with running_sandbox(contacts=200, seed=3, hubspot_search_per_s=50) as sb:
+        for name in (
+            "MQLSYNC_HUBSPOT_HOST", "MQLSYNC_HUBSPOT_TOKEN", "MQLSYNC_SALESFORCE_INSTANCE_URL",
+            "MQLSYNC_SALESFORCE_CLIENT_ID", "MQLSYNC_SALESFORCE_CLIENT_SECRET",
+            "MQLSYNC_SALESFORCE_SESSION_ID", "MQLSYNC_CA_FILE", "MQLSYNC_DATABASE_URL",
+        ):  # fmt: skip
+            monkeypatch.delenv(name, raising=False)
+        point_settings_at(sb, f"sqlite:///{tmp_path / 'flows.db'}")
+        yield sb
+    runtime.reset()
+
+
+def test_a_dry_run_plans_but_writes_nothing(sandbox_env) -> None:
+    from prefect.artifacts import Artifact
+
+    from flows.sync import CrmName, sync
+
+    sb = sandbox_env
+    sb.admin.reset()
+    summary = sync(crm=CrmName.hubspot, dry_run=True)
+    assert "dry run" in summary
+    assert writes(sb.admin.stats()) == {}
+    table = Artifact.get("mqlsync-sync-hubspot-changes")
+    assert table is not None and "new MQL" in str(table.data)
+
+    summary = sync(crm=CrmName.hubspot)
+    assert "(applied)" in summary
+    made = writes(sb.admin.stats())
+    assert made.get("POST /crm/v3/objects/contacts/batch/update", 0) >= 1
+    assert len(sb.admin.hubspot_tasks()) >= 1
+
+
+def test_a_second_sync_with_nothing_new_writes_nothing(sandbox_env) -> None:
+    from flows.sync import CrmName, sync
+
+    sb = sandbox_env
+    sync(crm=CrmName.hubspot)
+    sb.admin.reset()
+    sync(crm=CrmName.hubspot)
+    assert writes(sb.admin.stats()) == {}
+
+
+def test_credentials_from_a_secret_block(sandbox_env, monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect.blocks.system import Secret
+
+    sb = sandbox_env
+    Secret(value=sb.hubspot_token).save("mqlsync-hubspot-token", overwrite=True)
+    monkeypatch.delenv("MQLSYNC_HUBSPOT_TOKEN")
+    runtime.reset()
+    connector = runtime.connector_for(Crm.HUBSPOT)
+    assert connector.check_mapping() == []
+
+
+def test_missing_credentials_are_a_clear_configuration_error(
+    sandbox_env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.blocks.system import Secret
+
+    Secret(value="x").save("mqlsync-hubspot-token", overwrite=True)
+    Secret.delete("mqlsync-hubspot-token")
+    monkeypatch.delenv("MQLSYNC_HUBSPOT_TOKEN")
+    runtime.reset()
+    with pytest.raises(runtime.ConfigurationError, match="MQLSYNC_HUBSPOT_TOKEN"):
+        runtime.connector_for(Crm.HUBSPOT)
+
+
+class _State:
+    def __init__(self, error: BaseException) -> None:
+        self._error = error
+
+    def result(self, raise_on_failure: bool = True) -> BaseException:
+        return self._error
+
+
+def test_tasks_are_not_retried_on_fatal_errors() -> None:
+    from connectors.errors import DailyLimitExceeded, FatalError, RetriableError
+
+    assert not retry_unless_fatal(None, None, _State(DailyLimitExceeded("daily limit")))
+    assert not retry_unless_fatal(None, None, _State(FatalError("400 validation")))
+    assert not retry_unless_fatal(None, None, _State(runtime.ConfigurationError("no token")))
+    assert retry_unless_fatal(None, None, _State(RetriableError("503")))
+    assert retry_unless_fatal(None, None, _State(ConnectionResetError()))
