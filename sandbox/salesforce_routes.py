@@ -16,7 +16,14 @@ from starlette.routing import Route
 from sandbox import faults, soql
 from sandbox.auth import Credentials
 from sandbox.limits import Limiter
-from sandbox.salesforce_schema import API_VERSION, DATA_PATH, FIELDS, NOT_UPDATEABLE, PICKLISTS
+from sandbox.salesforce_schema import (
+    API_VERSION,
+    DATA_PATH,
+    FIELDS,
+    NOT_UPDATEABLE,
+    PICKLISTS,
+    REFERENCES,
+)
 from sandbox.salesforce_store import PAGE_SIZE, Org, SalesforceError
 
 COLLECTION_LIMIT = 200
@@ -170,7 +177,8 @@ class SalesforceApi:
         return next((k for k in FIELDS if k.casefold() == name.casefold()), None)
 
     async def describe(self, request: Request) -> Response:
-        """A minimal describe: each field's name, type, and whether it can be written."""
+        """A minimal describe: each field's name, type, writability and, for references, the
+        relationship name and the objects it points to."""
         sobject = self._sobject(request.path_params["sobject"])
         if sobject is None:
             return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
@@ -189,6 +197,7 @@ class SalesforceApi:
         for name, ftype in FIELDS[sobject].items():
             writable = name not in NOT_UPDATEABLE
             allowed = PICKLISTS.get((sobject, name), set())
+            relationship, targets = REFERENCES.get((sobject, name), (None, ()))
             fields.append(
                 {
                     "name": name,
@@ -198,6 +207,9 @@ class SalesforceApi:
                     "updateable": writable and sobject in ("Lead", "Contact"),
                     "createable": writable and sobject == "Task",
                     "nillable": name != "Id",
+                    "referenceTo": list(targets),
+                    "relationshipName": relationship,
+                    "polymorphicForeignKey": len(targets) > 1,
                     "picklistValues": [
                         {"value": v, "label": v, "active": True} for v in sorted(allowed)
                     ],
@@ -269,9 +281,9 @@ class SalesforceApi:
             sobject = (rec.get("attributes") or {}).get("type")
             if sobject is None:
                 raise SalesforceError(400, "INVALID_TYPE", "Must send a concrete entity type.")
-            return self.org.prepare_update(self._sobject(sobject) or sobject, rec.get("id"), rec)
+            return self.org.prepare_update(self._sobject(sobject) or sobject, _record_id(rec), rec)
 
-        return self._apply(request, records, all_or_none, prepare, lambda rec, _: rec.get("id"))
+        return self._apply(request, records, all_or_none, prepare, lambda rec, _: _record_id(rec))
 
     async def collections_create(self, request: Request) -> Response:
         try:
@@ -283,7 +295,7 @@ class SalesforceApi:
             sobject = (rec.get("attributes") or {}).get("type")
             if self._sobject(sobject or "") != "Task":
                 raise SalesforceError(400, "INVALID_TYPE", "Must send a concrete entity type.")
-            if rec.get("id"):
+            if _record_id(rec):
                 raise SalesforceError(
                     400,
                     "INVALID_FIELD_FOR_INSERT_UPDATE",
@@ -303,7 +315,7 @@ class SalesforceApi:
         id_of: Callable[[dict[str, Any], Any], Any],
     ) -> Response:
         """Validate every record, then apply: all or none, or each that passed."""
-        keys = [str(r.get("id") or i) for i, r in enumerate(records)]
+        keys = [_record_id(r) or str(i) for i, r in enumerate(records)]
         failing = faults.partial_failures(request, keys)
         prepared: list[Callable[[], Any] | SalesforceError] = []
         for key, rec in zip(keys, records, strict=True):
@@ -325,8 +337,8 @@ class SalesforceApi:
         for rec, p in zip(records, prepared, strict=True):
             if isinstance(p, SalesforceError):
                 out = {"success": False, "errors": [p.record_error()]}
-                if rec.get("id"):
-                    out = {"id": rec.get("id"), **out}
+                if _record_id(rec):
+                    out = {"id": _record_id(rec), **out}
                 results.append(out)
             elif all_or_none and any_failed:
                 rolled = {
@@ -336,9 +348,14 @@ class SalesforceApi:
                     "fields": [],
                 }
                 out = {"success": False, "errors": [rolled]}
-                if rec.get("id"):
-                    out = {"id": rec.get("id"), **out}
+                if _record_id(rec):
+                    out = {"id": _record_id(rec), **out}
                 results.append(out)
             else:
                 results.append({"id": id_of(rec, p()), "success": True, "errors": []})
         return JSONResponse(results)
+
+
+def _record_id(record: dict[str, Any]) -> str | None:
+    """The record's Id: field names are case-insensitive in Salesforce ("id" and "Id" alike)."""
+    return next((str(v) for k, v in record.items() if k.casefold() == "id" and v), None)

@@ -132,6 +132,20 @@ RELATIONSHIPS: dict[str, dict[str, tuple[str, str]]] = {
     "Lead": {"Owner": ("User", "OwnerId")},
     "CampaignMember": {"Campaign": ("Campaign", "CampaignId")},
 }
+# What describe says of each reference field: (relationshipName, referenceTo), as the real
+# API does; a polymorphic field (WhoId, OwnerId) names every object it may point to.
+REFERENCES: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
+    ("Lead", "OwnerId"): ("Owner", ("Group", "User")),
+    ("Contact", "AccountId"): ("Account", ("Account",)),
+    ("Contact", "OwnerId"): ("Owner", ("User",)),
+    ("CampaignMember", "CampaignId"): ("Campaign", ("Campaign",)),
+    ("CampaignMember", "LeadId"): ("Lead", ("Lead",)),
+    ("CampaignMember", "ContactId"): ("Contact", ("Contact",)),
+    ("Task", "WhoId"): ("Who", ("Contact", "Lead")),
+    ("Task", "OwnerId"): ("Owner", ("Group", "User")),
+    ("Event", "WhoId"): ("Who", ("Contact", "Lead")),
+    ("Event", "OwnerId"): ("Owner", ("Group", "User")),
+}
 NOT_UPDATEABLE = {
     "Id",
     "CreatedDate",

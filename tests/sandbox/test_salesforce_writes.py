@@ -144,3 +144,35 @@ def test_describe_lists_fields_and_lead_status_values(sb: SandboxHandle) -> None
     assert fields["MQL_Score__c"]["updateable"] and fields["MQL_Score__c"]["custom"]
     assert not fields["SystemModstamp"]["updateable"]
     assert "Marketing Qualified" in {v["value"] for v in fields["Status"]["picklistValues"]}
+
+
+def test_describe_names_relationships_as_the_real_api(sb: SandboxHandle) -> None:
+    sf = sb.salesforce_client()
+    contact = {f["name"]: f for f in sf.Contact.describe()["fields"]}
+    assert contact["AccountId"]["relationshipName"] == "Account"
+    assert contact["AccountId"]["referenceTo"] == ["Account"]
+    assert contact["Email"]["relationshipName"] is None and contact["Email"]["referenceTo"] == []
+    task = {f["name"]: f for f in sf.Task.describe()["fields"]}
+    assert task["WhoId"]["relationshipName"] == "Who"
+    assert set(task["WhoId"]["referenceTo"]) == {"Contact", "Lead"}
+    assert task["WhoId"]["polymorphicForeignKey"] is True
+
+
+def test_every_soql_relationship_is_described() -> None:
+    from sandbox.salesforce_schema import REFERENCES, RELATIONSHIPS
+
+    for sobject, relationships in RELATIONSHIPS.items():
+        for name, (target, key) in relationships.items():
+            assert REFERENCES[(sobject, key)][0] == name
+            assert target in REFERENCES[(sobject, key)][1]
+
+
+def test_collections_update_takes_id_in_any_case(sb: SandboxHandle) -> None:
+    sf = sb.salesforce_client()
+    lead = sb.admin.expected("salesforce")["leads"][0]
+    body = {
+        "allOrNone": False,
+        "records": [{"attributes": {"type": "Lead"}, "Id": lead, "MQL_Score__c": 7}],
+    }
+    assert sf.restful("composite/sobjects", method="PATCH", json=body)[0]["success"] is True
+    assert sb.admin.salesforce_record(lead)["fields"]["MQL_Score__c"] == 7
