@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +39,14 @@ MODSTAMP = "SystemModstamp"
 RETRIABLE_CODES = frozenset(
     {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_RUNNING_TOO_LONG", "TEMPORARY_ERROR"}
 )
+
+
+@dataclass(frozen=True)
+class _Described:
+    """What check_mapping needs from one describe: field names, relationship targets."""
+
+    fields: set[str]
+    relationships: dict[str, tuple[str, ...]]
 
 
 def _soql_time(value: datetime) -> str:
@@ -197,7 +206,7 @@ class SalesforceConnector:
         """Lead status and owner (Leads), owner (Contacts), 200 ids a query."""
         result: dict[str, ContactStatus] = {}
         status = self._mapping.lead_status
-        for source, ids in self._by_source(crm_ids).items():
+        for source, ids in self._by_source(crm_ids):
             owner = source.fields.get("owner_id", "OwnerId")
             has_status = status.object in (None, source.object)
             fields = ["Id", owner, *([status.field] if has_status else [])]
@@ -219,11 +228,12 @@ class SalesforceConnector:
                     )
         return result
 
-    def _by_source(self, crm_ids: Sequence[str]) -> dict[ContactSource, list[str]]:
+    def _by_source(self, crm_ids: Sequence[str]) -> list[tuple[ContactSource, list[str]]]:
         groups: dict[str, list[str]] = {}
         for crm_id in crm_ids:
             groups.setdefault(self._mapping.source_for_id(crm_id).object, []).append(crm_id)
-        return {self._mapping.source(obj): ids for obj, ids in groups.items()}
+        # Pairs, not a dict: a mapping section holds dicts and cannot be a key.
+        return [(self._mapping.source(obj), ids) for obj, ids in groups.items()]
 
     def update_properties(self, updates: Sequence[PropertyUpdate]) -> list[WriteOutcome]:
         """Write score fields through sObject Collections, 200 records a call."""
@@ -384,12 +394,12 @@ class SalesforceConnector:
                 names.append(m.stage.field)
             wanted[source.object] = names
         wanted[m.tasks.object] = [*m.tasks.fields.values(), *m.tasks.constants]
+        describes: dict[str, _Described] = {}
         for obj, names in wanted.items():
-            have = self._describe(obj)
             problems += [
-                f"{obj}.{n}: no such Salesforce field"
+                f"{obj}.{n}: {problem}"
                 for n in dict.fromkeys(names)
-                if n.split(".", 1)[0] not in have
+                if (problem := self._field_problem(obj, n, describes))
             ]
         statuses: set[str] = set()
         for row in self._rows("SELECT ApiName, MasterLabel FROM LeadStatus"):
@@ -399,14 +409,35 @@ class SalesforceConnector:
                 problems.append(f"LeadStatus has no value {value!r}")
         return problems
 
-    def _describe(self, obj: str) -> set[str]:
-        result = self._sf.restful(f"sobjects/{obj}/describe") or {}
-        names: set[str] = set()
-        for f in result.get("fields") or []:
-            names.add(f["name"])
-            if f.get("relationshipName"):
-                names.add(f["relationshipName"])
-        return names
+    def _field_problem(self, obj: str, name: str, describes: dict[str, _Described]) -> str | None:
+        """Why `obj` has no field `name` (None if it has); `Rel.Field` is checked on the
+        object the relationship points to, as SOQL resolves it."""
+        described = self._described(obj, describes)
+        head, _, rest = name.partition(".")
+        if not rest:
+            return None if head in described.fields else "no such Salesforce field"
+        targets = described.relationships.get(head)
+        if targets is None:
+            return f"no relationship {head!r} on {obj}"
+        for target in targets:
+            problem = self._field_problem(target, rest, describes)
+            if problem is None:
+                return None
+        return f"no field {rest!r} on {' or '.join(targets)}"
+
+    def _described(self, obj: str, cache: dict[str, _Described]) -> _Described:
+        if obj not in cache:
+            result = self._sf.restful(f"sobjects/{obj}/describe") or {}
+            fields = result.get("fields") or []
+            cache[obj] = _Described(
+                fields={f["name"] for f in fields},
+                relationships={
+                    f["relationshipName"]: tuple(f.get("referenceTo") or ())
+                    for f in fields
+                    if f.get("relationshipName")
+                },
+            )
+        return cache[obj]
 
     def _ensure_checked(self) -> None:
         if self._checked:
