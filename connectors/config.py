@@ -34,6 +34,9 @@ class HubSpotConfig(BaseModel):
     search_throttle: ThrottleSettings = ThrottleSettings(rate=4.0, burst=4)
     retry: RetryPolicy = RetryPolicy()
     overlap_minutes: float = 5.0
+    # After a create fails in transit, wait this long before looking for what landed: a
+    # request the client gave up on may still be processed by the CRM.
+    settle_s: float = 5.0
 
 
 class SalesforceConfig(BaseModel):
@@ -54,3 +57,4 @@ class SalesforceConfig(BaseModel):
     throttle: ThrottleSettings = ThrottleSettings(rate=25.0, burst=25)
     retry: RetryPolicy = RetryPolicy()
     overlap_minutes: float = 10.0
+    settle_s: float = 5.0  # as HubSpotConfig.settle_s

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from hubspot import HubSpot
 
-from connectors.common import chunks, failed, is_backward, ok, window_start
+from connectors.common import chunks, failed, groups, is_backward, ok, window_start
 from connectors.config import HubSpotConfig
-from connectors.errors import AmbiguousWriteError, ConnectorError, MappingError
+from connectors.errors import AmbiguousWriteError, ConnectorError, MappingError, RetriableError
 from connectors.mapping import Mapping, default_mapping, load_mapping
 from connectors.paging import Page, RecordIssue, SeenIds, paginate, with_last
 from connectors.protocol import ContactStatus, Deletion
@@ -101,11 +102,11 @@ class HubSpotConnector:
     # --- one request -------------------------------------------------------------------
 
     def _refresh_auth(self) -> None:
-        if self._token_provider is not None:
-            token = self._token_provider()
-            self._redact.add(token)
-            for api in self._apis():
-                api.api_client.configuration.access_token = token
+        assert self._token_provider is not None
+        token = self._token_provider()
+        self._redact.add(token)
+        for api in self._apis():
+            api.api_client.configuration.access_token = token
 
     def _apis(self) -> list[Any]:
         return [
@@ -144,7 +145,8 @@ class HubSpotConnector:
             attempt,
             policy=self._config.retry,
             redact=self._redact,
-            refresh_auth=self._refresh_auth,
+            # A private-app token does not expire: a 401 without a token provider is fatal.
+            refresh_auth=self._refresh_auth if self._token_provider is not None else None,
             idempotent=idempotent,
             what=what,
             before_attempt=lambda: (
@@ -298,10 +300,12 @@ class HubSpotConnector:
         properties = list(
             dict.fromkeys([*self._mapping.activity_fields(MEETINGS), "hs_lastmodifieddate"])
         )
-        for response in self._keyset_search(
+        responses = self._keyset_search(
             self._meetings_search.do_search, filters, properties, "meetings search"
-        ):
-            meetings = response.get("results") or []
+        )
+        # Associations are read 1,000 meetings a call: five search pages share one read.
+        for group in groups(responses, ASSOCIATIONS_BATCH // SEARCH_PAGE):
+            meetings = [m for response in group for m in response.get("results") or []]
             contacts = self._meeting_contacts([str(m["id"]) for m in meetings])
             records: list[Activity] = []
             errors: list[RecordIssue] = []
@@ -389,24 +393,41 @@ class HubSpotConnector:
         owner_field = source.fields.get("owner_id", "hubspot_owner_id")
         props = [status_field, self._mapping.stage.field, owner_field]
         result: dict[str, ContactStatus] = {}
-        for batch in chunks(list(crm_ids), BATCH_SIZE):
-            body = {
-                "inputs": [{"id": i} for i in batch],
-                "properties": props,
-                "propertiesWithHistory": [],
-            }
-            response = self._call(self._contacts_batch.read, body, what="contacts batch read")
-            for item in response.get("results") or []:
-                p = item.get("properties") or {}
-                status = p.get(status_field) or None
-                result[str(item["id"])] = ContactStatus(
-                    crm_id=str(item["id"]),
-                    lead_status=status,
-                    status_key=self._mapping.lead_status.key_for(status),
-                    lifecycle_stage=self._mapping.stage.from_crm(p.get(self._mapping.stage.field)),
-                    owner_id=p.get(owner_field) or None,
-                )
+        for item in self._batch_read(list(crm_ids), props):
+            p = item.get("properties") or {}
+            status = p.get(status_field) or None
+            result[str(item["id"])] = ContactStatus(
+                crm_id=str(item["id"]),
+                lead_status=status,
+                status_key=self._mapping.lead_status.key_for(status),
+                lifecycle_stage=self._mapping.stage.from_crm(p.get(self._mapping.stage.field)),
+                owner_id=p.get(owner_field) or None,
+            )
         return result
+
+    def _batch_read(self, ids: list[str], props: list[str]) -> Iterator[dict[str, Any]]:
+        """Contacts by id, 100 a call; ids a 207 marks retriable are read again."""
+        pending = ids
+        for _ in range(self._config.retry.max_attempts):
+            retry: list[str] = []
+            for batch in chunks(pending, BATCH_SIZE):
+                body = {
+                    "inputs": [{"id": i} for i in batch],
+                    "properties": props,
+                    "propertiesWithHistory": [],
+                }
+                response = self._call(self._contacts_batch.read, body, what="contacts batch read")
+                yield from response.get("results") or []
+                retry += [
+                    str(i)
+                    for error in response.get("errors") or []
+                    if error.get("category") in RETRIABLE_CATEGORIES
+                    for i in (error.get("context") or {}).get("ids") or []
+                ]
+            if not retry:
+                return
+            pending = retry
+        raise RetriableError(f"contacts batch read: {len(pending)} ids still failing")
 
     def update_properties(self, updates: Sequence[PropertyUpdate]) -> list[WriteOutcome]:
         """Batch-update written-back properties, 100 contacts a call."""
@@ -498,7 +519,9 @@ class HubSpotConnector:
                     self._tasks_batch.create, body, idempotent=False, what="tasks batch create"
                 )
             except AmbiguousWriteError:
-                # It may have landed: find what did before sending anything again.
+                # It may have landed, or still be landing: let it settle, then find what
+                # did before sending anything again.
+                time.sleep(self._config.settle_s)
                 found = self.find_tasks([t.key for t in pending])
                 for task in pending:
                     if task.key in found:

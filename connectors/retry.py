@@ -2,8 +2,9 @@
 
 Retriable: 429 (honouring Retry-After, else bounded exponential backoff with jitter),
 5xx, connection resets and timeouts. Fatal: other 4xx. A 401 refreshes the session
-once. A daily-limit answer stops the run. A create that fails in transit is never
-re-sent here: the caller looks it up first (see `AmbiguousWriteError`).
+and tries again (within the attempt budget); without a way to refresh it is fatal. A
+daily-limit answer stops the run. A create that fails in transit is never re-sent here:
+the caller looks it up first (see `AmbiguousWriteError`).
 """
 
 from __future__ import annotations
@@ -199,11 +200,10 @@ def call_with_retry(
     `idempotent=False` (creates): a failure in transit raises `AmbiguousWriteError`
     instead of re-sending; a 429 or 5xx answer is retried, since the CRM then said no.
     """
-    refreshed = False
     attempts = 0
 
     def one() -> T:
-        nonlocal refreshed, attempts
+        nonlocal attempts
         attempts += 1
         if before_attempt is not None:
             before_attempt()
@@ -215,8 +215,10 @@ def call_with_retry(
                 raise
             err.message = redact(err.message)
             err.args = (err.message,)
-            if isinstance(err, AuthExpired) and refresh_auth is not None and not refreshed:
-                refreshed = True
+            if isinstance(err, AuthExpired) and refresh_auth is not None:
+                # Each 401 earns one refresh. A refresh that succeeds proves the credentials
+                # are good (a session can expire again, or be revoked by another worker), so
+                # the call goes on within its attempt budget; a failing refresh raises.
                 refresh_auth()
                 raise _RefreshedAuth(err.message, status=401) from None
             if isinstance(err, RetriableError) and err.transport and not idempotent:
@@ -233,5 +235,5 @@ def call_with_retry(
     )
     try:
         return retrying(one)
-    except _RefreshedAuth as exc:  # pragma: no cover - needs max_attempts == 1
+    except _RefreshedAuth as exc:
         raise AuthExpired(exc.message, status=401) from None

@@ -10,6 +10,7 @@ Every value placed in SOQL goes through `format_soql`.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ from scoring.writes import HandoffTask, PropertyUpdate, StageChange, WriteOutcom
 
 log = logging.getLogger(__name__)
 
+QUERY_PAGE = 2000  # records per query page, the server's default batch size
 COLLECTION_SIZE = 200  # sObject Collections limit per call
 IDS_PER_QUERY = 200  # keeps a `WHERE Id IN (...)` query well under the URL length limit
 MODSTAMP = "SystemModstamp"
@@ -96,7 +98,7 @@ class SalesforceConnector:
         page: list[dict[str, Any]] = []
         for row in rows:
             page.append(row)
-            if len(page) >= 2000:
+            if len(page) >= QUERY_PAGE:
                 yield page
                 page = []
         yield page
@@ -325,6 +327,9 @@ class SalesforceConnector:
             try:
                 results = self._sf.restful("composite/sobjects", method="POST", json=body) or []
             except AmbiguousWriteError:
+                # It may have landed, or still be landing: let it settle, then find what
+                # did before sending anything again.
+                time.sleep(self._config.settle_s)
                 found = self.find_tasks([t.key for t in pending])
                 for task in pending:
                     if task.key in found:

@@ -106,7 +106,7 @@ def test_fatal_is_not_retried_and_gives_up_after_max_attempts() -> None:
     assert len(calls) == FAST.max_attempts
 
 
-def test_401_refreshes_once() -> None:
+def test_401_refreshes_then_retries_within_the_budget() -> None:
     refreshed = []
     calls = []
 
@@ -127,8 +127,15 @@ def test_401_refreshes_once() -> None:
     def always_expired() -> None:
         raise _hubspot(401, {"message": "expired"})
 
+    refreshed.clear()
     with pytest.raises(AuthExpired):
-        call_with_retry(always_expired, policy=FAST, redact=Redactor(), refresh_auth=lambda: None)
+        call_with_retry(
+            always_expired, policy=FAST, redact=Redactor(), refresh_auth=lambda: refreshed.append(1)
+        )
+    # Bounded by the attempt budget, never a loop.
+    assert len(refreshed) == FAST.max_attempts
+    with pytest.raises(AuthExpired):
+        call_with_retry(always_expired, policy=FAST, redact=Redactor())
 
 
 def test_creates_are_not_resent_after_transport_failure() -> None:
