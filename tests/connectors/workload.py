@@ -1,0 +1,242 @@
+"""A sync's worth of connector work for the acceptance tests: a full pull, a write-back,
+the state it leaves in the sandbox, and the fewest requests the batch sizes allow."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from connectors import hubspot, salesforce
+from connectors.protocol import CrmConnector, Deletion
+from scoring.records import Activity, Contact, Crm, LifecycleStage
+from scoring.writes import HandoffTask, Priority, PropertyUpdate, StageChange, WriteOutcome
+
+STAGE_CHANGES = 5
+TASKS = 5
+DUE = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+WRITE_BACK_FIELDS = {
+    "hubspot": ["mqlsync_score", "mqlsync_grade", "mqlsync_model_version", "lifecyclestage"],
+    "salesforce": ["MQL_Score__c", "Score_Grade__c", "Score_Model_Version__c"],
+}
+
+
+@dataclass
+class Pulled:
+    """Everything one full pull returned, with the cursors and any per-record issues."""
+
+    contacts: list[Contact] = field(default_factory=list)
+    activities: list[Activity] = field(default_factory=list)
+    deletions: list[Deletion] = field(default_factory=list)
+    cursors: dict[str, datetime | None] = field(default_factory=dict)
+    issues: list[str] = field(default_factory=list)
+    skipped: int = 0
+
+
+def pull(connector: CrmConnector, since: dict[str, datetime | None] | None = None) -> Pulled:
+    """Drain the three streams from `since` (per stream; None: everything)."""
+    out = Pulled()
+    since = since or {}
+    streams: dict[str, Any] = {
+        "contacts": (connector.pull_contacts, out.contacts),
+        "activities": (connector.pull_activities, out.activities),
+        "deletions": (connector.pull_deletions, out.deletions),
+    }
+    for name, (stream, sink) in streams.items():
+        out.cursors[name] = since.get(name)
+        for page in stream(since.get(name)):
+            sink.extend(page.records)
+            out.issues += [f"{e.crm_id}: {e.message}" for e in page.errors]
+            out.skipped += page.skipped
+            if page.cursor is not None:
+                out.cursors[name] = page.cursor
+    return out
+
+
+def expected_ids(crm: str, expected: dict[str, Any]) -> dict[str, set[str]]:
+    """The ids a complete pull must return, per stream, from the sandbox's admin API."""
+    if crm == "hubspot":
+        events = {i for ids in expected["events"].values() for i in ids}
+        return {
+            "contacts": set(expected["contacts"]),
+            "activities": events | set(expected["meetings"]),
+            "deletions": set(expected["archived_contacts"]),
+        }
+    return {
+        "contacts": set(expected["leads"]) | set(expected["contacts"]),
+        "activities": set(expected["tasks"])
+        | set(expected["events"])
+        | set(expected["campaign_members"]),
+        "deletions": set(expected["deleted"]),
+    }
+
+
+def pulled_ids(pulled: Pulled) -> dict[str, list[str]]:
+    """Ids per stream as returned (a list, so doubles show)."""
+    return {
+        "contacts": [c.crm_id for c in pulled.contacts],
+        "activities": [a.crm_id for a in pulled.activities],
+        "deletions": [d.crm_id for d in pulled.deletions],
+    }
+
+
+@dataclass
+class Writes:
+    """What `write_back` sent, to compute the minimum from."""
+
+    updates: int
+    stage_changes: int
+    backward: int
+    tasks: int
+    outcomes: list[WriteOutcome]
+
+
+def _score(crm_id: str) -> int:
+    # Deterministic per contact, so a faulted run must write exactly the clean run's values.
+    return sum(map(ord, crm_id)) % 100
+
+
+def write_back(connector: CrmConnector, contacts: list[Contact]) -> Writes:
+    """Score every contact, move a few to MQL (one back to lead), create a few tasks."""
+    crm = connector.crm
+    ordered = sorted(contacts, key=lambda c: c.crm_id)
+    updates = [
+        PropertyUpdate(
+            crm=crm,
+            crm_id=c.crm_id,
+            values={
+                "score": _score(c.crm_id),
+                "grade": "ABCD"[_score(c.crm_id) % 4],
+                "model_version": "acceptance-1",
+            },
+        )
+        for c in ordered
+    ]
+    outcomes = connector.update_properties(updates)
+    movable = [
+        c
+        for c in ordered
+        if c.lifecycle_stage in (LifecycleStage.LEAD, LifecycleStage.SUBSCRIBER)
+        and (crm is Crm.HUBSPOT or c.crm_id.startswith("00Q"))
+    ][:STAGE_CHANGES]
+    to_mql = [
+        StageChange(
+            crm=crm,
+            crm_id=c.crm_id,
+            from_stage=c.lifecycle_stage,
+            to_stage=LifecycleStage.MQL,
+            lead_status="mql",
+        )
+        for c in movable
+    ]
+    outcomes += connector.change_stages(to_mql)
+    recycle = [
+        StageChange(
+            crm=crm,
+            crm_id=movable[0].crm_id,
+            from_stage=LifecycleStage.MQL,
+            to_stage=LifecycleStage.LEAD,
+            lead_status="recycled",
+        )
+    ]
+    outcomes += connector.change_stages(recycle)
+    tasks = [
+        HandoffTask(
+            crm=crm,
+            key=f"{crm.value}:{c.crm_id}:acceptance",
+            contact_id=c.crm_id,
+            owner_id=c.owner_id,
+            subject="New MQL",
+            body="Fit A; pricing page twice",
+            due_at=DUE + timedelta(days=i),
+            priority=Priority.HIGH,
+        )
+        for i, c in enumerate(movable[:TASKS])
+    ]
+    outcomes += connector.create_tasks(tasks)
+    return Writes(len(updates), len(to_mql) + 1, 1, len(tasks), outcomes)
+
+
+def written_state(handle: Any, crm: str, ids: list[str]) -> dict[str, Any]:
+    """What the CRM now holds for the written fields and tasks (ids and times left out)."""
+    fields = WRITE_BACK_FIELDS[crm]
+    contacts: dict[str, Any] = {}
+    if crm == "hubspot":
+        api = handle.hubspot_client().crm.contacts.basic_api
+        after = None
+        while True:
+            page = api.get_page(limit=100, after=after, properties=[*fields, "hs_lead_status"])
+            for item in page.results:
+                contacts[item.id] = {k: item.properties.get(k) for k in [*fields, "hs_lead_status"]}
+            if page.paging is None or page.paging.next is None:
+                break
+            after = page.paging.next.after
+        tasks = [_hubspot_task(t) for t in handle.admin.hubspot_tasks()]
+    else:
+        sf = handle.salesforce_client()
+        for obj, extra in (("Lead", ["Status"]), ("Contact", [])):
+            soql = f"SELECT Id, {', '.join([*fields, *extra])} FROM {obj}"
+            for row in sf.query_all_iter(soql):
+                contacts[row["Id"]] = {k: row.get(k) for k in [*fields, *extra]}
+        tasks = [_salesforce_task(t) for t in handle.admin.salesforce_tasks()]
+    return {
+        "contacts": {i: contacts.get(i) for i in ids},
+        "tasks": sorted(tasks, key=repr),
+    }
+
+
+_TASK_VOLATILE = {"Id", "attributes", "CreatedDate", "LastModifiedDate", "SystemModstamp"}
+
+
+def _hubspot_task(task: dict[str, Any]) -> dict[str, Any]:
+    contacts = (task.get("associations") or {}).get("contacts") or {}
+    return {
+        **task["properties"],
+        "contacts": sorted(a["id"] for a in contacts.get("results") or []),
+    }
+
+
+def _salesforce_task(task: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in task.items() if k not in _TASK_VOLATILE}
+
+
+def minimum_requests(crm: str, counts: dict[str, int], writes: Writes | None) -> int:
+    """The fewest requests the page and batch sizes allow for a full pull (+ write-back).
+
+    Counts: `contacts`, `events`, `meetings`, `archived` (HubSpot) or `Lead`, `Contact`,
+    `Task`, `Event`, `CampaignMember`, `deleted_Lead`, `deleted_Contact` (Salesforce).
+    Every stream costs at least one request even when empty. A write-back also costs the
+    mapping check that must precede any write: one schema read per object it names.
+    """
+
+    def pages(n: int, size: int) -> int:
+        return max(1, math.ceil(n / size))
+
+    if crm == "hubspot":
+        total = (
+            pages(counts["contacts"], hubspot.SEARCH_PAGE)
+            + pages(counts["events"], hubspot.EVENTS_PAGE)
+            + pages(counts["meetings"], hubspot.SEARCH_PAGE)
+            + math.ceil(counts["meetings"] / hubspot.ASSOCIATIONS_BATCH)
+            + pages(counts["archived"], hubspot.LIST_PAGE)
+        )
+        if writes is not None:
+            batch = hubspot.BATCH_SIZE
+            total += 2  # contacts and tasks property lists
+            total += math.ceil(writes.updates / batch)
+            # The MQL moves are one batch; the recycle is a clear then a set.
+            total += math.ceil((writes.stage_changes - writes.backward) / batch) + 2
+            total += math.ceil(writes.tasks / batch)
+        return total
+    objects = ("Lead", "Contact", "Task", "Event", "CampaignMember")
+    total = sum(pages(counts[o], salesforce.QUERY_PAGE) for o in objects)
+    total += pages(counts["deleted_Lead"], salesforce.QUERY_PAGE)
+    total += pages(counts["deleted_Contact"], salesforce.QUERY_PAGE)
+    if writes is not None:
+        size = salesforce.COLLECTION_SIZE
+        total += 5  # describe Lead, Contact, Account (for Account.*), Task; LeadStatus
+        total += math.ceil(writes.updates / size)
+        total += math.ceil((writes.stage_changes - writes.backward) / size) + 1
+        total += math.ceil(writes.tasks / size)
+    return total
