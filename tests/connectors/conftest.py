@@ -39,7 +39,10 @@ def make_connector(crm: str, handle: Any, **overrides: Any) -> CrmConnector:
                     "search_throttle", ThrottleSettings(rate=4.5, burst=5)
                 ),
                 retry=TEST_RETRY,
-            )
+                settle_s=overrides.get("settle_s", 0.0),
+            ),
+            # As an OAuth app would: a 401 fetches a token again (the sandbox's is fixed).
+            token_provider=lambda: str(handle.hubspot_token),
         )
     return SalesforceConnector(
         SalesforceConfig(
@@ -51,6 +54,7 @@ def make_connector(crm: str, handle: Any, **overrides: Any) -> CrmConnector:
             timeout_s=overrides.get("timeout_s", 5.0),
             throttle=overrides.get("throttle", FAST),
             retry=TEST_RETRY,
+            settle_s=overrides.get("settle_s", 0.0),
         )
     )
 

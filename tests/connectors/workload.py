@@ -174,7 +174,8 @@ def written_state(handle: Any, crm: str, ids: list[str]) -> dict[str, Any]:
             after = page.paging.next.after
         tasks = [_hubspot_task(t) for t in handle.admin.hubspot_tasks()]
     else:
-        sf = handle.salesforce_client()
+        # A fresh session: a run under `expired` faults has really expired the first one.
+        sf = handle.salesforce_client(session_id=handle.new_salesforce_session())
         for obj, extra in (("Lead", ["Status"]), ("Contact", [])):
             soql = f"SELECT Id, {', '.join([*fields, *extra])} FROM {obj}"
             for row in sf.query_all_iter(soql):
