@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from hubspot import HubSpot
+from hubspot import HubSpot  # type: ignore[import-untyped]
 
 from connectors.common import chunks, failed, groups, is_backward, ok, window_start
 from connectors.config import HubSpotConfig

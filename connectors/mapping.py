@@ -212,7 +212,8 @@ class Mapping(_Strict):
 
     @model_validator(mode="after")
     def _rules_name_sources(self) -> Mapping:
-        for rule in [*self.activities, *self.skip_activities]:
+        rules: list[ActivityRule | ActivitySkip] = [*self.activities, *self.skip_activities]
+        for rule in rules:
             if rule.source not in self.activity_sources:
                 raise ValueError(
                     f"activity source {rule.source!r} is not declared under activity_sources"
@@ -245,10 +246,11 @@ class Mapping(_Strict):
         names: list[str] = [*decl.contact, *decl.fields]
         if decl.occurred_at:
             names.append(decl.occurred_at)
-        for rule in [
+        rules: list[ActivityRule | ActivitySkip] = [
             *self.rules_for(source),
             *(s for s in self.skip_activities if s.source == source),
-        ]:
+        ]
+        for rule in rules:
             names.extend(rule.when)
             if isinstance(rule, ActivityRule):
                 names.extend(rule.attributes.values())

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from simple_salesforce import Salesforce, format_soql
+from simple_salesforce.api import Salesforce
+from simple_salesforce.format import format_soql
 
 from connectors.common import chunks, failed, ok, window_start
 from connectors.config import SalesforceConfig
@@ -110,7 +111,7 @@ class SalesforceConnector:
         high = since
         sources = self._mapping.contacts
         for index, source in enumerate(sources):
-            extra = (MODSTAMP,)
+            extra: tuple[str, ...] = (MODSTAMP,)
             if self._mapping.stage.object in (None, source.object):
                 extra += (self._mapping.stage.field,)
             soql = self._select(source.object, ["Id", *source.crm_fields(extra)], start)

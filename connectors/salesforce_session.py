@@ -72,7 +72,7 @@ class SalesforceSession(requests.Session):
 
     def request(
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
-    ) -> requests.Response:  # type: ignore[override]
+    ) -> requests.Response:
         """Send once per attempt through the throttle; raise `ConnectorError` on failure."""
         method_name = method.decode() if isinstance(method, bytes) else method
         kwargs.setdefault("timeout", self._config.timeout_s)
@@ -87,7 +87,7 @@ class SalesforceSession(requests.Session):
                 # Always the current token: a refresh after a 401 applies to the next attempt.
                 headers["Authorization"] = f"Bearer {self.token}"
             response = super(SalesforceSession, self).request(
-                method, url, *args, headers=headers, **kwargs
+                method, url, *args, headers=headers, **kwargs  # type: ignore[misc]
             )
             if response.status_code >= 400:
                 raise requests.HTTPError(response=response)
