@@ -19,6 +19,7 @@ from tests.connectors.workload import (
     minimum_requests,
     pull,
     pulled_ids,
+    record_counts,
     write_back,
 )
 
@@ -44,32 +45,12 @@ def _requests(handle: Any) -> dict[str, int]:
     return dict(handle.admin.stats()["requests"])
 
 
-def _counts(crm: str, expected: dict[str, Any]) -> dict[str, int]:
-    if crm == "hubspot":
-        return {
-            "contacts": len(expected["contacts"]),
-            "events": sum(len(ids) for ids in expected["events"].values()),
-            "meetings": len(expected["meetings"]),
-            "archived": len(expected["archived_contacts"]),
-        }
-    deleted = expected["deleted"]
-    return {
-        "Lead": len(expected["leads"]),
-        "Contact": len(expected["contacts"]),
-        "Task": len(expected["tasks"]),
-        "Event": len(expected["events"]),
-        "CampaignMember": len(expected["campaign_members"]),
-        "deleted_Lead": sum(1 for i in deleted if i.startswith("00Q")),
-        "deleted_Contact": sum(1 for i in deleted if i.startswith("003")),
-    }
-
-
 @pytest.mark.slow
 def test_full_pull_then_write_back(crm: str, big_sandbox: Any) -> None:
     sb = big_sandbox
     connector = make_connector(crm, sb, throttle=UNLIMITED, search_throttle=UNLIMITED)
     expected = sb.admin.expected(crm)
-    counts = _counts(crm, expected)
+    counts = record_counts(crm, expected)
 
     sb.admin.reset()
     first = pull(connector)

@@ -202,6 +202,27 @@ def _salesforce_task(task: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in task.items() if k not in _TASK_VOLATILE}
 
 
+def record_counts(crm: str, expected: dict[str, Any]) -> dict[str, int]:
+    """Records per stream and object, from the admin API's expected ids."""
+    if crm == "hubspot":
+        return {
+            "contacts": len(expected["contacts"]),
+            "events": sum(len(ids) for ids in expected["events"].values()),
+            "meetings": len(expected["meetings"]),
+            "archived": len(expected["archived_contacts"]),
+        }
+    deleted = expected["deleted"]
+    return {
+        "Lead": len(expected["leads"]),
+        "Contact": len(expected["contacts"]),
+        "Task": len(expected["tasks"]),
+        "Event": len(expected["events"]),
+        "CampaignMember": len(expected["campaign_members"]),
+        "deleted_Lead": sum(1 for i in deleted if i.startswith("00Q")),
+        "deleted_Contact": sum(1 for i in deleted if i.startswith("003")),
+    }
+
+
 def minimum_requests(crm: str, counts: dict[str, int], writes: Writes | None) -> int:
     """The fewest requests the page and batch sizes allow for a full pull (+ write-back).
 
