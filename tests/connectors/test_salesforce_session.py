@@ -23,6 +23,7 @@ def _connector() -> SalesforceConnector:
             client_id="cid",
             client_secret="very-secret",
             retry=FAST,
+            settle_s=0.0,
         )
     )
 
@@ -96,4 +97,3 @@ def test_lost_create_is_looked_up_before_resending() -> None:
     assert outcome.status is OutcomeStatus.OK and outcome.crm_object_id == "00T1"
     posts = [c for c in responses.calls if c.request.method == "POST"]
     assert len(posts) == 1
-
