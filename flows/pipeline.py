@@ -15,17 +15,21 @@ from sqlalchemy import Engine
 from connectors.protocol import CrmConnector
 from scoring.engine import compile_model
 from scoring.lifecycle import (
-    PROTECTED,
+    PROMOTABLE,
+    LeadStatusKey,
     LifecycleDecision,
+    SalesFeedback,
     Transition,
+    accepted_by_sales,
     decide,
     feedback_for,
-    is_backward,
+    later_stage,
+    stay,
 )
 from scoring.model import ScoringModel
 from scoring.plan import WritePlan, plan_writes
 from scoring.records import Activity, Contact, Crm, LifecycleStage, ScoreResult
-from scoring.writes import HandoffTask, OutcomeStatus, WriteOutcome
+from scoring.writes import HandoffTask, OutcomeStatus, StageChange, WriteOutcome
 from store import audit, handoffs, mirror, scores
 from store.audit import AuditEvent
 
@@ -85,6 +89,7 @@ def score_and_plan(
     ids = [c.crm_id for c in contacts]
     activities = mirror.load_activities(engine, crm, ids)
     states = scores.written_states(engine, crm.value, ids)
+    in_progress = handoffs.pending_contacts(engine, crm.value, ids)
     compiled = compile_model(model)
     decided: list[Decided] = []
     events: list[AuditEvent] = []
@@ -93,20 +98,36 @@ def score_and_plan(
         acts = activities.get(contact.crm_id, [])
         result = compiled.score(contact, acts, now, engagement_since=state.recycled_at)
         feedback = feedback_for(status_key(contact.lead_status))
+        if feedback is not SalesFeedback.NONE and _predates(contact, state.stage_written_at):
+            # The CRM row was last modified before this service wrote the stage: its lead
+            # status is no verdict on that stage (times are the CRM's and ours; the
+            # overlap window is far larger than any clock skew that matters here).
+            feedback = SalesFeedback.NONE
         # The mirror may lag behind a stage this service wrote (another run's pull, read
         # just before the write): the later of the two is where the contact stands.
-        current = later_stage(contact.lifecycle_stage, state.stage)
+        written_stage = LifecycleStage(state.stage) if state.stage else None
+        current = later_stage(contact.lifecycle_stage, written_stage)
         if current != contact.lifecycle_stage:
             contact = contact.model_copy(update={"lifecycle_stage": current})
         decision = decide(current, feedback, result, state.recycled_at)
+        if decision.handoff_due and contact.crm_id in in_progress:
+            # A run that died mid-handoff left a claim; finishing it is that claim's job.
+            decision = stay("a handoff for this contact is being finished")
+        if decision.transition is Transition.RECYCLED:
+            # From now on MQL must be re-earned: the written score says so at once, so the
+            # next run, which scores from this moment, finds nothing to change.
+            result = compiled.score(contact, acts, now, engagement_since=now)
+            if decision.target_stage is None and record:
+                # Already in nurture: only the moment from which to re-earn is kept.
+                scores.record_written(engine, crm.value, contact.crm_id, recycled_at=now)
         plan = plan_writes(
             model, contact, acts, result, decision, state.written, state.mql_transitions, now
         )
         decided.append(Decided(contact, acts, result, decision, plan, state.mql_transitions))
         if decision.transition is not Transition.NONE or not plan.is_empty:
             events.append(_decision_event(contact, result, decision, plan))
-        if contact.lifecycle_stage in PROTECTED and state.stage == "mql":
-            # Sales took an MQL of ours forward: counted once for conversion figures.
+        if accepted_by_sales(current, written_stage):
+            # Counted once for conversion figures: the stage recorded next is no longer MQL.
             events.append(
                 AuditEvent(
                     crm=crm.value,
@@ -143,14 +164,12 @@ def planned_report(decided: Sequence[Decided]) -> ApplyReport:
     return report
 
 
-def later_stage(mirror: LifecycleStage | None, written: str | None) -> LifecycleStage | None:
-    """The further along of the CRM's stage as last pulled and the one last written."""
-    if written is None:
-        return mirror
-    ours = LifecycleStage(written)
-    if mirror is None or is_backward(ours, mirror):
-        return ours
-    return mirror
+def _predates(contact: Contact, stage_written_at: datetime | None) -> bool:
+    return (
+        stage_written_at is not None
+        and contact.updated_at is not None
+        and contact.updated_at <= stage_written_at
+    )
 
 
 def _decision_event(
@@ -188,9 +207,10 @@ def apply_plans(
 ) -> ApplyReport:
     """Apply planned writes in batches and record every outcome.
 
-    A handoff is created only after its contact's stage move succeeded (so a failed move
-    is retried with the same transition next run), after the transition was counted, and
-    after its key is claimed.
+    A promotion first counts the transition and claims its handoff key (one atomic
+    step, so of two racing runs one goes on), then moves the stage, then creates the
+    task. A failed stage move gives the claim back; a run that dies after the claim
+    leaves it to `finish_interrupted_handoffs`.
     """
     report = ApplyReport()
     crm = connector.crm.value
@@ -206,50 +226,12 @@ def apply_plans(
         else:
             report.failures.append((update.crm_id, "update", outcome.message or ""))
 
-    moving = [d for d in decided if d.plan.stage is not None]
-    changes = [d.plan.stage for d in moving if d.plan.stage is not None]
-    stage_outcomes = connector.change_stages(changes) if changes else []
-    handoff_due: set[str] = set()
-    for item, outcome in zip(moving, stage_outcomes, strict=True):
-        change = item.plan.stage
-        assert change is not None
-        events.append(_write_event(outcome, "change_stage", {"to": change.to_stage.value}))
-        if outcome.status is not OutcomeStatus.OK:
-            report.failures.append((change.crm_id, "stage", outcome.message or ""))
-            continue
-        report.stage_moves.append((change.crm_id, change.from_stage or "", change.to_stage.value))
-        transition = item.decision.transition
-        state: dict[str, object] = {"stage": change.to_stage.value}
-        if transition is Transition.PROMOTED_TO_MQL:
-            # Two runs may both have promoted this contact; one counts the transition and
-            # hands it off, the other stands aside.
-            if scores.advance_transition(engine, crm, change.crm_id, item.mql_transitions):
-                handoff_due.add(change.crm_id)
-                report.new_mqls.append(change.crm_id)
-            else:
-                events.append(
-                    AuditEvent(
-                        crm=crm,
-                        contact_id=change.crm_id,
-                        kind="claim",
-                        action="transition_counted_elsewhere",
-                        outcome="skipped",
-                        message="another run handed this MQL off already",
-                    )
-                )
-        elif transition is Transition.RECYCLED:
-            state["recycled_at"] = now
-        scores.record_written(engine, crm, change.crm_id, **state)
-        mirror.set_stage(engine, connector.crm, change.crm_id, change.to_stage.value)
-
-    claimed: list[HandoffTask] = []
+    moving: list[Decided] = []
     for item in decided:
         task = item.plan.handoff
-        if task is None or item.contact.crm_id not in handoff_due:
-            continue
-        if handoffs.claim(engine, task, worker, now):
-            claimed.append(task)
-        else:
+        if task is not None and not handoffs.claim_transition(
+            engine, task, item.mql_transitions, worker, now
+        ):
             report.skipped_claims += 1
             events.append(
                 AuditEvent(
@@ -259,8 +241,34 @@ def apply_plans(
                     action="handoff_claim_held",
                     outcome="skipped",
                     detail={"key": task.key},
+                    message="another run is handing this MQL off",
                 )
             )
+            continue
+        if item.plan.stage is not None:
+            moving.append(item)
+
+    changes = [d.plan.stage for d in moving if d.plan.stage is not None]
+    stage_outcomes = connector.change_stages(changes) if changes else []
+    claimed: list[HandoffTask] = []
+    for item, outcome in zip(moving, stage_outcomes, strict=True):
+        change, task = item.plan.stage, item.plan.handoff
+        assert change is not None
+        events.append(_write_event(outcome, "change_stage", {"to": change.to_stage.value}))
+        if outcome.status is not OutcomeStatus.OK:
+            report.failures.append((change.crm_id, "stage", outcome.message or ""))
+            if task is not None:
+                handoffs.release_transition(engine, task, item.mql_transitions)
+            continue
+        report.stage_moves.append((change.crm_id, change.from_stage or "", change.to_stage.value))
+        state: dict[str, object] = {"stage": change.to_stage.value, "stage_written_at": now}
+        if item.decision.transition is Transition.RECYCLED:
+            state["recycled_at"] = now
+        scores.record_written(engine, crm, change.crm_id, **state)
+        mirror.set_stage(engine, connector.crm, change.crm_id, change.to_stage.value)
+        if task is not None:
+            claimed.append(task)
+            report.new_mqls.append(change.crm_id)
     audit.record(engine, events, flow_run_id, now)
     report.merge(_create_claimed(engine, connector, claimed, now, flow_run_id))
     return report
@@ -274,20 +282,55 @@ def finish_interrupted_handoffs(
     worker: str,
     lease: timedelta = CLAIM_LEASE,
 ) -> ApplyReport:
-    """Claims a crashed run left without a task id: look each up in the CRM, create if absent."""
+    """Finish transitions a run claimed and then died on: stage, then task, once each.
+
+    The stage is moved again unless the store shows it written (a forward move to MQL
+    repeats harmlessly); the task is looked up by its key before it is created.
+    """
     stale = handoffs.take_over_stale(engine, connector.crm.value, worker, now, now - lease)
     if not stale:
         return ApplyReport()
-    found = connector.find_tasks([task.key for task in stale])
-    events = []
-    for task in stale:
+    crm = connector.crm.value
+    ids = [task.contact_id for task in stale]
+    states = scores.written_states(engine, crm, ids)
+    stages = {c.crm_id: c.lifecycle_stage for c in mirror.load_contacts(engine, connector.crm, ids)}
+    events: list[AuditEvent] = []
+    to_move = [
+        task
+        for task in stale
+        if (states.get(task.contact_id) or scores.WrittenState()).stage != "mql"
+        and stages.get(task.contact_id) in PROMOTABLE
+    ]
+    changes = [
+        StageChange(
+            crm=connector.crm,
+            crm_id=task.contact_id,
+            from_stage=stages.get(task.contact_id),
+            to_stage=LifecycleStage.MQL,
+            lead_status=LeadStatusKey.MQL.value,
+        )
+        for task in to_move
+    ]
+    unmoved: set[str] = set()
+    for task, outcome in zip(
+        to_move, connector.change_stages(changes) if changes else [], strict=True
+    ):
+        events.append(_write_event(outcome, "change_stage", {"to": "mql", "key": task.key}))
+        if outcome.status is OutcomeStatus.OK:
+            scores.record_written(engine, crm, task.contact_id, stage="mql", stage_written_at=now)
+            mirror.set_stage(engine, connector.crm, task.contact_id, "mql")
+        else:
+            unmoved.add(task.contact_id)  # the claim stays; the next lease tries again
+    ready = [task for task in stale if task.contact_id not in unmoved]
+    found = connector.find_tasks([task.key for task in ready]) if ready else {}
+    for task in ready:
         task_id = found.get(task.key)
         if task_id is None:
             continue
         handoffs.record_task(engine, task.key, task_id, now)
         events.append(
             AuditEvent(
-                crm=connector.crm.value,
+                crm=crm,
                 contact_id=task.contact_id,
                 kind="write",
                 action="create_task",
@@ -297,7 +340,7 @@ def finish_interrupted_handoffs(
             )
         )
     audit.record(engine, events, flow_run_id, now)
-    missing = [task for task in stale if task.key not in found]
+    missing = [task for task in ready if task.key not in found]
     return _create_claimed(engine, connector, missing, now, flow_run_id)
 
 

@@ -46,8 +46,9 @@ def score(
 ) -> ScoreResult:
     """Score one contact as of `as_of`.
 
-    Activities after `as_of` are ignored, and so are those before `engagement_since`
-    (a recycled lead must earn MQL again with engagement after sales rejected it).
+    Activities after `as_of` are ignored. Rules with positive points ignore activities
+    before `engagement_since` too (a recycled lead must earn MQL again with engagement
+    after sales rejected it); negative signals from before it still count.
     """
     compiled = compile_model(model)
     return compiled.score(contact, activities, as_of, engagement_since=engagement_since)
@@ -113,16 +114,18 @@ class CompiledModel:
                     )
                 )
 
-        by_type = _index_by_type(activities, as_of, engagement_since)
+        by_type = _index_by_type(activities, as_of)
         half_life = self.model.engagement.half_life_days
         matched_engagement: set[str] = set()
         engagement = 0.0
         for rule_c in self.engagement_rules:
+            # A recycled lead re-earns its points, but its negative signals still count.
+            since = engagement_since if rule_c.rule.points > 0 else None
             matching = [
                 activity
                 for activity_type in rule_c.types
                 for activity in by_type.get(activity_type, ())
-                if rule_c.test(activity)
+                if rule_c.test(activity) and (since is None or activity.occurred_at >= since)
             ]
             if not matching:
                 continue
@@ -177,11 +180,11 @@ def _round(points: float) -> float:
 
 
 def _index_by_type(
-    activities: Iterable[Activity], as_of: datetime, since: datetime | None
+    activities: Iterable[Activity], as_of: datetime
 ) -> dict[ActivityType, list[Activity]]:
     by_type: dict[ActivityType, list[Activity]] = defaultdict(list)
     for activity in activities:
-        if activity.occurred_at > as_of or (since is not None and activity.occurred_at < since):
+        if activity.occurred_at > as_of:
             continue
         by_type[activity.type].append(activity)
     return by_type

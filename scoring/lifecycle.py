@@ -81,6 +81,23 @@ def is_backward(current: LifecycleStage | None, target: LifecycleStage) -> bool:
     return STAGE_ORDER.index(target) < STAGE_ORDER.index(current)
 
 
+def later_stage(
+    pulled: LifecycleStage | None, written: LifecycleStage | None
+) -> LifecycleStage | None:
+    """Where a contact stands: the further along of the stage last pulled from the CRM and
+    the stage this service last wrote (a pull read just before the write lags behind it)."""
+    if written is None:
+        return pulled
+    if pulled is None or is_backward(written, pulled):
+        return written
+    return pulled
+
+
+def accepted_by_sales(current: LifecycleStage | None, written: LifecycleStage | None) -> bool:
+    """True the first time an MQL this service wrote is seen at SQL or later."""
+    return written is LifecycleStage.MQL and current in PROTECTED
+
+
 def decide(
     current: LifecycleStage | None,
     feedback: SalesFeedback,
@@ -93,7 +110,7 @@ def decide(
     scored with `engagement_since=recycled_at` so that old engagement cannot re-qualify it.
     """
     if current in PROTECTED:
-        return _stay(f"stage {current} is past MQL and is never changed by scoring")
+        return stay(f"stage {current} is past MQL and is never changed by scoring")
 
     # Everything not protected is MQL or promotable, so acceptance always moves to SQL.
     if feedback is SalesFeedback.ACCEPTED:
@@ -115,7 +132,18 @@ def decide(
         )
 
     if current is LifecycleStage.MQL:
-        return _stay("already an MQL; stages only move forward")
+        return stay("already an MQL; stages only move forward")
+
+    if feedback is SalesFeedback.REJECTED and recycled_at is None:
+        # Rejected before this service ever made it an MQL (by hand, or another tool):
+        # it is in nurture already, and old engagement must not hand it to sales again.
+        return LifecycleDecision(
+            transition=Transition.RECYCLED,
+            target_stage=None,
+            lead_status=None,
+            handoff_due=False,
+            reason="sales rejected this lead earlier: it must earn MQL with new engagement",
+        )
 
     if result.is_mql:
         since = f" with engagement since {recycled_at.isoformat()}" if recycled_at else ""
@@ -126,10 +154,11 @@ def decide(
             handoff_due=True,
             reason=f"met the MQL criteria of {result.model_name}@{result.model_version}{since}",
         )
-    return _stay("does not meet the MQL criteria")
+    return stay("does not meet the MQL criteria")
 
 
-def _stay(reason: str) -> LifecycleDecision:
+def stay(reason: str) -> LifecycleDecision:
+    """A decision to leave the contact where it is."""
     return LifecycleDecision(
         transition=Transition.NONE,
         target_stage=None,

@@ -30,6 +30,7 @@ class WrittenState:
 
     written: dict[str, Any] = field(default_factory=dict)
     stage: str | None = None
+    stage_written_at: datetime | None = None
     mql_transitions: int = 0
     recycled_at: datetime | None = None
 
@@ -81,6 +82,7 @@ def written_states(engine: Engine, crm: str, crm_ids: list[str]) -> dict[str, Wr
                 states[row["crm_id"]] = WrittenState(
                     written=dict(row["written"] or {}),
                     stage=row["stage"],
+                    stage_written_at=row["stage_written_at"],
                     mql_transitions=row["mql_transitions"],
                     recycled_at=row["recycled_at"],
                 )
@@ -125,24 +127,3 @@ def all_scored_ids(engine: Engine, crm: str) -> list[str]:
         return list(
             connection.execute(select(ScoreRow.crm_id).where(ScoreRow.crm == crm)).scalars()
         )
-
-
-def advance_transition(engine: Engine, crm: str, crm_id: str, seen: int) -> bool:
-    """Count a new MQL transition, if no other run has counted one since `seen` was read.
-
-    The stage is written in the same statement, so a reader sees both or neither.
-
-    A compare-and-set on the counter: of two runs that both decided to promote the same
-    contact, only one goes on to hand it off.
-    """
-    with engine.begin() as connection:
-        changed = connection.execute(
-            update(ScoreRow)
-            .where(
-                ScoreRow.crm == crm,  # type: ignore[arg-type]
-                ScoreRow.crm_id == crm_id,  # type: ignore[arg-type]
-                ScoreRow.mql_transitions == seen,  # type: ignore[arg-type]
-            )
-            .values(mql_transitions=seen + 1, stage="mql")
-        ).rowcount
-    return changed == 1

@@ -94,6 +94,7 @@ class ScoreRow(SQLModel, table=True):
     # What the CRM holds for this contact after our last successful writes.
     written: dict[str, Any] = _json()
     stage: str | None = None
+    stage_written_at: datetime | None = _when()
     mql_transitions: int = 0
     recycled_at: datetime | None = _when()
 

@@ -32,7 +32,7 @@ class MemoryCrm:
         self.calls: list[str] = []
         self.fail_updates: set[str] = set()
         self.fail_stages: set[str] = set()
-        # Simulates the process dying around a task create: "before_create" or "after_create".
+        # Simulates the process dying: "before_stage", "before_create" or "after_create".
         self.die: str | None = None
         self._ids = count(1)
 
@@ -61,6 +61,8 @@ class MemoryCrm:
 
     def change_stages(self, changes: Sequence[StageChange]) -> list[WriteOutcome]:
         self.calls.append(f"stages:{len(changes)}")
+        if self.die == "before_stage":
+            raise SystemExit("killed between claim and stage move")
         outcomes = []
         for change in changes:
             if change.crm_id in self.fail_stages:

@@ -218,3 +218,12 @@ def test_reasons_sum_to_total_on_the_default_model() -> None:
     result = score(default, who, acts, AS_OF)
     assert round(sum(r.points for r in result.reasons), 2) == result.total
     assert result.is_mql and result.grade == "A"
+
+
+def test_engagement_since_keeps_negative_signals() -> None:
+    model = build(ENGAGEMENT % "null")
+    unsub = activity("email_unsubscribe", 30)
+    acts = [unsub, activity("content_download", 30), activity("content_download", 1)]
+    result = score(model, contact(), acts, AS_OF, engagement_since=AS_OF - timedelta(days=5))
+    assert result.engagement == 10 - 50
+    assert [r.rule for r in result.reasons] == ["dl", "unsub"]

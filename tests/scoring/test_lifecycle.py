@@ -107,3 +107,34 @@ def test_feedback_from_status_keys(key, feedback) -> None:
     from scoring.lifecycle import feedback_for
 
     assert feedback_for(key) is feedback
+
+
+@pytest.mark.parametrize(
+    ("pulled", "written", "expected"),
+    [
+        (None, None, None),
+        (S.LEAD, S.MQL, S.MQL),
+        (S.SQL, S.MQL, S.SQL),
+        (None, S.MQL, S.MQL),
+        (S.MQL, S.LEAD, S.MQL),
+        (S.LEAD, None, S.LEAD),
+    ],
+)
+def test_later_stage(pulled, written, expected) -> None:
+    from scoring.lifecycle import later_stage
+
+    assert later_stage(pulled, written) is expected
+
+
+def test_accepted_by_sales_only_for_our_mqls() -> None:
+    from scoring.lifecycle import accepted_by_sales
+
+    assert accepted_by_sales(S.SQL, S.MQL) and accepted_by_sales(S.CUSTOMER, S.MQL)
+    assert not accepted_by_sales(S.SQL, S.SQL) and not accepted_by_sales(S.SQL, None)
+    assert not accepted_by_sales(S.MQL, S.MQL)
+
+
+def test_a_lead_rejected_before_any_mql_is_not_handed_off_on_old_engagement() -> None:
+    decision = decide(S.LEAD, SalesFeedback.REJECTED, result(True), recycled_at=None)
+    assert decision.transition is Transition.RECYCLED
+    assert decision.target_stage is None and not decision.handoff_due

@@ -192,7 +192,8 @@ def test_accepted_and_recycled_feed_the_conversion_figures(engine: Engine) -> No
     run(engine, crm, NOW + timedelta(days=1))
     run(engine, crm, NOW + timedelta(days=2))  # counted once, not per run
     assert conversion(engine, "hubspot") == {"mqls": 1, "accepted": 1, "recycled": 0}
-    assert "1" not in crm.stages or crm.stages["1"] == "mql"  # never demoted from SQL
+    assert crm.stages == {"1": "mql"}  # written once, never demoted from SQL
+    assert crm.calls.count("stages:1") == 1
 
 
 def test_a_stale_stage_in_the_mirror_does_not_hand_off_twice(engine: Engine) -> None:
@@ -219,13 +220,23 @@ def test_only_one_of_two_runs_counts_a_transition(engine: Engine) -> None:
     assert scores.written_states(engine, "hubspot", ["1"])["1"].mql_transitions == 1
 
 
-@pytest.mark.parametrize(
-    ("mirror", "written", "expected"),
-    [(None, None, None), ("lead", "mql", "mql"), ("sql", "mql", "sql"), (None, "mql", "mql"),
-     ("mql", "lead", "mql"), ("lead", None, "lead")],
-)  # fmt: skip
-def test_later_stage(mirror, written, expected) -> None:
-    from scoring.records import LifecycleStage
-
-    wrap = lambda v: LifecycleStage(v) if v else None  # noqa: E731
-    assert pipeline.later_stage(wrap(mirror), written) == wrap(expected)
+def test_a_run_dying_between_claim_and_stage_move_is_finished_once(engine: Engine) -> None:
+    seed(engine)
+    crm = MemoryCrm()
+    crm.die = "before_stage"
+    with pytest.raises(SystemExit):
+        run(engine, crm)
+    crm.die = None
+    assert crm.stages == {} and crm.tasks == {}
+    # Within the lease a new run leaves the claimed transition alone...
+    soon = NOW + timedelta(minutes=1)
+    decided, report = run(engine, crm, soon)
+    assert report.new_mqls == [] and crm.tasks == {}
+    assert next(d for d in decided if d.contact.crm_id == "1").plan.handoff is None
+    # ...and after it the transition is finished: stage, then one task.
+    later = NOW + timedelta(hours=1)
+    finished = pipeline.finish_interrupted_handoffs(engine, crm, later, "r2", "worker-2")
+    assert crm.stages == {"1": "mql"} and len(crm.tasks) == 1
+    assert len(finished.tasks_created) == 1
+    decided, report = run(engine, crm, later)
+    assert report.new_mqls == [] and len(crm.tasks) == 1

@@ -93,11 +93,11 @@ def test_cursor_only_moves_forward(engine: Engine) -> None:
     assert cursors.cursor_for(engine, "hubspot", "contacts") == NOW + timedelta(seconds=1)
 
 
-def task(key: str = "hubspot:1:mql:1") -> HandoffTask:
+def task(contact_id: str = "1", n: int = 1) -> HandoffTask:
     return HandoffTask(
         crm="hubspot",
-        key=key,
-        contact_id="1",
+        key=f"hubspot:{contact_id}:mql:{n}",
+        contact_id=contact_id,
         owner_id=None,
         subject="s",
         body="b",
@@ -106,19 +106,59 @@ def task(key: str = "hubspot:1:mql:1") -> HandoffTask:
     )
 
 
-def test_a_handoff_key_is_claimed_once(engine: Engine) -> None:
-    assert handoffs.claim(engine, task(), "run-a", NOW)
-    assert not handoffs.claim(engine, task(), "run-b", NOW)
+def scored(engine: Engine, *contact_ids: str) -> None:
+    from scoring.records import ScoreResult
+
+    scores.save_scores(
+        engine,
+        [
+            ScoreResult(
+                crm="hubspot",
+                crm_id=c,
+                fit=0,
+                engagement=0,
+                total=0,
+                grade="D",
+                is_mql=False,
+                reasons=[],
+                model_name="m",
+                model_version="1",
+                as_of=NOW,
+            )
+            for c in contact_ids
+        ],
+        None,
+    )
+
+
+def test_a_transition_is_claimed_once(engine: Engine) -> None:
+    scored(engine, "1")
+    assert handoffs.claim_transition(engine, task(), 0, "run-a", NOW)
+    # A run that planned from the same count, or reuses the key, stands aside.
+    assert not handoffs.claim_transition(engine, task(), 0, "run-b", NOW)
+    assert not handoffs.claim_transition(engine, task(), 1, "run-b", NOW)
+    assert scores.written_states(engine, "hubspot", ["1"])["1"].mql_transitions == 1
+    assert handoffs.pending_contacts(engine, "hubspot", ["1", "2"]) == {"1"}
     handoffs.record_task(engine, task().key, "T1", NOW)
     assert handoffs.task_of(engine, task().key) == "T1"
+    assert handoffs.pending_contacts(engine, "hubspot", ["1"]) == set()
+
+
+def test_a_released_transition_can_be_claimed_again(engine: Engine) -> None:
+    scored(engine, "1")
+    assert handoffs.claim_transition(engine, task(), 0, "run-a", NOW)
+    handoffs.release_transition(engine, task(), 0)
+    assert scores.written_states(engine, "hubspot", ["1"])["1"].mql_transitions == 0
+    assert handoffs.claim_transition(engine, task(), 0, "run-b", NOW)
 
 
 def test_stale_claims_are_taken_over_once(engine: Engine) -> None:
-    handoffs.claim(engine, task(), "crashed", NOW - timedelta(hours=1))
-    handoffs.claim(engine, task("hubspot:2:mql:1"), "alive", NOW)
+    scored(engine, "1", "2")
+    handoffs.claim_transition(engine, task("1"), 0, "crashed", NOW - timedelta(hours=1))
+    handoffs.claim_transition(engine, task("2"), 0, "alive", NOW)
     cutoff = NOW - timedelta(minutes=15)
     taken = handoffs.take_over_stale(engine, "hubspot", "run-b", NOW, cutoff)
-    assert [t.key for t in taken] == [task().key] and taken[0] == task()
+    assert [t.key for t in taken] == [task("1").key] and taken[0] == task("1")
     assert handoffs.take_over_stale(engine, "hubspot", "run-c", NOW, cutoff) == []
 
 
