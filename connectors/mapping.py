@@ -47,6 +47,9 @@ class ContactSource(_Strict):
     id_prefix: str | None = None  # Salesforce key prefix (00Q, 003) to route writes by id
     fields: dict[str, str]
     properties: dict[str, str] = Field(default_factory=dict)
+    # For an object without the stage field: the stage its records are always in
+    # (Salesforce Contacts are converted leads, past MQL: scores are written, stages not).
+    fixed_stage: LifecycleStage | None = None
 
     @field_validator("fields")
     @classmethod

@@ -80,6 +80,8 @@ def to_contact(
         values["lifecycle_stage"] = mapping.stage.from_crm(
             _text(field_value(record, mapping.stage.field))
         )
+    elif source.fixed_stage is not None:
+        values["lifecycle_stage"] = source.fixed_stage
     properties = {
         name: field_value(record, crm_field) for name, crm_field in source.properties.items()
     }

@@ -55,7 +55,7 @@ def test_salesforce_contact_reads_relationship_fields() -> None:
     }
     contact = to_contact(SALESFORCE, SALESFORCE.source("Contact"), "003x", row)
     assert (contact.company, contact.company_size, contact.country) == ("Acme", 40, "DE")
-    assert contact.lifecycle_stage is None
+    assert contact.lifecycle_stage == "sql"  # the mapping's fixed stage for converted leads
 
 
 def test_bad_number_is_a_record_error() -> None:
