@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +19,8 @@ from hubspot import HubSpot  # type: ignore[import-untyped]
 
 from connectors.common import chunks, failed, groups, is_backward, ok, window_start
 from connectors.config import HubSpotConfig
-from connectors.errors import AmbiguousWriteError, ConnectorError, MappingError, RetriableError
+from connectors.creates import create_once
+from connectors.errors import ConnectorError, MappingError, RetriableError
 from connectors.mapping import Mapping, default_mapping, load_mapping
 from connectors.paging import Page, RecordIssue, SeenIds, paginate, with_last
 from connectors.protocol import ContactStatus, Deletion
@@ -509,48 +509,41 @@ class HubSpotConnector:
         return [outcomes[t.key] for t in tasks]
 
     def _create_batch(self, batch: Sequence[HandoffTask]) -> dict[str, WriteOutcome]:
+        return create_once(
+            self.crm,
+            batch,
+            self._send_tasks,
+            self.find_tasks,
+            self._config.retry.max_attempts,
+            self._config.settle_s,
+        )
+
+    def _send_tasks(
+        self, pending: list[HandoffTask], attempt: int
+    ) -> tuple[dict[str, WriteOutcome], list[HandoffTask]]:
         key_field = self._mapping.tasks.fields["key"]
+        body = {"inputs": [self._task_input(t) for t in pending]}
+        response = self._call(
+            self._tasks_batch.create, body, idempotent=False, what="tasks batch create"
+        )
+        created = {
+            str((r.get("properties") or {}).get(key_field)): str(r["id"])
+            for r in response.get("results") or []
+        }
+        errors = response.get("errors") or []
+        messages = "; ".join(str(e.get("message")) for e in errors)
+        retriable = any(e.get("category") in RETRIABLE_CATEGORIES for e in errors)
         outcomes: dict[str, WriteOutcome] = {}
-        pending = list(batch)
-        for attempt in range(1, self._config.retry.max_attempts + 1):
-            body = {"inputs": [self._task_input(t) for t in pending]}
-            try:
-                response = self._call(
-                    self._tasks_batch.create, body, idempotent=False, what="tasks batch create"
+        retry: list[HandoffTask] = []
+        for task in pending:
+            if task.key in created:
+                outcomes[task.key] = ok(self.crm, task.key, created[task.key], attempt)
+            else:
+                outcomes[task.key] = failed(
+                    self.crm, task.key, self._redact(messages or "not created"), attempt
                 )
-            except AmbiguousWriteError:
-                # It may have landed, or still be landing: let it settle, then find what
-                # did before sending anything again.
-                time.sleep(self._config.settle_s)
-                found = self.find_tasks([t.key for t in pending])
-                for task in pending:
-                    if task.key in found:
-                        outcomes[task.key] = ok(self.crm, task.key, found[task.key], attempt)
-                pending = [t for t in pending if t.key not in found]
-                if not pending:
-                    break
-                continue
-            created = {
-                str((r.get("properties") or {}).get(key_field)): str(r["id"])
-                for r in response.get("results") or []
-            }
-            messages = "; ".join(str(e.get("message")) for e in response.get("errors") or [])
-            retriable = any(
-                e.get("category") in RETRIABLE_CATEGORIES for e in response.get("errors") or []
-            )
-            retry: list[HandoffTask] = []
-            for task in pending:
-                if task.key in created:
-                    outcomes[task.key] = ok(self.crm, task.key, created[task.key], attempt)
-                else:
-                    outcomes[task.key] = failed(
-                        self.crm, task.key, self._redact(messages or "not created"), attempt
-                    )
-                    retry.append(task)
-            if not retry or not retriable:
-                break
-            pending = retry
-        return outcomes
+                retry.append(task)
+        return outcomes, retry if retriable else []
 
     def _task_input(self, task: HandoffTask) -> dict[str, Any]:
         m = self._mapping.tasks

@@ -10,7 +10,6 @@ Every value placed in SOQL goes through `format_soql`.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +20,8 @@ from simple_salesforce.format import format_soql
 
 from connectors.common import chunks, failed, ok, window_start
 from connectors.config import SalesforceConfig
-from connectors.errors import AmbiguousWriteError, ConnectorError, MappingError
+from connectors.creates import create_once
+from connectors.errors import ConnectorError, MappingError
 from connectors.mapping import ContactSource, Mapping, default_mapping, load_mapping
 from connectors.paging import Page, RecordIssue, SeenIds, with_last
 from connectors.protocol import ContactStatus, Deletion
@@ -321,37 +321,31 @@ class SalesforceConnector:
         return [outcomes[t.key] for t in tasks]
 
     def _create_batch(self, batch: Sequence[HandoffTask]) -> dict[str, WriteOutcome]:
+        return create_once(
+            self.crm,
+            batch,
+            self._send_tasks,
+            self.find_tasks,
+            self._config.retry.max_attempts,
+            self._config.settle_s,
+        )
+
+    def _send_tasks(
+        self, pending: list[HandoffTask], attempt: int
+    ) -> tuple[dict[str, WriteOutcome], list[HandoffTask]]:
+        body = {"allOrNone": False, "records": [self._task_record(t) for t in pending]}
+        results = self._sf.restful("composite/sobjects", method="POST", json=body) or []
         outcomes: dict[str, WriteOutcome] = {}
-        pending = list(batch)
-        for attempt in range(1, self._config.retry.max_attempts + 1):
-            body = {"allOrNone": False, "records": [self._task_record(t) for t in pending]}
-            try:
-                results = self._sf.restful("composite/sobjects", method="POST", json=body) or []
-            except AmbiguousWriteError:
-                # It may have landed, or still be landing: let it settle, then find what
-                # did before sending anything again.
-                time.sleep(self._config.settle_s)
-                found = self.find_tasks([t.key for t in pending])
-                for task in pending:
-                    if task.key in found:
-                        outcomes[task.key] = ok(self.crm, task.key, found[task.key], attempt)
-                pending = [t for t in pending if t.key not in found]
-                if not pending:
-                    break
+        retry: list[HandoffTask] = []
+        for task, result in zip(pending, results, strict=False):
+            if result.get("success"):
+                outcomes[task.key] = ok(self.crm, task.key, str(result.get("id")), attempt)
                 continue
-            retry: list[HandoffTask] = []
-            for task, result in zip(pending, results, strict=False):
-                if result.get("success"):
-                    outcomes[task.key] = ok(self.crm, task.key, str(result.get("id")), attempt)
-                    continue
-                errors = result.get("errors") or []
-                outcomes[task.key] = failed(self.crm, task.key, self._messages(errors), attempt)
-                if any(e.get("statusCode") in RETRIABLE_CODES for e in errors):
-                    retry.append(task)
-            if not retry:
-                break
-            pending = retry
-        return outcomes
+            errors = result.get("errors") or []
+            outcomes[task.key] = failed(self.crm, task.key, self._messages(errors), attempt)
+            if any(e.get("statusCode") in RETRIABLE_CODES for e in errors):
+                retry.append(task)
+        return outcomes, retry
 
     def _task_record(self, task: HandoffTask) -> dict[str, Any]:
         m = self._mapping.tasks

@@ -87,7 +87,11 @@ class SalesforceSession(requests.Session):
                 # Always the current token: a refresh after a 401 applies to the next attempt.
                 headers["Authorization"] = f"Bearer {self.token}"
             response = super(SalesforceSession, self).request(
-                method, url, *args, headers=headers, **kwargs  # type: ignore[misc]
+                method,
+                url,
+                *args,
+                headers=headers,
+                **kwargs,  # type: ignore[misc]
             )
             if response.status_code >= 400:
                 raise requests.HTTPError(response=response)
