@@ -200,6 +200,9 @@ class HubSpotConnector:
         properties = source.crm_fields((self._mapping.stage.field,))
         seen = SeenIds()
         high = since
+        # An edit made during the pull to an id already passed is not in it: the cursor
+        # may not pass the moment the pull began (the overlap window re-reads from there).
+        began = datetime.now(UTC)
         responses = self._keyset_search(
             self._contacts_search.do_search, filters, properties, "contacts search"
         )
@@ -221,7 +224,8 @@ class HubSpotConnector:
                 if contact.updated_at and (high is None or contact.updated_at > high):
                     high = contact.updated_at
             # Keyset order is by id, not time: only the finished pull may move the cursor.
-            yield Page(records, cursor=high if last else None, errors=errors)
+            cursor = min(high, began) if last and high is not None else None
+            yield Page(records, cursor=cursor, errors=errors)
 
     def pull_activities(self, since: datetime | None) -> Iterator[Page[Activity]]:
         """Events of every type since the window start (one stream), then meetings."""

@@ -18,7 +18,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MQLSYNC_", extra="ignore")
 
     database_url: str | None = Field(
-        default=None, description="SQLAlchemy URL of the store; unset means a local SQLite file"
+        default=None,
+        repr=False,  # a URL may carry a password
+        description="SQLAlchemy URL of the store; unset means a local SQLite file",
     )
     data_dir: Path = Field(default=PROJECT_ROOT / "var", description="where local files go")
     model_path: Path = Field(default=DEFAULT_MODEL, description="the scoring model file")

@@ -18,10 +18,7 @@ def cursor_for(engine: Engine, crm: str, obj: str) -> datetime | None:
 
 
 def advance_cursor(engine: Engine, crm: str, obj: str, value: datetime, now: datetime) -> None:
-    """Move the cursor forward to `value`; never backwards (pages may arrive out of order)."""
-    current = cursor_for(engine, crm, obj)
-    if current is not None and value <= current:
-        return
+    """Move the cursor forward to `value`; never backwards, even with two runs at once."""
     with engine.begin() as connection:
         bulk_upsert(
             connection,
@@ -29,4 +26,5 @@ def advance_cursor(engine: Engine, crm: str, obj: str, value: datetime, now: dat
             [{"crm": crm, "object": obj, "value": value, "updated_at": now}],
             ("crm", "object"),
             ("value", "updated_at"),
+            newer="value",
         )

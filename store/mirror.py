@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 
 from scoring.records import ACTIVITY_ATTRIBUTES, Activity, Contact, Crm
 from store.tables import ActivityRow, ContactRow
@@ -162,43 +162,19 @@ def load_activities(
     return grouped
 
 
-def contact_ids_with_activity(engine: Engine, crm: Crm, activity_ids: Sequence[str]) -> set[str]:
-    """The contacts these activities belong to (whose scores they change)."""
-    found: set[str] = set()
-    with engine.connect() as connection:
-        for start in range(0, len(activity_ids), 900):
-            chunk = list(activity_ids[start : start + 900])
-            found.update(
-                connection.execute(
-                    select(ActivityRow.contact_id).where(
-                        ActivityRow.crm == crm.value,
-                        ActivityRow.crm_id.in_(chunk),  # type: ignore[attr-defined]
-                    )
-                ).scalars()
-            )
-    return found
-
-
 def find_contact(engine: Engine, key: str) -> Contact | None:
-    """A contact by CRM id or by email (case-insensitive)."""
+    """A contact by CRM id or by email (case-insensitive, no wildcards)."""
     with engine.connect() as connection:
         row = (
             connection.execute(
                 select(ContactRow).where(
-                    (ContactRow.crm_id == key) | (ContactRow.email == key.lower())
+                    (ContactRow.crm_id == key)
+                    | (func.lower(ContactRow.email) == key.strip().lower())
                 )
             )
             .mappings()
             .first()
         )
-        if row is None:
-            row = (
-                connection.execute(
-                    select(ContactRow).where(ContactRow.email.ilike(key))  # type: ignore[union-attr]
-                )
-                .mappings()
-                .first()
-            )
     return contact_from_row(row) if row is not None else None
 
 

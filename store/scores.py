@@ -120,10 +120,3 @@ def score_of(engine: Engine, crm: str, crm_id: str) -> dict[str, Any] | None:
             .first()
         )
     return dict(row) if row is not None else None
-
-
-def all_scored_ids(engine: Engine, crm: str) -> list[str]:
-    with engine.connect() as connection:
-        return list(
-            connection.execute(select(ScoreRow.crm_id).where(ScoreRow.crm == crm)).scalars()
-        )

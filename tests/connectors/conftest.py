@@ -22,7 +22,9 @@ FAST = ThrottleSettings(rate=200.0, burst=50)
 
 
 def _testing() -> Any:
-    return pytest.importorskip("sandbox.testing", reason="sandbox.testing has not landed yet")
+    import sandbox.testing
+
+    return sandbox.testing
 
 
 def make_connector(crm: str, handle: Any, **overrides: Any) -> CrmConnector:
