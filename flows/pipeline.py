@@ -271,6 +271,8 @@ def apply_plans(
             report.new_mqls.append(change.crm_id)
     audit.record(engine, events, flow_run_id, now)
     report.merge(_create_claimed(engine, connector, claimed, now, flow_run_id))
+    failed = {contact for contact, what, _ in report.failures if what in ("update", "stage")}
+    scores.mark_needs_write(engine, crm, failed, {d.contact.crm_id for d in decided})
     return report
 
 

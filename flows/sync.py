@@ -45,7 +45,8 @@ def sync(
     for stream in tasks.STREAMS:
         since = tasks.stored_cursor(which, stream)
         pulls.append(tasks.pull_stream(which, stream, since))
-    changed = sorted(set().union(*(p.changed_contacts for p in pulls)))
+    retry = set() if dry_run else set(tasks.contacts_to_retry(which))
+    changed = sorted(retry.union(*(p.changed_contacts for p in pulls)))
     outcome = _score_in_batches(which, changed, dry_run)
     if not dry_run:
         # Only now, with every page's plan applied and recorded, may the cursors move.

@@ -17,7 +17,7 @@ from connectors.errors import FatalError
 from flows import pipeline, runtime
 from flows.pipeline import ApplyReport
 from scoring.records import Crm
-from store import audit, cursors, mirror
+from store import audit, cursors, mirror, scores
 from store.audit import AuditEvent
 
 STREAMS = ("contacts", "activities", "deletions")
@@ -125,6 +125,12 @@ def advance_cursor(crm: Crm, stream: str, value: datetime) -> None:
 @task(cache_policy=NONE)
 def stored_cursor(crm: Crm, stream: str) -> datetime | None:
     return cursors.cursor_for(runtime.store_engine(), crm.value, stream)
+
+
+@task(cache_policy=NONE)
+def contacts_to_retry(crm: Crm) -> list[str]:
+    """Contacts whose last writes failed: scored and written again whatever was pulled."""
+    return scores.contacts_needing_write(runtime.store_engine(), crm.value)
 
 
 @task(cache_policy=NONE)

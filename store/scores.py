@@ -120,3 +120,31 @@ def score_of(engine: Engine, crm: str, crm_id: str) -> dict[str, Any] | None:
             .first()
         )
     return dict(row) if row is not None else None
+
+
+def mark_needs_write(engine: Engine, crm: str, failed: set[str], done: set[str]) -> None:
+    """Remember contacts whose writes failed (to retry) and forget those now written."""
+    with engine.begin() as connection:
+        for ids, flag in ((sorted(failed), True), (sorted(done - failed), False)):
+            for start in range(0, len(ids), 900):
+                connection.execute(
+                    update(ScoreRow)
+                    .where(
+                        ScoreRow.crm == crm,  # type: ignore[arg-type]
+                        ScoreRow.crm_id.in_(ids[start : start + 900]),  # type: ignore[attr-defined]
+                        ScoreRow.needs_write != flag,  # type: ignore[arg-type]
+                    )
+                    .values(needs_write=flag)
+                )
+
+
+def contacts_needing_write(engine: Engine, crm: str) -> list[str]:
+    with engine.connect() as connection:
+        return list(
+            connection.execute(
+                select(ScoreRow.crm_id).where(
+                    ScoreRow.crm == crm,
+                    ScoreRow.needs_write == True,  # noqa: E712
+                )
+            ).scalars()
+        )

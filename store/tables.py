@@ -97,6 +97,8 @@ class ScoreRow(SQLModel, table=True):
     stage_written_at: datetime | None = _when()
     mql_transitions: int = 0
     recycled_at: datetime | None = _when()
+    # A write for this contact failed: the next sync scores it again, changed or not.
+    needs_write: bool = False
 
 
 class ScoreHistoryRow(SQLModel, table=True):

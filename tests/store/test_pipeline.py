@@ -240,3 +240,17 @@ def test_a_run_dying_between_claim_and_stage_move_is_finished_once(engine: Engin
     assert len(finished.tasks_created) == 1
     decided, report = run(engine, crm, later)
     assert report.new_mqls == [] and len(crm.tasks) == 1
+
+
+def test_contacts_with_failed_writes_are_remembered_until_written(engine: Engine) -> None:
+    seed(engine)
+    crm = MemoryCrm()
+    crm.fail_updates.add("2")
+    crm.fail_stages.add("1")
+    run(engine, crm)
+    assert sorted(scores.contacts_needing_write(engine, "hubspot")) == ["1", "2"]
+    crm.fail_updates.clear()
+    crm.fail_stages.clear()
+    _, report = run(engine, crm, NOW + timedelta(minutes=5))
+    assert scores.contacts_needing_write(engine, "hubspot") == []
+    assert report.new_mqls == ["1"] and crm.properties["2"]["grade"] == "D"
