@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from connectors.errors import MappingError
 from scoring.records import ACTIVITY_ATTRIBUTES, CONTACT_FIELDS, ActivityType, Crm, LifecycleStage
 from scoring.writes import WRITE_FIELDS, Priority
+from scoring.yaml_lines import YamlDocumentError, load_with_lines
 
 MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
 
@@ -281,26 +281,6 @@ class Mapping(_Strict):
 Path_ = tuple[str | int, ...]
 
 
-def _walk(node: yaml.Node, path: Path_, marks: dict[Path_, int], file: Path) -> None:
-    marks[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value
-            line = key_node.start_mark.line + 1
-            if key in seen:
-                raise MappingError(
-                    f"{file}:{line}: duplicate key {key!r} (first at line {seen[key]})"
-                )
-            seen[key] = line
-            marks[(*path, key)] = line
-            _walk(value_node, (*path, key), marks, file)
-            marks[(*path, key)] = line
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _walk(item, (*path, index), marks, file)
-
-
 def _line_for(loc: tuple[Any, ...], message: str, marks: dict[Path_, int]) -> int:
     parts = tuple(p for p in loc if p not in ("[key]",))
     for end in range(len(parts), -1, -1):
@@ -332,14 +312,11 @@ def load_mapping(path: str | Path) -> Mapping:
     file = Path(path)
     text = file.read_text(encoding="utf-8")
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise MappingError(f"{file}: not valid YAML: {exc}") from None
-    if node is None or not isinstance(data, dict):
+        data, marks = load_with_lines(text, str(file))
+    except YamlDocumentError as exc:
+        raise MappingError(str(exc)) from None
+    if not isinstance(data, dict):
         raise MappingError(f"{file}:1: a mapping file is a YAML mapping")
-    marks: dict[Path_, int] = {}
-    _walk(node, (), marks, file)
     try:
         return Mapping.model_validate(data)
     except ValidationError as exc:

@@ -79,22 +79,10 @@ def run_demo(contacts: int, seed: int, echo: Callable[[str], None] = print) -> i
 def print_results(
     store: Path, handle: Any, stats: dict[str, Any], echo: Callable[[str], None]
 ) -> int:
-    from sqlalchemy import select
-
     from flows import runtime
-    from store.tables import ContactRow, HandoffRow, ScoreRow
+    from store.reports import handed_off
 
-    engine = runtime.store_engine()
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(ScoreRow, ContactRow.first_name, ContactRow.last_name, ContactRow.company,
-                   HandoffRow.task_id)
-            .join(ContactRow, (ContactRow.crm == ScoreRow.crm)
-                  & (ContactRow.crm_id == ScoreRow.crm_id))
-            .join(HandoffRow, (HandoffRow.crm == ScoreRow.crm)
-                  & (HandoffRow.contact_id == ScoreRow.crm_id))
-            .order_by(ScoreRow.total.desc())
-        ).mappings().all()  # fmt: skip
+    rows = handed_off(runtime.store_engine())
     table = [
         [r["crm"], r["crm_id"], f"{r['first_name'] or ''} {r['last_name'] or ''}".strip(),
          r["company"] or "", f"{r['total']:g}", r["grade"], r["task_id"] or "(pending)"]

@@ -39,15 +39,16 @@ def load_with_lines(text: str, source: str) -> tuple[Any, dict[Path, int]]:
 def _collect_lines(node: yaml.Node, path: Path, lines: dict[Path, int], source: str) -> None:
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
+        seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             key = str(key_node.value)
+            line = key_node.start_mark.line + 1
             if key in seen:
-                # PyYAML keeps the last value silently; an edited model must not.
+                # PyYAML keeps the last value silently; an edited file must not.
                 raise YamlDocumentError(
-                    source, key_node.start_mark.line + 1, f"key '{key}' appears twice"
+                    source, line, f"duplicate key '{key}' (first at line {seen[key]})"
                 )
-            seen.add(key)
+            seen[key] = line
             _collect_lines(value_node, (*path, key), lines, source)
             # The key's own line is more useful than its value's (block values start below).
             lines[(*path, key)] = key_node.start_mark.line + 1

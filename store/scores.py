@@ -94,8 +94,11 @@ def record_written(
 ) -> None:
     """Merge successfully written values (and stage bookkeeping) into the written state."""
     with engine.begin() as connection:
+        # Locked (PostgreSQL) so two workers merging into one row do not lose each other's keys.
         row = connection.execute(
-            select(ScoreRow.written).where(ScoreRow.crm == crm, ScoreRow.crm_id == crm_id)
+            select(ScoreRow.written)
+            .where(ScoreRow.crm == crm, ScoreRow.crm_id == crm_id)
+            .with_for_update()
         ).first()
         if row is None:
             return

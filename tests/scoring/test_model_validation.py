@@ -84,7 +84,7 @@ def test_unknown_activity_type() -> None:
 def test_duplicate_yaml_key() -> None:
     text = replace_line("version: 1\n", "version: 1\nversion: 2\n")
     (line, _, message) = error_for(text).problems[0]
-    assert line == 6 and "twice" in message
+    assert line == 6 and message == "duplicate key 'version' (first at line 5)"
 
 
 def test_not_yaml() -> None:
