@@ -10,13 +10,29 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from connectors.common import failed, ok
+from connectors.common import chunks, failed, ok
 from connectors.errors import AmbiguousWriteError
 from scoring.records import Crm
 from scoring.writes import HandoffTask, WriteOutcome
 
 # One attempt: the outcomes it settled, and the tasks worth sending again.
 SendAttempt = Callable[[list[HandoffTask], int], tuple[dict[str, WriteOutcome], list[HandoffTask]]]
+
+
+def create_in_batches(
+    crm: Crm,
+    tasks: Sequence[HandoffTask],
+    batch_size: int,
+    send: SendAttempt,
+    find: Callable[[list[str]], dict[str, str]],
+    attempts: int,
+    settle_s: float,
+) -> list[WriteOutcome]:
+    """One outcome per task, in order: batches of `batch_size`, each made `create_once`."""
+    outcomes: dict[str, WriteOutcome] = {}
+    for batch in chunks(list(tasks), batch_size):
+        outcomes.update(create_once(crm, batch, send, find, attempts, settle_s))
+    return [outcomes[task.key] for task in tasks]
 
 
 def create_once(

@@ -19,7 +19,7 @@ from hubspot import HubSpot  # type: ignore[import-untyped]
 
 from connectors.common import chunks, failed, groups, is_backward, ok, window_start
 from connectors.config import HubSpotConfig
-from connectors.creates import create_once
+from connectors.creates import create_in_batches
 from connectors.errors import ConnectorError, MappingError, RetriableError
 from connectors.mapping import Mapping, default_mapping, load_mapping
 from connectors.paging import Page, RecordIssue, SeenIds, paginate, with_last
@@ -507,15 +507,10 @@ class HubSpotConnector:
     def create_tasks(self, tasks: Sequence[HandoffTask]) -> list[WriteOutcome]:
         """Create tasks 100 a call with the contact association inline; never twice per key."""
         self._ensure_checked()
-        outcomes: dict[str, WriteOutcome] = {}
-        for batch in chunks(list(tasks), BATCH_SIZE):
-            outcomes.update(self._create_batch(batch))
-        return [outcomes[t.key] for t in tasks]
-
-    def _create_batch(self, batch: Sequence[HandoffTask]) -> dict[str, WriteOutcome]:
-        return create_once(
+        return create_in_batches(
             self.crm,
-            batch,
+            tasks,
+            BATCH_SIZE,
             self._send_tasks,
             self.find_tasks,
             self._config.retry.max_attempts,

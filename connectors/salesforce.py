@@ -20,7 +20,7 @@ from simple_salesforce.format import format_soql
 
 from connectors.common import chunks, failed, ok, window_start
 from connectors.config import SalesforceConfig
-from connectors.creates import create_once
+from connectors.creates import create_in_batches
 from connectors.errors import ConnectorError, MappingError
 from connectors.mapping import ContactSource, Mapping, default_mapping, load_mapping
 from connectors.paging import Page, RecordIssue, SeenIds, with_last
@@ -315,15 +315,10 @@ class SalesforceConnector:
     def create_tasks(self, tasks: Sequence[HandoffTask]) -> list[WriteOutcome]:
         """Create Tasks 200 a call; after an ambiguous failure, look them up before resending."""
         self._ensure_checked()
-        outcomes: dict[str, WriteOutcome] = {}
-        for batch in chunks(list(tasks), COLLECTION_SIZE):
-            outcomes.update(self._create_batch(batch))
-        return [outcomes[t.key] for t in tasks]
-
-    def _create_batch(self, batch: Sequence[HandoffTask]) -> dict[str, WriteOutcome]:
-        return create_once(
+        return create_in_batches(
             self.crm,
-            batch,
+            tasks,
+            COLLECTION_SIZE,
             self._send_tasks,
             self.find_tasks,
             self._config.retry.max_attempts,
