@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping as MappingABC
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -48,13 +49,22 @@ def parse_datetime(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+_SIZE_BAND = re.compile(r"^\s*([\d,]+)\s*(?:[-\u2013]\s*[\d,]+|\+)?\s*$")
+
+
 def _int(value: Any) -> int | None:
+    """A head count: a number, or a band as HubSpot's numemployees options give it
+    ("25-50", "1000+"), read as its lower bound so that `gte` rules stay conservative."""
     if value in (None, ""):
         return None
     try:
         return int(float(value))
-    except (TypeError, ValueError) as exc:
-        raise RecordError(f"not a number: {value!r}") from exc
+    except (TypeError, ValueError):
+        pass
+    band = _SIZE_BAND.match(str(value))
+    if band is None:
+        raise RecordError(f"not a number or a size band: {value!r}")
+    return int(band.group(1).replace(",", ""))
 
 
 def _text(value: Any) -> str | None:

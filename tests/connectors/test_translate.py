@@ -105,3 +105,20 @@ def test_campaign_member_and_handoff_tasks() -> None:
         )
         is None
     )
+
+
+@pytest.mark.parametrize(
+    ("raw", "size"),
+    [("250", 250), (120, 120), ("25-50", 25), ("1000+", 1000), ("5,000-10,000", 5000), ("", None)],
+)
+def test_company_size_reads_numbers_and_hubspot_bands(raw, size) -> None:
+    from connectors.translate import _int
+
+    assert _int(raw) == size
+
+
+def test_a_company_size_that_is_no_number_is_a_record_error() -> None:
+    from connectors.translate import RecordError, _int
+
+    with pytest.raises(RecordError, match="lots"):
+        _int("lots")
