@@ -55,6 +55,11 @@ def _from_error(exc: HubSpotError) -> JSONResponse:
     return error_body(exc.status, exc.category, exc.message, **extra)
 
 
+def _missing_error(message: str, ids: list[str]) -> dict[str, Any]:
+    """The batch error HubSpot adds when some of the requested ids do not exist."""
+    return _record_error(HubSpotError(404, "OBJECT_NOT_FOUND", message, context={"ids": ids}))
+
+
 def _record_error(exc: HubSpotError) -> dict[str, Any]:
     """One entry of a batch's `errors` list (the client's StandardError needs each key)."""
     out = {
@@ -245,14 +250,10 @@ class HubSpotApi:
                 results.append(self.portal.contact_json(contact, names))
         if missing:
             errors.append(
-                _record_error(
-                    HubSpotError(
-                        404,
-                        "OBJECT_NOT_FOUND",
-                        "Could not get some CONTACT objects, they may be "
-                        "deleted or not exist. Check that ids are valid.",
-                        context={"ids": missing},
-                    )
+                _missing_error(
+                    "Could not get some CONTACT objects, they may be "
+                    "deleted or not exist. Check that ids are valid.",
+                    missing,
                 )
             )
         return _batch_response(results, errors, started)
@@ -290,13 +291,9 @@ class HubSpotApi:
             results.append(portal.contact_json(contact, [*DEFAULT_CONTACT_PROPERTIES, *props]))
         if missing:
             errors.append(
-                _record_error(
-                    HubSpotError(
-                        404,
-                        "OBJECT_NOT_FOUND",
-                        "Could not update some CONTACT objects, they may be deleted or not exist.",
-                        context={"ids": missing},
-                    )
+                _missing_error(
+                    "Could not update some CONTACT objects, they may be deleted or not exist.",
+                    missing,
                 )
             )
         return _batch_response(results, errors, started)
@@ -445,13 +442,9 @@ class HubSpotApi:
         errors = []
         if missing:
             errors.append(
-                _record_error(
-                    HubSpotError(
-                        404,
-                        "OBJECT_NOT_FOUND",
-                        "No associations found for some meetings",
-                        context={"ids": missing},
-                    )
+                _missing_error(
+                    "No associations found for some meetings",
+                    missing,
                 )
             )
         return _batch_response(results, errors, started)
