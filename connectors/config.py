@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from connectors.hubspot_auth import HubSpotOAuth
 from connectors.retry import RetryPolicy
 
 
@@ -18,12 +22,44 @@ class ThrottleSettings(BaseModel):
     burst: int = Field(ge=1)
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def require_tls(name: str, url: str | None, allow_http_loopback: bool) -> None:
+    """Refuse an endpoint that would carry a token in clear text.
+
+    Only https may carry a token; http only to a loopback address, and only when
+    `allow_http_loopback` says so (a local proxy, a test double).
+    """
+    if url is None:
+        return
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
+        if allow_http_loopback:
+            return
+        raise ValueError(
+            f"{name} {url!r} is plain http: use https, or set MQLSYNC_ALLOW_HTTP_LOOPBACK=true "
+            "for a loopback endpoint"
+        )
+    raise ValueError(f"{name} {url!r} is not an https URL: a token is only ever sent over TLS")
+
+
 class HubSpotConfig(BaseModel):
     """How to reach one HubSpot portal."""
 
     model_config = ConfigDict(frozen=True)
 
-    access_token: SecretStr
+    # A private-app token, or none when `oauth` is set (the first token is then fetched).
+    access_token: SecretStr | None = None
+    oauth: HubSpotOAuth | None = None
     host: str = "https://api.hubapi.com"
     ca_file: Path | None = None
     mapping_file: Path | None = None  # None: the packaged mappings/hubspot.yaml
@@ -34,9 +70,17 @@ class HubSpotConfig(BaseModel):
     search_throttle: ThrottleSettings = ThrottleSettings(rate=4.0, burst=4)
     retry: RetryPolicy = RetryPolicy()
     overlap_minutes: float = 5.0
+    allow_http_loopback: bool = False
     # After a create fails in transit, wait this long before looking for what landed: a
     # request the client gave up on may still be processed by the CRM.
     settle_s: float = 5.0
+
+    @model_validator(mode="after")
+    def _tls_only(self) -> Any:
+        require_tls("HubSpot host", self.host, self.allow_http_loopback)
+        if self.access_token is None and self.oauth is None:
+            raise ValueError("HubSpot needs a private-app token or OAuth refresh credentials")
+        return self
 
 
 class SalesforceConfig(BaseModel):
@@ -58,3 +102,10 @@ class SalesforceConfig(BaseModel):
     retry: RetryPolicy = RetryPolicy()
     overlap_minutes: float = 10.0
     settle_s: float = 5.0  # as HubSpotConfig.settle_s
+    allow_http_loopback: bool = False
+
+    @model_validator(mode="after")
+    def _tls_only(self) -> Any:
+        require_tls("Salesforce instance URL", self.instance_url, self.allow_http_loopback)
+        require_tls("Salesforce token URL", self.token_url, self.allow_http_loopback)
+        return self

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from connectors.common import chunks, failed, ok
-from connectors.errors import AmbiguousWriteError
+from connectors.errors import AmbiguousWriteError, ConnectorError
 from scoring.records import Crm
 from scoring.writes import HandoffTask, WriteOutcome
 
@@ -43,7 +43,12 @@ def create_once(
     attempts: int,
     settle_s: float,
 ) -> dict[str, WriteOutcome]:
-    """Outcomes by task key, one for every task, whatever happened."""
+    """Outcomes by task key, one for every task, whatever happened.
+
+    Nothing raises out of here: by now the stages have moved and the claims are held, so
+    every task needs an outcome its caller can record (a failed one keeps its claim for
+    the next attempt, which looks the task up before creating it).
+    """
     outcomes: dict[str, WriteOutcome] = {}
     pending = list(tasks)
     for attempt in range(1, attempts + 1):
@@ -51,7 +56,14 @@ def create_once(
             settled, retry = send(pending, attempt)
         except AmbiguousWriteError as exc:
             time.sleep(settle_s)
-            found = find([t.key for t in pending])
+            try:
+                found = find([t.key for t in pending])
+            except ConnectorError as lookup:
+                for task in pending:
+                    outcomes[task.key] = failed(
+                        crm, task.key, f"not known to be created: {exc}; lookup: {lookup}", attempt
+                    )
+                break
             for task in pending:
                 if task.key in found:
                     outcomes[task.key] = ok(crm, task.key, found[task.key], attempt)
@@ -64,6 +76,12 @@ def create_once(
             if not pending:
                 break
             continue
+        except ConnectorError as exc:
+            # Refused (auth, validation, a whole-batch error) or still failing after the
+            # retry policy: the CRM said no, so nothing was created.
+            for task in pending:
+                outcomes[task.key] = failed(crm, task.key, exc.message, attempt)
+            break
         outcomes.update(settled)
         if not retry:
             break

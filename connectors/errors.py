@@ -39,12 +39,16 @@ class FatalError(ConnectorError):
     """Retrying cannot help: a validation error, a missing object, a bad mapping."""
 
 
-class AuthExpired(ConnectorError):
+class AuthExpired(FatalError):
     """401: the token or session is no longer valid; refreshed once, then fatal."""
 
 
 class DailyLimitExceeded(FatalError):
     """The CRM's daily API budget is spent: stop the run cleanly, do not spin."""
+
+
+class UnexpectedError(ConnectorError):
+    """A client call failed in a way no rule knows: not retried here; a run may try again."""
 
 
 class AmbiguousWriteError(ConnectorError):

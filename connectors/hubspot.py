@@ -21,12 +21,23 @@ from connectors.common import chunks, failed, groups, is_backward, ok, window_st
 from connectors.config import HubSpotConfig
 from connectors.creates import create_in_batches
 from connectors.errors import ConnectorError, MappingError, RetriableError
+from connectors.hubspot_auth import HubSpotTokenProvider
 from connectors.mapping import Mapping, default_mapping, load_mapping
 from connectors.paging import Page, RecordIssue, SeenIds, paginate, with_last
 from connectors.protocol import ContactStatus, Deletion
 from connectors.retry import Redactor, call_with_retry
 from connectors.throttle import Throttle, TokenBucket
-from connectors.translate import RecordError, parse_datetime, to_activity, to_contact
+from connectors.translate import (
+    RecordError,
+    issue_id,
+    last_numeric_id,
+    parse_datetime,
+    properties_of,
+    record_id,
+    to_activity,
+    to_contact,
+    valid_ids,
+)
 from scoring.records import Activity, Contact, Crm
 from scoring.writes import HandoffTask, OutcomeStatus, PropertyUpdate, StageChange, WriteOutcome
 
@@ -65,7 +76,7 @@ class HubSpotConnector:
     ) -> None:
         self._config = config
         self._mapping = mapping or (
-            load_mapping(config.mapping_file)
+            load_mapping(config.mapping_file, crm=Crm.HUBSPOT)
             if config.mapping_file
             else default_mapping(Crm.HUBSPOT)
         )
@@ -75,10 +86,27 @@ class HubSpotConnector:
                 "search": TokenBucket(config.search_throttle.rate, config.search_throttle.burst),
             }
         )
+        self._redact = Redactor(
+            [config.access_token.get_secret_value() if config.access_token else None]
+        )
+        if token_provider is None and config.oauth is not None:
+            token_provider = HubSpotTokenProvider(
+                config.oauth,
+                config.host,
+                str(config.ca_file) if config.ca_file else None,
+                config.retry,
+                self._redact,
+                config.timeout_s,
+            )
         self._token_provider = token_provider
-        self._redact = Redactor([config.access_token.get_secret_value()])
         self._checked = False
-        self._build_apis(config.access_token.get_secret_value())
+        if config.access_token is not None:
+            token = config.access_token.get_secret_value()
+        else:
+            assert token_provider is not None  # the config requires one or the other
+            token = token_provider()
+            self._redact.add(token)
+        self._build_apis(token)
 
     def _build_apis(self, token: str) -> None:
         client = HubSpot(
@@ -183,7 +211,7 @@ class HubSpotConnector:
             results = response.get("results") or []
             if not results or not (response.get("paging") or {}).get("next"):
                 return None
-            return int(results[-1]["id"])
+            return last_numeric_id(results)
 
         return paginate(fetch, next_id)
 
@@ -210,15 +238,13 @@ class HubSpotConnector:
             records: list[Contact] = []
             errors: list[RecordIssue] = []
             for item in response.get("results") or []:
-                crm_id = str(item["id"])
-                if not seen.first_time(crm_id):
-                    continue
                 try:
-                    contact = to_contact(
-                        self._mapping, source, crm_id, item.get("properties") or {}
-                    )
+                    crm_id = record_id(item, "id")
+                    if not seen.first_time(crm_id):
+                        continue
+                    contact = to_contact(self._mapping, source, crm_id, properties_of(item))
                 except RecordError as exc:
-                    errors.append(RecordIssue(crm_id, str(exc)))
+                    errors.append(RecordIssue(issue_id(item, "id"), str(exc)))
                     continue
                 records.append(contact)
                 if contact.updated_at and (high is None or contact.updated_at > high):
@@ -269,20 +295,20 @@ class HubSpotConnector:
             errors: list[RecordIssue] = []
             skipped = 0
             for event in response.get("results") or []:
-                crm_id = str(event["id"])
-                if not seen.first_time(crm_id):
-                    continue
                 try:
+                    crm_id = record_id(event, "id")
+                    if not seen.first_time(crm_id):
+                        continue
                     activity = to_activity(
                         self._mapping,
                         str(event.get("eventType")),
                         crm_id,
                         event.get("objectId"),
                         event.get("occurredAt"),
-                        event.get("properties") or {},
+                        properties_of(event),
                     )
                 except RecordError as exc:
-                    errors.append(RecordIssue(crm_id, str(exc)))
+                    errors.append(RecordIssue(issue_id(event, "id"), str(exc)))
                     continue
                 if activity is None:
                     skipped += 1
@@ -310,12 +336,19 @@ class HubSpotConnector:
         # Associations are read 1,000 meetings a call: five search pages share one read.
         for group in groups(responses, ASSOCIATIONS_BATCH // SEARCH_PAGE):
             meetings = [m for response in group for m in response.get("results") or []]
-            contacts = self._meeting_contacts([str(m["id"]) for m in meetings])
+            contacts = self._meeting_contacts(valid_ids(meetings, "id"))
             records: list[Activity] = []
             errors: list[RecordIssue] = []
             for meeting in meetings:
-                meeting_id = str(meeting["id"])
-                props = meeting.get("properties") or {}
+                try:
+                    meeting_id = record_id(meeting, "id")
+                    props = properties_of(meeting)
+                    modified = parse_datetime(
+                        props.get("hs_lastmodifieddate"), "hs_lastmodifieddate"
+                    )
+                except RecordError as exc:
+                    errors.append(RecordIssue(issue_id(meeting, "id"), str(exc)))
+                    continue
                 for contact_id in contacts.get(meeting_id, [None]):
                     crm_id = (
                         meeting_id
@@ -338,7 +371,6 @@ class HubSpotConnector:
                         continue
                     if activity is not None:
                         records.append(activity)
-                modified = parse_datetime(props.get("hs_lastmodifieddate"))
                 if modified and (high[0] is None or modified > high[0]):
                     high[0] = modified
             yield Page(records, cursor=None, errors=errors)
@@ -379,14 +411,20 @@ class HubSpotConnector:
         high = since
         for response, last in with_last(paginate(fetch, next_after)):
             records: list[Deletion] = []
+            errors: list[RecordIssue] = []
             for item in response.get("results") or []:
-                archived_at = parse_datetime(item.get("archivedAt"))
+                try:
+                    crm_id = record_id(item, "id")
+                    archived_at = parse_datetime(item.get("archivedAt"), "archivedAt")
+                except RecordError as exc:
+                    errors.append(RecordIssue(issue_id(item, "id"), str(exc)))
+                    continue
                 if start is not None and archived_at is not None and archived_at < start:
                     continue
-                records.append(Deletion(self.crm, str(item["id"]), archived_at))
+                records.append(Deletion(self.crm, crm_id, archived_at))
                 if archived_at and (high is None or archived_at > high):
                     high = archived_at
-            yield Page(records, cursor=high if last else None)
+            yield Page(records, cursor=high if last else None, errors=errors)
 
     # --- reads and writes --------------------------------------------------------------
 
@@ -619,6 +657,8 @@ class HubSpotConnector:
                 problems += [
                     f"contacts.{field}: no option {v!r}" for v in values if v not in options
                 ]
+        # A clean check holds for this connector's life: writes need not ask again.
+        self._checked = not problems
         return problems
 
     def _property_defs(self, object_type: str) -> dict[str, set[str]]:

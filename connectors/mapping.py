@@ -7,6 +7,7 @@ score fields and task fields go. Users add custom properties by editing the file
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -14,9 +15,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from connectors.errors import MappingError
+from scoring.model import did_you_mean
 from scoring.records import ACTIVITY_ATTRIBUTES, CONTACT_FIELDS, ActivityType, Crm, LifecycleStage
 from scoring.writes import WRITE_FIELDS, Priority
-from scoring.yaml_lines import YamlDocumentError, load_with_lines
+from scoring.yaml_lines import MAX_BYTES, YamlDocumentError, line_for, load_with_lines
 
 MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
 
@@ -25,6 +27,16 @@ MAPPABLE_CONTACT_FIELDS: frozenset[str] = CONTACT_FIELDS - {"crm", "crm_id"}
 TASK_FIELDS: frozenset[str] = frozenset(
     {"key", "contact_id", "owner_id", "subject", "body", "due_at", "priority"}
 )
+# Objects only one CRM has: a file naming the other CRM's objects was copied from the
+# other CRM's mapping (or given where the other one is expected).
+CRM_OBJECTS: dict[Crm, frozenset[str]] = {
+    Crm.HUBSPOT: frozenset(
+        {"contacts", "companies", "deals", "tasks", "meetings", "calls", "emails", "notes"}
+    ),
+    Crm.SALESFORCE: frozenset(
+        {"Lead", "Contact", "Account", "Opportunity", "Task", "Event", "CampaignMember"}
+    ),
+}
 
 
 class _Strict(BaseModel):
@@ -59,7 +71,11 @@ class ContactSource(_Strict):
                 raise ValueError("lifecycle_stage is read through the stage section, not fields")
             if name not in MAPPABLE_CONTACT_FIELDS:
                 raise ValueError(
-                    f"unknown canonical field {name!r}; known: {sorted(MAPPABLE_CONTACT_FIELDS)}"
+                    f"unknown canonical field {name!r}"
+                    + (
+                        did_you_mean(name, MAPPABLE_CONTACT_FIELDS)
+                        or f"; known: {sorted(MAPPABLE_CONTACT_FIELDS)}"
+                    )
                 )
         return _no_duplicate_targets(value, "CRM field")
 
@@ -295,8 +311,28 @@ def _line_for(loc: tuple[Any, ...], message: str, marks: dict[Path_, int]) -> in
     return 1
 
 
+def _path_of_quoted(data: Any, message: str) -> Path_:
+    """Where the value a whole-file validator quotes sits (e.g. an undeclared source)."""
+    quoted = re.findall(r"'([^']+)'", message)
+
+    def find(value: Any, path: Path_) -> Path_ | None:
+        if isinstance(value, str) and value in quoted:
+            return path
+        if isinstance(value, dict | list):
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                found = find(item, (*path, key))
+                if found is not None:
+                    return found
+        return None
+
+    return find(data, ()) or ()
+
+
 def _describe(err: Any) -> str:
-    text = str(err["msg"])
+    text = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return "unknown key" + did_you_mean(str(err["loc"][-1]), _keys_at(err["loc"][:-1]))
     value = err.get("input")
     if isinstance(value, str | int | float | bool) and repr(value) not in text:
         text += f" (got {value!r})"
@@ -307,30 +343,100 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc)
 
 
-def load_mapping(path: str | Path) -> Mapping:
-    """Load and validate a mapping file; errors name the file and line."""
-    file = Path(path)
-    text = file.read_text(encoding="utf-8")
+def _keys_at(loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed at a location, for suggestions (sections by their path)."""
+    shape = tuple("#" if isinstance(part, int) else part for part in loc)
+    sections: dict[tuple[str, ...], type[BaseModel]] = {
+        (): Mapping,
+        ("contacts", "#"): ContactSource,
+        ("stage",): StageMapping,
+        ("lead_status",): LeadStatusMapping,
+        ("tasks",): TaskMapping,
+        ("activities", "#"): ActivityRule,
+        ("skip_activities", "#"): ActivitySkip,
+    }
+    if len(shape) == 2 and shape[0] == "activity_sources":
+        return list(ActivitySource.model_fields)
+    section = sections.get(shape)
+    return list(section.model_fields) if section is not None else []
+
+
+def _read(file: Path) -> bytes:
     try:
-        data, marks = load_with_lines(text, str(file))
+        with file.open("rb") as handle:
+            # One byte past the limit is enough to refuse the file without reading it all.
+            return handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise MappingError(f"{file}: cannot read the mapping: {exc.strerror or exc}") from None
+
+
+def load_mapping(path: str | Path, *, crm: Crm | None = None) -> Mapping:
+    """Load and validate a mapping file; errors name the file and line.
+
+    With `crm`, the file must be that CRM's mapping: a Salesforce mapping where the
+    HubSpot one is expected (or the reverse) is refused before anything uses it.
+    """
+    file = Path(path)
+    try:
+        data, marks = load_with_lines(_read(file), str(file))
     except YamlDocumentError as exc:
         raise MappingError(str(exc)) from None
+    if data is None:
+        raise MappingError(f"{file}:1: the file is empty: a mapping starts with `crm:`")
     if not isinstance(data, dict):
-        raise MappingError(f"{file}:1: a mapping file is a YAML mapping")
+        kind = "a list" if isinstance(data, list) else "a single value"
+        raise MappingError(
+            f"{file}:{marks.get((), 1)}: a mapping file is a YAML mapping "
+            f"(crm:, contacts:, …), not {kind}"
+        )
+    declared = data.get("crm")
+    if crm is not None and declared in [other.value for other in Crm] and declared != crm.value:
+        raise MappingError(
+            f"{file}:{marks.get(('crm',), 1)}: crm: this is the {declared} mapping, but the "
+            f"{crm.value} mapping is expected here: point the {crm.value} mapping setting "
+            f"(MQLSYNC_{crm.value.upper()}_MAPPING) at a {crm.value} file"
+        )
     try:
-        return Mapping.model_validate(data)
+        mapping = Mapping.model_validate(data)
     except ValidationError as exc:
-        lines = [
-            f"{file}:{_line_for(err['loc'], err['msg'], marks)}: {_dotted(err['loc'])}: "
-            + _describe(err)
-            for err in exc.errors()
-        ]
+        lines = []
+        for err in exc.errors():
+            loc = tuple(err["loc"]) or _path_of_quoted(data, str(err["msg"]))
+            lines.append(
+                f"{file}:{_line_for(loc, err['msg'], marks)}: {_dotted(loc) or '(document)'}: "
+                + _describe(err)
+            )
         raise MappingError("\n".join(lines)) from None
+    problems = _objects_of_other_crm(mapping, marks, file)
+    if problems:
+        raise MappingError("\n".join(problems))
+    return mapping
+
+
+def _objects_of_other_crm(mapping: Mapping, marks: dict[Path_, int], file: Path) -> list[str]:
+    others = {other: objects for other, objects in CRM_OBJECTS.items() if other is not mapping.crm}
+    named: list[tuple[Path_, str]] = [
+        (("contacts", index, "object"), source.object)
+        for index, source in enumerate(mapping.contacts)
+    ]
+    named.append((("tasks", "object"), mapping.tasks.object))
+    if mapping.stage.object is not None:
+        named.append((("stage", "object"), mapping.stage.object))
+    problems: list[str] = []
+    for where, obj in named:
+        for other, objects in others.items():
+            if obj in objects:
+                problems.append(
+                    f"{file}:{line_for(marks, where) or 1}: {_dotted(where)}: {obj!r} is a "
+                    f"{other.value} object, but this file says crm: {mapping.crm.value}: "
+                    f"use the {other.value} mapping, or name {mapping.crm.value} objects"
+                )
+    return problems
 
 
 def default_mapping(crm: Crm) -> Mapping:
     """The mapping shipped in `mappings/<crm>.yaml`."""
-    return load_mapping(MAPPINGS_DIR / f"{crm.value}.yaml")
+    return load_mapping(MAPPINGS_DIR / f"{crm.value}.yaml", crm=crm)
 
 
 def missing_properties(

@@ -35,6 +35,7 @@ from connectors.errors import (
     DailyLimitExceeded,
     FatalError,
     RetriableError,
+    UnexpectedError,
 )
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,13 @@ def _error_code_and_message(body: Any) -> tuple[str | None, str]:
         first = parsed[0]
         return first.get("errorCode"), str(first.get("message", ""))
     if isinstance(parsed, dict):
-        code = parsed.get("policyName") or parsed.get("category") or parsed.get("errorCode")
+        code = (
+            parsed.get("policyName")
+            or parsed.get("category")
+            or parsed.get("errorCode")
+            # HubSpot's OAuth endpoint names its error in `status` ("BAD_REFRESH_TOKEN").
+            or (parsed.get("status") if isinstance(parsed.get("status"), str) else None)
+        )
         return code, str(parsed.get("message", ""))
     return None, str(parsed or "")[:500]
 
@@ -124,7 +131,24 @@ def _from_status(
 
 
 def classify(exc: BaseException) -> ConnectorError | None:
-    """The connector error for a client library's exception; None if it is not a CRM failure."""
+    """The connector error for a client library's exception; None if nothing in it is known.
+
+    A client can fail inside its own error path: hubspot-api-client, given a dropped TLS
+    connection, raises `ApiException(status=0)` and then an `AttributeError` while
+    formatting it. The chain of causes is searched, so the dropped connection is seen.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        known = _classify_one(current)
+        if known is not None:
+            return known
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _classify_one(exc: BaseException) -> ConnectorError | None:
     if isinstance(exc, ConnectorError):
         return exc
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
@@ -212,7 +236,14 @@ def call_with_retry(
         except Exception as exc:
             err = classify(exc)
             if err is None:
-                raise
+                # Nothing known in it: a create may have landed (look it up, never re-send
+                # blind); anything else fails this call with the error's kind, not its text,
+                # which may quote a request carrying credentials.
+                if not idempotent:
+                    raise AmbiguousWriteError(
+                        f"{what}: unexpected {type(exc).__name__}; may have been applied"
+                    ) from None
+                raise UnexpectedError(f"{what}: unexpected {type(exc).__name__}") from exc
             err.message = redact(err.message)
             err.args = (err.message,)
             if isinstance(err, AuthExpired) and refresh_auth is not None:

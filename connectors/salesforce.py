@@ -28,7 +28,15 @@ from connectors.protocol import ContactStatus, Deletion
 from connectors.retry import Redactor
 from connectors.salesforce_session import SalesforceSession
 from connectors.throttle import Throttle, TokenBucket
-from connectors.translate import RecordError, field_value, parse_datetime, to_activity, to_contact
+from connectors.translate import (
+    RecordError,
+    field_value,
+    issue_id,
+    parse_datetime,
+    record_id,
+    to_activity,
+    to_contact,
+)
 from scoring.records import Activity, Contact, Crm
 from scoring.writes import HandoffTask, PropertyUpdate, StageChange, WriteOutcome
 
@@ -71,7 +79,7 @@ class SalesforceConnector:
     ) -> None:
         self._config = config
         self._mapping = mapping or (
-            load_mapping(config.mapping_file)
+            load_mapping(config.mapping_file, crm=Crm.SALESFORCE)
             if config.mapping_file
             else default_mapping(Crm.SALESFORCE)
         )
@@ -120,15 +128,16 @@ class SalesforceConnector:
                 records: list[Contact] = []
                 errors: list[RecordIssue] = []
                 for row in rows:
-                    crm_id = str(row["Id"])
-                    if not seen.first_time(crm_id):
-                        continue
                     try:
-                        records.append(to_contact(self._mapping, source, crm_id, row))
+                        crm_id = record_id(row, "Id")
+                        if not seen.first_time(crm_id):
+                            continue
+                        contact = to_contact(self._mapping, source, crm_id, row)
+                        stamp = parse_datetime(row.get(MODSTAMP), MODSTAMP)
                     except RecordError as exc:
-                        errors.append(RecordIssue(crm_id, str(exc)))
+                        errors.append(RecordIssue(issue_id(row, "Id"), str(exc)))
                         continue
-                    stamp = parse_datetime(row.get(MODSTAMP))
+                    records.append(contact)
                     if stamp and (high is None or stamp > high):
                         high = stamp
                 final = last and index == len(sources) - 1
@@ -158,13 +167,13 @@ class SalesforceConnector:
                 errors: list[RecordIssue] = []
                 skipped = 0
                 for row in rows:
-                    crm_id = str(row["Id"])
-                    if not seen.first_time(crm_id):
-                        continue
-                    contact_id = next(
-                        (str(v) for f in decl.contact if (v := field_value(row, f))), None
-                    )
                     try:
+                        crm_id = record_id(row, "Id")
+                        if not seen.first_time(crm_id):
+                            continue
+                        contact_id = next(
+                            (v for f in decl.contact if (v := field_value(row, f))), None
+                        )
                         activity = to_activity(
                             self._mapping,
                             name,
@@ -173,10 +182,10 @@ class SalesforceConnector:
                             field_value(row, decl.occurred_at or "CreatedDate"),
                             row,
                         )
+                        stamp = parse_datetime(row.get(MODSTAMP), MODSTAMP)
                     except RecordError as exc:
-                        errors.append(RecordIssue(crm_id, str(exc)))
+                        errors.append(RecordIssue(issue_id(row, "Id"), str(exc)))
                         continue
-                    stamp = parse_datetime(row.get(MODSTAMP))
                     if stamp and (high is None or stamp > high):
                         high = stamp
                     if activity is None:
@@ -195,13 +204,19 @@ class SalesforceConnector:
             soql = self._select(source.object, ["Id", MODSTAMP], start, where="IsDeleted = true")
             for rows, last in with_last(self._pages(self._rows(soql, include_deleted=True))):
                 records = []
+                errors: list[RecordIssue] = []
                 for row in rows:
-                    stamp = parse_datetime(row.get(MODSTAMP))
-                    records.append(Deletion(self.crm, str(row["Id"]), stamp))
+                    try:
+                        crm_id = record_id(row, "Id")
+                        stamp = parse_datetime(row.get(MODSTAMP), MODSTAMP)
+                    except RecordError as exc:
+                        errors.append(RecordIssue(issue_id(row, "Id"), str(exc)))
+                        continue
+                    records.append(Deletion(self.crm, crm_id, stamp))
                     if stamp and (high is None or stamp > high):
                         high = stamp
                 final = last and index == len(sources) - 1
-                yield Page(records, cursor=high if final else None)
+                yield Page(records, cursor=high if final else None, errors=errors)
 
     # --- reads and writes --------------------------------------------------------------
 
@@ -402,6 +417,8 @@ class SalesforceConnector:
         for value in [*m.lead_status.values.values(), *m.stage.write.values()]:
             if value not in statuses:
                 problems.append(f"LeadStatus has no value {value!r}")
+        # A clean check holds for this connector's life: writes need not ask again.
+        self._checked = not problems
         return problems
 
     def _field_problem(self, obj: str, name: str, describes: dict[str, _Described]) -> str | None:

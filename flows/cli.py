@@ -14,7 +14,7 @@ import typer
 from flows.records_io import LineErrors, read_activities, read_contacts
 from flows.tables import render_table
 from scoring.engine import compile_model
-from scoring.model import ModelError, ScoringModel, parse_model
+from scoring.model import ModelError, ScoringModel
 from scoring.records import Activity, ScoreResult
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -26,10 +26,10 @@ EXIT_SKIPPED_LINES = 3
 
 def load_model(path: Path) -> ScoringModel:
     """Read and validate a model file; exit with its errors if it is not valid."""
+    from flows.check import load_model_file
+
     try:
-        return parse_model(path.read_text(encoding="utf-8"), str(path))
-    except OSError as exc:
-        typer.echo(f"{path}: cannot read the model: {exc.strerror}", err=True)
+        return load_model_file(path)
     except ModelError as exc:
         typer.echo(str(exc), err=True)
     raise typer.Exit(code=1)
@@ -176,6 +176,20 @@ def demo(
 
 
 @app.command()
+def check() -> None:
+    """Validate the model and both mappings (no CRM request); exit 1 listing each problem."""
+    from flows.check import check_configuration
+    from flows.settings import get_settings
+
+    problems = check_configuration(get_settings())
+    for problem in problems:
+        typer.echo(problem, err=True)
+    if problems:
+        raise typer.Exit(code=1)
+    typer.echo("model and mappings are valid")
+
+
+@app.command()
 def setup() -> None:
     """Create the Prefect work pool and per-CRM rate limits the deployments use."""
     from flows.settings import get_settings
@@ -190,10 +204,13 @@ def sync(
     dry_run: Annotated[bool, typer.Option(help="plan only; write nothing to the CRM")] = False,
 ) -> None:
     """Run the sync flow once, here (Prefect's API from PREFECT_API_URL, else ephemeral)."""
+    from flows.launch import run_flow
     from flows.sync import CrmName
     from flows.sync import sync as sync_flow
 
-    typer.echo(sync_flow(crm=CrmName(crm), dry_run=dry_run))
+    code, text = run_flow(sync_flow, _stderr, crm=CrmName(crm), dry_run=dry_run)
+    typer.echo(text, err=code != 0)
+    raise typer.Exit(code=code)
 
 
 @app.command()
@@ -206,17 +223,24 @@ def backfill(
     """Re-pull a date range and rescore it, here."""
     from datetime import date
 
+    from flows.launch import run_flow
     from flows.sync import CrmName
     from flows.sync import backfill as backfill_flow
 
-    typer.echo(
-        backfill_flow(
-            crm=CrmName(crm),
-            start=date.fromisoformat(start),
-            end=date.fromisoformat(end),
-            dry_run=dry_run,
-        )
+    code, text = run_flow(
+        backfill_flow,
+        _stderr,
+        crm=CrmName(crm),
+        start=date.fromisoformat(start),
+        end=date.fromisoformat(end),
+        dry_run=dry_run,
     )
+    typer.echo(text, err=code != 0)
+    raise typer.Exit(code=code)
+
+
+def _stderr(text: str) -> None:
+    typer.echo(text, err=True)
 
 
 @sandbox_app.command("serve")

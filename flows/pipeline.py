@@ -6,12 +6,16 @@ them directly. Rules live in `scoring/`, SQL in `store/`, CRM calls behind the c
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
+from connectors.common import is_backward
+from connectors.errors import ConnectorError
 from connectors.protocol import CrmConnector
 from scoring.engine import compile_model
 from scoring.lifecycle import (
@@ -27,7 +31,7 @@ from scoring.lifecycle import (
     stay,
 )
 from scoring.model import ScoringModel
-from scoring.plan import WritePlan, plan_writes
+from scoring.plan import WritePlan, plan_writes, resume_stage_move
 from scoring.records import Activity, Contact, Crm, LifecycleStage, ScoreResult
 from scoring.writes import HandoffTask, OutcomeStatus, StageChange, WriteOutcome
 from store import audit, handoffs, mirror, scores
@@ -60,8 +64,10 @@ class ApplyReport:
     new_mqls: list[str] = field(default_factory=list)
     failures: list[tuple[str, str, str]] = field(default_factory=list)  # id, action, message
     skipped_claims: int = 0
+    pending_handoffs: list[str] = field(default_factory=list)  # contacts left without a task
 
     def merge(self, other: ApplyReport) -> None:
+        self.pending_handoffs += other.pending_handoffs
         self.updated += other.updated
         self.stage_moves += other.stage_moves
         self.tasks_created += other.tasks_created
@@ -123,6 +129,14 @@ def score_and_plan(
         plan = plan_writes(
             model, contact, acts, result, decision, state.written, state.mql_transitions, now
         )
+        if state.stage_intent is not None:
+            intent = StageChange.model_validate(state.stage_intent)
+            resumed = resume_stage_move(intent, contact.lifecycle_stage)
+            if resumed is not None and plan.stage is None:
+                # A move sent before a crash or failure, not known finished: finish it.
+                plan = plan.model_copy(update={"stage": resumed})
+            elif resumed is None and record:
+                scores.record_written(engine, crm.value, contact.crm_id, stage_intent=None)
         decided.append(Decided(contact, acts, result, decision, plan, state.mql_transitions))
         if decision.transition is not Transition.NONE or not plan.is_empty:
             events.append(_decision_event(contact, result, decision, plan))
@@ -209,13 +223,41 @@ def apply_plans(
 
     A promotion first counts the transition and claims its handoff key (one atomic
     step, so of two racing runs one goes on), then moves the stage, then creates the
-    task. A failed stage move gives the claim back; a run that dies after the claim
-    leaves it to `finish_interrupted_handoffs`.
+    task. A failed stage move gives the transition back. A claim this call cannot
+    finish, whether its create failed or something raised on the way, is given back
+    open (`handoffs.open_claims`), so that the end of this run or the next run finishes
+    it without waiting for a lease.
     """
     report = ApplyReport()
     crm = connector.crm.value
     events: list[AuditEvent] = []
+    held: dict[str, HandoffTask] = {}  # claims this call made and has not finished
+    try:
+        _apply(engine, connector, decided, now, flow_run_id, worker, report, events, held)
+    except Exception:
+        # Not on a process exit: a dying process's claims are found by `owner_gone`.
+        audit.record(engine, events, flow_run_id, now)
+        handoffs.open_claims(engine, sorted(held))
+        raise
+    handoffs.open_claims(engine, sorted(held))
+    failed = {contact for contact, what, _ in report.failures if what in ("update", "stage")}
+    scores.mark_needs_write(engine, crm, failed, {d.contact.crm_id for d in decided})
+    report.pending_handoffs += [task.contact_id for task in held.values()]
+    return report
 
+
+def _apply(
+    engine: Engine,
+    connector: CrmConnector,
+    decided: Sequence[Decided],
+    now: datetime,
+    flow_run_id: str | None,
+    worker: str,
+    report: ApplyReport,
+    events: list[AuditEvent],
+    held: dict[str, HandoffTask],
+) -> None:
+    crm = connector.crm.value
     updates = [d.plan.update for d in decided if d.plan.update is not None]
     update_outcomes = connector.update_properties(updates) if updates else []
     for update, outcome in zip(updates, update_outcomes, strict=True):
@@ -229,26 +271,29 @@ def apply_plans(
     moving: list[Decided] = []
     for item in decided:
         task = item.plan.handoff
-        if task is not None and not handoffs.claim_transition(
-            engine, task, item.mql_transitions, worker, now
-        ):
-            report.skipped_claims += 1
-            events.append(
-                AuditEvent(
-                    crm=crm,
-                    contact_id=task.contact_id,
-                    kind="claim",
-                    action="handoff_claim_held",
-                    outcome="skipped",
-                    detail={"key": task.key},
-                    message="another run is handing this MQL off",
+        if task is not None:
+            if not handoffs.claim_transition(engine, task, item.mql_transitions, worker, now):
+                report.skipped_claims += 1
+                events.append(
+                    AuditEvent(
+                        crm=crm,
+                        contact_id=task.contact_id,
+                        kind="claim",
+                        action="handoff_claim_held",
+                        outcome="skipped",
+                        detail={"key": task.key},
+                        message="another run is handing this MQL off",
+                    )
                 )
-            )
-            continue
+                continue
+            held[task.key] = task
         if item.plan.stage is not None:
             moving.append(item)
 
     changes = [d.plan.stage for d in moving if d.plan.stage is not None]
+    # Recorded before the first request: a move of two requests (HubSpot's backward
+    # clear-then-set) cut off between them is finished by whoever comes next.
+    scores.record_stage_intents(engine, crm, {c.crm_id: c.model_dump(mode="json") for c in changes})
     stage_outcomes = connector.change_stages(changes) if changes else []
     claimed: list[HandoffTask] = []
     for item, outcome in zip(moving, stage_outcomes, strict=True):
@@ -257,11 +302,20 @@ def apply_plans(
         events.append(_write_event(outcome, "change_stage", {"to": change.to_stage.value}))
         if outcome.status is not OutcomeStatus.OK:
             report.failures.append((change.crm_id, "stage", outcome.message or ""))
+            if not is_backward(change.from_stage, change.to_stage):
+                # One request that failed changed nothing; only a cut two-step move
+                # leaves something to finish. The next decision is made afresh.
+                scores.record_written(engine, crm, change.crm_id, stage_intent=None)
             if task is not None:
                 handoffs.release_transition(engine, task, item.mql_transitions)
+                held.pop(task.key, None)
             continue
         report.stage_moves.append((change.crm_id, change.from_stage or "", change.to_stage.value))
-        state: dict[str, object] = {"stage": change.to_stage.value, "stage_written_at": now}
+        state: dict[str, object] = {
+            "stage": change.to_stage.value,
+            "stage_written_at": now,
+            "stage_intent": None,
+        }
         if item.decision.transition is Transition.RECYCLED:
             state["recycled_at"] = now
         scores.record_written(engine, crm, change.crm_id, **state)
@@ -269,11 +323,20 @@ def apply_plans(
         if task is not None:
             claimed.append(task)
             report.new_mqls.append(change.crm_id)
+    # A handoff planned without a stage move (the stage was already right) still needs
+    # its task.
+    claimed += [
+        d.plan.handoff
+        for d in decided
+        if d.plan.handoff is not None and d.plan.stage is None and d.plan.handoff.key in held
+    ]
     audit.record(engine, events, flow_run_id, now)
-    report.merge(_create_claimed(engine, connector, claimed, now, flow_run_id))
-    failed = {contact for contact, what, _ in report.failures if what in ("update", "stage")}
-    scores.mark_needs_write(engine, crm, failed, {d.contact.crm_id for d in decided})
-    return report
+    events.clear()
+    created = _create_claimed(engine, connector, claimed, now, flow_run_id)
+    for contact_id, _ in created.tasks_created:
+        for key in [k for k, t in held.items() if t.contact_id == contact_id]:
+            held.pop(key)
+    report.merge(created)
 
 
 def finish_interrupted_handoffs(
@@ -284,12 +347,16 @@ def finish_interrupted_handoffs(
     worker: str,
     lease: timedelta = CLAIM_LEASE,
 ) -> ApplyReport:
-    """Finish transitions a run claimed and then died on: stage, then task, once each.
+    """Finish transitions nobody is finishing: stage, then task, once each.
 
-    The stage is moved again unless the store shows it written (a forward move to MQL
-    repeats harmlessly); the task is looked up by its key before it is created.
+    Those are claims given back open, claims of a process on this machine that is gone,
+    and claims older than the lease. The stage is moved again unless the store shows it
+    written (a forward move to MQL repeats harmlessly); the task is looked up by its key
+    before it is created.
     """
-    stale = handoffs.take_over_stale(engine, connector.crm.value, worker, now, now - lease)
+    stale = handoffs.take_over_stale(
+        engine, connector.crm.value, worker, now, now - lease, owner_gone=owner_gone
+    )
     if not stale:
         return ApplyReport()
     crm = connector.crm.value
@@ -319,12 +386,18 @@ def finish_interrupted_handoffs(
     ):
         events.append(_write_event(outcome, "change_stage", {"to": "mql", "key": task.key}))
         if outcome.status is OutcomeStatus.OK:
-            scores.record_written(engine, crm, task.contact_id, stage="mql", stage_written_at=now)
+            scores.record_written(
+                engine, crm, task.contact_id, stage="mql", stage_written_at=now, stage_intent=None
+            )
             mirror.set_stage(engine, connector.crm, task.contact_id, "mql")
         else:
-            unmoved.add(task.contact_id)  # the claim stays; the next lease tries again
+            unmoved.add(task.contact_id)
     ready = [task for task in stale if task.contact_id not in unmoved]
-    found = connector.find_tasks([task.key for task in ready]) if ready else {}
+    try:
+        found = connector.find_tasks([task.key for task in ready]) if ready else {}
+    except ConnectorError:
+        handoffs.open_claims(engine, [task.key for task in stale])
+        raise
     for task in ready:
         task_id = found.get(task.key)
         if task_id is None:
@@ -343,7 +416,39 @@ def finish_interrupted_handoffs(
         )
     audit.record(engine, events, flow_run_id, now)
     missing = [task for task in ready if task.key not in found]
-    return _create_claimed(engine, connector, missing, now, flow_run_id)
+    report = _create_claimed(engine, connector, missing, now, flow_run_id)
+    report.tasks_created += [
+        (task.contact_id, found[task.key]) for task in ready if task.key in found
+    ]
+    done = {contact for contact, _ in report.tasks_created}
+    left = [task for task in stale if task.contact_id not in done]
+    # Given back open: the next run (or the end of this one) tries again at once.
+    handoffs.open_claims(engine, [task.key for task in left])
+    report.pending_handoffs += [task.contact_id for task in left]
+    report.failures += [
+        (task.contact_id, "stage", "stage move failed; handoff waits")
+        for task in stale
+        if task.contact_id in unmoved
+    ]
+    return report
+
+
+def owner_gone(owner: str) -> bool:
+    """True when a claim's owner ("host:pid") is a process of this machine that has ended.
+
+    An owner on another machine cannot be checked from here: its claims wait for the
+    lease. A pid reused by another process reads as alive, so the error is to wait.
+    """
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _create_claimed(

@@ -5,12 +5,17 @@ from __future__ import annotations
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.pipeline import ApplyReport
-from flows.tasks import PullResult
+from flows.tasks import Pending, PullResult
 from scoring.records import Crm
 
 
 def publish(
-    crm: Crm, flow: str, pulls: list[PullResult], report: ApplyReport, dry_run: bool
+    crm: Crm,
+    flow: str,
+    pulls: list[PullResult],
+    report: ApplyReport,
+    dry_run: bool,
+    pending: Pending | None = None,
 ) -> str:
     """Create the run's table and summary artifacts; returns the summary text."""
     rows = (
@@ -40,6 +45,7 @@ def publish(
             f"- handoff tasks: {len(report.tasks_created)}",
             f"- failures: {len(report.failures)}",
             f"- handoffs left to another run's claim: {report.skipped_claims}",
+            *_pending_lines(pending),
         ]
     )
     key = f"mqlsync-{flow}-{crm.value}"
@@ -47,3 +53,15 @@ def publish(
                           "detail": ""}], description=f"{flow} {crm.value}: {mode}")  # fmt: skip
     create_markdown_artifact(key=key + "-summary", markdown=summary)
     return summary
+
+
+def _pending_lines(pending: Pending | None) -> list[str]:
+    if pending is None:
+        return []
+    attempts = ", ".join(f"{action} {n}" for action, n in sorted(pending.failures.items()))
+    return [
+        f"- failed attempts, every retry counted: {sum(pending.failures.values())}"
+        + (f" ({attempts})" if attempts else ""),
+        f"- MQLs still without a sales task: {pending.handoffs}",
+        f"- contacts with writes still to do: {pending.writes}",
+    ]

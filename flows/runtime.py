@@ -7,17 +7,21 @@ run in its own process, so nothing here is shared between machines.
 from __future__ import annotations
 
 from functools import cache
+from typing import Any, TypeVar
 
+from pydantic import SecretStr, ValidationError
 from sqlalchemy import Engine
 
 from connectors.config import HubSpotConfig, SalesforceConfig, ThrottleSettings
 from connectors.hubspot import HubSpotConnector
+from connectors.hubspot_auth import HubSpotOAuth
 from connectors.mapping import Mapping, default_mapping, load_mapping
 from connectors.protocol import CrmConnector
+from connectors.retry import RetryPolicy
 from connectors.salesforce import SalesforceConnector
 from connectors.throttle import Throttle, TokenBucket
 from flows.settings import Settings, get_settings
-from scoring.model import ScoringModel, parse_model
+from scoring.model import ScoringModel
 from scoring.records import Crm
 from store.db import make_engine, migrate
 
@@ -35,15 +39,16 @@ def store_engine() -> Engine:
 
 @cache
 def scoring_model() -> ScoringModel:
-    path = get_settings().model_path
-    return parse_model(path.read_text(encoding="utf-8"), str(path))
+    from flows.check import load_model_file
+
+    return load_model_file(get_settings().model_path)
 
 
 @cache
 def mapping_for(crm: Crm) -> Mapping:
     settings = get_settings()
     path = settings.hubspot_mapping if crm is Crm.HUBSPOT else settings.salesforce_mapping
-    return load_mapping(path) if path else default_mapping(crm)
+    return load_mapping(path, crm=crm) if path else default_mapping(crm)
 
 
 @cache
@@ -80,21 +85,57 @@ def _shared_limit(crm: Crm, settings: Settings) -> Throttle | None:
     return Throttle(buckets, shared=lambda _bucket: rate_limit(name, strict=True))
 
 
+def _common(settings: Settings) -> dict[str, Any]:
+    """Connector settings both CRMs take from `MQLSYNC_*`."""
+    return {
+        "timeout_s": settings.timeout_s,
+        "settle_s": settings.settle_s,
+        "allow_http_loopback": settings.allow_http_loopback,
+        "retry": RetryPolicy(
+            backoff_base_s=settings.backoff_base_s, backoff_max_s=settings.backoff_max_s
+        ),
+    }
+
+
+C = TypeVar("C", HubSpotConfig, SalesforceConfig)
+
+
+def _config(kind: type[C], **values: Any) -> C:
+    try:
+        return kind(**values)
+    except ValidationError as exc:
+        # One line per problem, without the input values (they hold the credentials).
+        problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise ConfigurationError(problems) from None
+
+
 def _hubspot(settings: Settings) -> HubSpotConnector:
     token = _secret(settings.hubspot_token, "mqlsync-hubspot-token")
-    if token is None:
-        raise ConfigurationError(
-            "no HubSpot token: set MQLSYNC_HUBSPOT_TOKEN or a Secret block mqlsync-hubspot-token"
+    refresh = _secret(settings.hubspot_refresh_token, "mqlsync-hubspot-refresh-token")
+    secret = _secret(settings.hubspot_client_secret, "mqlsync-hubspot-client-secret")
+    oauth = None
+    if refresh is not None and secret is not None and settings.hubspot_client_id:
+        oauth = HubSpotOAuth(
+            client_id=settings.hubspot_client_id,
+            client_secret=SecretStr(secret),
+            refresh_token=SecretStr(refresh),
         )
-    from pydantic import SecretStr
-
+    if token is None and oauth is None:
+        raise ConfigurationError(
+            "no HubSpot credentials: set MQLSYNC_HUBSPOT_TOKEN (or a Secret block "
+            "mqlsync-hubspot-token), or MQLSYNC_HUBSPOT_CLIENT_ID, "
+            "MQLSYNC_HUBSPOT_CLIENT_SECRET and MQLSYNC_HUBSPOT_REFRESH_TOKEN"
+        )
     rate = settings.hubspot_rate_per_s
-    config = HubSpotConfig(
-        access_token=SecretStr(token),
+    config = _config(
+        HubSpotConfig,
+        access_token=SecretStr(token) if token else None,
+        oauth=oauth,
         host=settings.hubspot_host,
         ca_file=settings.ca_file,
         mapping_file=settings.hubspot_mapping,
         throttle=ThrottleSettings(rate=rate, burst=max(1, int(rate))),
+        **_common(settings),
     )
     return HubSpotConnector(
         config, mapping_for(Crm.HUBSPOT), throttle=_shared_limit(Crm.HUBSPOT, settings)
@@ -104,8 +145,6 @@ def _hubspot(settings: Settings) -> HubSpotConnector:
 def _salesforce(settings: Settings) -> SalesforceConnector:
     if not settings.salesforce_instance_url:
         raise ConfigurationError("no Salesforce instance: set MQLSYNC_SALESFORCE_INSTANCE_URL")
-    from pydantic import SecretStr
-
     session = _secret(settings.salesforce_session_id, "mqlsync-salesforce-session-id")
     secret = _secret(settings.salesforce_client_secret, "mqlsync-salesforce-client-secret")
     client_id = _secret(settings.salesforce_client_id, "mqlsync-salesforce-client-id")
@@ -115,7 +154,8 @@ def _salesforce(settings: Settings) -> SalesforceConnector:
             "MQLSYNC_SALESFORCE_CLIENT_ID and MQLSYNC_SALESFORCE_CLIENT_SECRET"
         )
     rate = settings.salesforce_rate_per_s
-    config = SalesforceConfig(
+    config = _config(
+        SalesforceConfig,
         instance_url=settings.salesforce_instance_url,
         session_id=SecretStr(session) if session else None,
         client_id=client_id,
@@ -124,6 +164,7 @@ def _salesforce(settings: Settings) -> SalesforceConnector:
         ca_file=settings.ca_file,
         mapping_file=settings.salesforce_mapping,
         throttle=ThrottleSettings(rate=rate, burst=max(1, int(rate))),
+        **_common(settings),
     )
     return SalesforceConnector(
         config, mapping_for(Crm.SALESFORCE), throttle=_shared_limit(Crm.SALESFORCE, settings)

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
 
     hubspot_host: str = "https://api.hubapi.com"
     hubspot_token: SecretStr | None = None
+    hubspot_client_id: str | None = Field(default=None, description="OAuth app client id")
+    hubspot_client_secret: SecretStr | None = None
+    hubspot_refresh_token: SecretStr | None = Field(
+        default=None, description="OAuth refresh token: access tokens are renewed on a 401"
+    )
     salesforce_instance_url: str | None = None
     salesforce_session_id: SecretStr | None = None
     salesforce_client_id: SecretStr | None = None
@@ -45,6 +50,22 @@ class Settings(BaseSettings):
         "before every CRM request (on when several workers share one CRM budget)",
     )
     batch_size: int = Field(default=500, ge=1, description="contacts scored per task")
+    allow_http_loopback: bool = Field(
+        default=False,
+        description="accept an http:// CRM endpoint on a loopback address (tests, proxies); "
+        "a token is never sent in clear text to any other host",
+    )
+    timeout_s: float = Field(default=30.0, gt=0, description="CRM request timeout")
+    backoff_base_s: float = Field(default=0.5, gt=0, description="first retry backoff")
+    backoff_max_s: float = Field(default=30.0, gt=0, description="longest retry backoff")
+    settle_s: float = Field(
+        default=5.0, ge=0, description="wait before looking up a create whose answer was lost"
+    )
+    task_retry_delay_s: float | None = Field(
+        default=None,
+        ge=0,
+        description="seconds between Prefect attempts of a failed batch (default 10, then 60)",
+    )
 
     @property
     def store_url(self) -> str:

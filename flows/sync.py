@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from prefect import flow, get_run_logger, unmapped
 from prefect.runtime import deployment, flow_run
+from prefect.states import Failed
 from pydantic import Field
 
 from flows import report, tasks
@@ -23,37 +24,102 @@ class CrmName(StrEnum):
     salesforce = "salesforce"
 
 
-def _score_in_batches(crm: Crm, ids: list[str], dry_run: bool) -> ApplyReport:
+def _score_in_batches(crm: Crm, ids: list[str], dry_run: bool) -> tuple[ApplyReport, list[str]]:
+    """Every batch's report, and one line per batch that failed all its attempts."""
     total = ApplyReport()
+    failed: list[str] = []
     batches = tasks.batches(ids, get_settings().batch_size)
-    futures = tasks.score_and_apply.map(unmapped(crm), batches, unmapped(dry_run))
-    for result in futures.result():
-        total.merge(result)
-    return total
+    scoring = tasks.score_and_apply.with_options(retry_delay_seconds=tasks.retry_delays())
+    futures = scoring.map(unmapped(crm), batches, unmapped(dry_run))
+    for batch, future in zip(batches, futures, strict=True):
+        future.wait()
+        state = future.state
+        if state.is_completed():
+            total.merge(state.result())
+            continue
+        error = state.result(raise_on_failure=False)
+        reason = tasks.remedy(error, crm) if isinstance(error, BaseException) else state.message
+        failed.append(f"{len(batch)} contacts not scored or written: {reason}")
+    return total, failed
+
+
+def _finish(crm: Crm) -> tuple[ApplyReport, list[str]]:
+    state = tasks.finish_handoffs(crm, return_state=True)
+    if state.is_completed():
+        return state.result(), []
+    error = state.result(raise_on_failure=False)
+    reason = tasks.remedy(error, crm) if isinstance(error, BaseException) else state.message
+    return ApplyReport(), [f"finishing open handoffs failed: {reason}"]
+
+
+def _verdict(
+    which: Crm, flow_name: str, summary: str, problems: list[str], pending: tasks.Pending
+) -> str | Failed:
+    """The run's result: its summary, or a failed state that says what is left and why."""
+    if not problems and not pending.anything:
+        return summary
+    lines = list(problems)
+    if pending.handoffs:
+        lines.append(
+            f"{pending.handoffs} handoff(s) pending: MQLs without a sales task; the next run "
+            "looks each up in the CRM and creates what is missing"
+        )
+    if pending.writes:
+        lines.append(
+            f"{pending.writes} contact(s) with writes not done; the next run scores and "
+            "writes them again"
+        )
+    head = f"{flow_name} {which.value} did not finish: " + "; ".join(lines)
+    get_run_logger().error(head)
+    return Failed(message=head + "\n\n" + summary)
 
 
 @flow(name="sync", log_prints=True)
 def sync(
     crm: Annotated[CrmName, Field(description="which CRM to sync")],
     dry_run: Annotated[bool, Field(description="plan only; write nothing to the CRM")] = False,
-) -> str:
+) -> str | Failed:
     """Pull changes since the cursors, score the contacts they touch, write what changed."""
     which = Crm(crm.value)
+    problem = tasks.preflight(which)
+    if problem is not None:
+        get_run_logger().error(problem)
+        return Failed(message=problem)
+    problems: list[str] = []
+    outcome = ApplyReport()
     if not dry_run:
-        tasks.finish_handoffs(which)
+        finished, failed = _finish(which)
+        outcome.merge(finished)
+        problems += failed
     pulls = []
     for stream in tasks.STREAMS:
         since = tasks.stored_cursor(which, stream)
-        pulls.append(tasks.pull_stream(which, stream, since))
+        state = tasks.pull_stream(which, stream, since, return_state=True)
+        if not state.is_completed():
+            error = state.result(raise_on_failure=False)
+            reason = tasks.remedy(error, which) if isinstance(error, BaseException) else ""
+            message = f"pull of {stream} failed, nothing scored; cursors kept: {reason}"
+            get_run_logger().error(message)
+            return Failed(message=message)
+        pulls.append(state.result())
     retry = set() if dry_run else set(tasks.contacts_to_retry(which))
     changed = sorted(retry.union(*(p.changed_contacts for p in pulls)))
-    outcome = _score_in_batches(which, changed, dry_run)
+    scored, failed = _score_in_batches(which, changed, dry_run)
+    outcome.merge(scored)
+    problems += failed
     if not dry_run:
-        # Only now, with every page's plan applied and recorded, may the cursors move.
-        for pull in pulls:
-            if pull.cursor is not None:
-                tasks.advance_cursor(which, pull.stream, pull.cursor)
-    return report.publish(which, "sync", pulls, outcome, dry_run)
+        # A claim this run gave back (a create failed) gets one more try before the end.
+        finished, failed_finish = _finish(which)
+        outcome.merge(finished)
+        problems += failed_finish
+        if not failed:
+            # Only now, with every page's plan applied and recorded, may the cursors move.
+            for pull in pulls:
+                if pull.cursor is not None:
+                    tasks.advance_cursor(which, pull.stream, pull.cursor)
+    pending = tasks.Pending() if dry_run else tasks.pending_work(which)
+    summary = report.publish(which, "sync", pulls, outcome, dry_run, pending)
+    return _verdict(which, "sync", summary, problems, pending)
 
 
 @flow(name="rescore", log_prints=True)
@@ -64,7 +130,7 @@ def rescore(
         int | None, Field(ge=0, description="score only this shard (set by the fan-out)")
     ] = None,
     dry_run: Annotated[bool, Field(description="plan only; write nothing to the CRM")] = False,
-) -> str:
+) -> str | Failed:
     """Score every stored contact again as of now; decay and windows move scores over time.
 
     With several shards inside a deployment, each shard becomes its own flow run of this
@@ -73,11 +139,17 @@ def rescore(
     which = Crm(crm.value)
     if shard is None and shards > 1 and deployment.id:
         return _fan_out(crm, shards, dry_run)
+    problem = tasks.preflight(which)
+    if problem is not None:
+        get_run_logger().error(problem)
+        return Failed(message=problem)
     selected = [shard] if shard is not None else list(range(shards))
     ids = [i for s in selected for i in tasks.contacts_in_shard(which, s, shards)]
-    outcome = _score_in_batches(which, ids, dry_run)
+    outcome, problems = _score_in_batches(which, ids, dry_run)
     name = "rescore" if shard is None else f"rescore-shard-{shard}"
-    return report.publish(which, name, [], outcome, dry_run)
+    pending = tasks.Pending() if dry_run else tasks.pending_work(which)
+    summary = report.publish(which, name, [], outcome, dry_run, pending)
+    return _verdict(which, name, summary, problems, pending)
 
 
 def _fan_out(crm: CrmName, shards: int, dry_run: bool) -> str:
@@ -122,13 +194,19 @@ def backfill(
     dry_run: Annotated[
         bool, Field(description="show the plan as an artifact and write nothing")
     ] = True,
-) -> str:
+) -> str | Failed:
     """Re-pull a window of the CRM's history and rescore the contacts it touches."""
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
     which = Crm(crm.value)
+    problem = tasks.preflight(which)
+    if problem is not None:
+        get_run_logger().error(problem)
+        return Failed(message=problem)
     since = datetime.combine(start, time.min, UTC)
     pulls = [tasks.pull_stream(which, stream, since) for stream in tasks.STREAMS]
     ids = tasks.contacts_changed_between(which, start, end)
-    outcome = _score_in_batches(which, ids, dry_run)
-    return report.publish(which, "backfill", pulls, outcome, dry_run)
+    outcome, problems = _score_in_batches(which, ids, dry_run)
+    pending = tasks.Pending() if dry_run else tasks.pending_work(which)
+    summary = report.publish(which, "backfill", pulls, outcome, dry_run, pending)
+    return _verdict(which, "backfill", summary, problems, pending)

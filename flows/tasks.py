@@ -13,20 +13,79 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 
-from connectors.errors import FatalError
+from connectors.errors import AuthExpired, ConnectorError, DailyLimitExceeded, FatalError
 from flows import pipeline, runtime
 from flows.pipeline import ApplyReport
+from flows.settings import get_settings
+from scoring.model import ModelError
 from scoring.records import Crm
-from store import audit, cursors, mirror, scores
+from store import audit, cursors, handoffs, mirror, scores
 from store.audit import AuditEvent
 
 STREAMS = ("contacts", "activities", "deletions")
 
 
+def is_fatal(error: BaseException) -> bool:
+    """Errors a retry cannot fix: auth, 4xx, the daily limit, configuration, the model."""
+    return isinstance(error, FatalError | runtime.ConfigurationError | ModelError)
+
+
 def retry_unless_fatal(task: Any, task_run: Any, state: Any) -> bool:
     """Retry a task run unless its error is one a retry cannot fix (4xx, daily limit, config)."""
     error = state.result(raise_on_failure=False)
-    return not isinstance(error, FatalError | runtime.ConfigurationError)
+    return not (isinstance(error, BaseException) and is_fatal(error))
+
+
+def retry_delays() -> list[float]:
+    """Seconds between Prefect attempts of a batch: 10 then 60, or the setting's value."""
+    delay = get_settings().task_retry_delay_s
+    return [10.0, 60.0] if delay is None else [delay, delay]
+
+
+def remedy(error: BaseException, crm: Crm) -> str:
+    """One line: what went wrong and what to do about it, for a run that must stop."""
+    if isinstance(error, AuthExpired):
+        fix = (
+            (
+                "re-authorise the app and set MQLSYNC_HUBSPOT_REFRESH_TOKEN to its new "
+                "refresh token"
+                if "refused the OAuth refresh" in str(error)
+                else "set MQLSYNC_HUBSPOT_TOKEN (or the Secret block mqlsync-hubspot-token) "
+                "to a valid private-app token, or configure OAuth refresh credentials"
+            )
+            if crm is Crm.HUBSPOT
+            else "configure MQLSYNC_SALESFORCE_CLIENT_ID and MQLSYNC_SALESFORCE_CLIENT_SECRET "
+            "so that expired sessions are renewed"
+        )
+        return f"{crm.value} rejected the credentials ({error}): {fix}"
+    if isinstance(error, DailyLimitExceeded):
+        return f"{error}"
+    if isinstance(error, ModelError | runtime.ConfigurationError | FatalError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+def preflight(crm: Crm) -> str | None:
+    """Check model, mapping, settings and the CRM's schema before any pull; the problem or None.
+
+    The model and mapping are read before the first request, so a broken file costs no
+    API call; the CRM is then asked once for its schema (which also proves the token).
+    """
+    from flows.check import check_configuration
+
+    problems = check_configuration(get_settings())
+    if problems:
+        return "\n".join(problems)
+    try:
+        runtime.scoring_model()
+        runtime.mapping_for(crm)
+        connector = runtime.connector_for(crm)
+        problems = connector.check_mapping()
+    except (ConnectorError, runtime.ConfigurationError, ModelError) as exc:
+        return remedy(exc, crm)
+    if problems:
+        return f"the {crm.value} mapping does not match the CRM: " + "; ".join(problems)
+    return None
 
 
 def run_id() -> str | None:
@@ -92,7 +151,25 @@ def pull_stream(crm: Crm, stream: str, since: datetime | None) -> PullResult:
 @task(retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=retry_unless_fatal,
       cache_policy=NONE)  # fmt: skip
 def score_and_apply(crm: Crm, contact_ids: Sequence[str], dry_run: bool) -> ApplyReport:
-    """Score a batch of contacts, plan their writes and (unless a dry run) apply them."""
+    """Score a batch of contacts, plan their writes and (unless a dry run) apply them.
+
+    A failed attempt is an audit row before it is raised: the run's report counts every
+    attempt, not only the last one Prefect returns.
+    """
+    try:
+        return _score_and_apply(crm, contact_ids, dry_run)
+    except Exception as exc:
+        audit.record(
+            runtime.store_engine(),
+            [AuditEvent(crm.value, None, "run", "score_and_apply", "failed",
+                        detail={"contacts": len(contact_ids)}, message=remedy(exc, crm)[:500])],
+            run_id(),
+            datetime.now(UTC),
+        )  # fmt: skip
+        raise
+
+
+def _score_and_apply(crm: Crm, contact_ids: Sequence[str], dry_run: bool) -> ApplyReport:
     engine = runtime.store_engine()
     now = datetime.now(UTC)
     mapping = runtime.mapping_for(crm)
@@ -115,6 +192,30 @@ def finish_handoffs(crm: Crm) -> ApplyReport:
         runtime.store_engine(), runtime.connector_for(crm), datetime.now(UTC), run_id(),
         worker_name(),
     )  # fmt: skip
+
+
+@dataclass
+class Pending:
+    """What a run leaves undone or failed, from the store: the truth its report tells."""
+
+    failures: dict[str, int] = field(default_factory=dict)  # by action, every attempt
+    handoffs: int = 0  # MQLs whose task is not created yet
+    writes: int = 0  # contacts whose writes or stage moves wait for the next run
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.handoffs or self.writes)
+
+
+@task(cache_policy=NONE)
+def pending_work(crm: Crm) -> Pending:
+    engine = runtime.store_engine()
+    current = run_id()
+    return Pending(
+        failures=audit.failures_of_run(engine, current) if current else {},
+        handoffs=len(handoffs.unfinished(engine, crm.value)),
+        writes=len(scores.contacts_needing_write(engine, crm.value)),
+    )
 
 
 @task(cache_policy=NONE)

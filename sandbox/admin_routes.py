@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox.clock import hubspot_iso, salesforce_iso
+from sandbox.clock import hubspot_iso, now_ms, salesforce_iso
 from sandbox.faults import rules_from_json
 from sandbox.hubspot_schema import CONTACT_PROPERTIES
 from sandbox.hubspot_store import CONTACT_ID_BASE, MEETING_ID_BASE, as_string
@@ -19,6 +19,49 @@ from sandbox.ids import sf_id
 from sandbox.limits import Limits
 from sandbox.salesforce_schema import FIELDS
 from sandbox.state import Sandbox
+
+
+class _Verbatim:
+    """A planted value the portal serves as typed, bypassing its number parsing."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _servable(values: dict[str, Any]) -> str | None:
+    """Why these values could not be served in a JSON response (None when they can)."""
+    try:
+        json.dumps(values, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (ValueError, UnicodeEncodeError) as exc:
+        return f"values must be finite and encodable as UTF-8 JSON: {exc}"
+    return None
+
+
+def _hubspot_problem(name: str, value: Any) -> str | None:
+    prop = CONTACT_PROPERTIES.get(name)
+    if prop is None:
+        return "no such property"
+    if prop.type in ("datetime", "date"):
+        # The portal computes with these (search filters, cursors): they stay valid instants.
+        return "datetime properties cannot be planted"
+    if value is not None and not isinstance(value, str):
+        return "HubSpot serves every property value as a string"
+    return None
+
+
+def _salesforce_problem(sobject: str, name: str) -> str | None:
+    ftype = FIELDS[sobject].get(name)
+    if ftype is None:
+        return f"no such field on {sobject}"
+    if ftype in ("id", "date", "datetime") or name == "IsDeleted":
+        # The org computes with these (ids, SystemModstamp order): they stay valid.
+        return "id, date and datetime fields cannot be planted"
+    return None
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -49,8 +92,18 @@ class AdminApi:
             Route(a + "/limits", self.set_limits, methods=["PUT", "POST"]),
             Route(a + "/sessions/expire", self.expire_sessions, methods=["POST"]),
             Route(a + "/hubspot/contacts/{contact_id}", self.hubspot_contact, methods=["GET"]),
+            Route(
+                a + "/hubspot/contacts/{contact_id}/properties",
+                self.plant_hubspot_properties,
+                methods=["POST"],
+            ),
             Route(a + "/hubspot/tasks", self.hubspot_tasks, methods=["GET"]),
             Route(a + "/salesforce/records/{record_id}", self.salesforce_record, methods=["GET"]),
+            Route(
+                a + "/salesforce/records/{record_id}/fields",
+                self.plant_salesforce_fields,
+                methods=["POST"],
+            ),
             Route(a + "/salesforce/tasks", self.salesforce_tasks, methods=["GET"]),
             Route(a + "/expected/{crm}", self.expected, methods=["GET"]),
             Route(a + "/outcomes", self.outcomes, methods=["GET"]),
@@ -152,6 +205,38 @@ class AdminApi:
             }
         )
 
+    async def plant_hubspot_properties(self, request: Request) -> Response:
+        """Store raw property values as a user or an import would, without the API's
+        validation: the way bad data (`numemployees` "1e400", a 100 kB job title) gets in."""
+        portal = self.sb.portal
+        try:
+            contact = portal.contacts.get(int(request.path_params["contact_id"]))
+            values = (await _body(request)).get("properties")
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        if contact is None:
+            return JSONResponse({"error": "no such contact"}, status_code=404)
+        if not isinstance(values, dict):
+            return JSONResponse({"error": 'body: {"properties": {name: value}}'}, 400)
+        problems = [
+            f"{name}: {why}"
+            for name, value in values.items()
+            if (why := _hubspot_problem(name, value))
+        ]
+        problems += filter(None, [_servable(values)])
+        if problems:
+            return JSONResponse({"error": "; ".join(problems)}, status_code=400)
+        if contact.props is None:
+            contact.props = {}
+        props: dict[str, Any] = contact.props
+        for name, value in values.items():
+            number = CONTACT_PROPERTIES[name].type == "number" and value not in (None, "")
+            props[name] = _Verbatim(value) if number else ("" if value is None else value)
+        old = contact.modified_ms
+        contact.modified_ms = now_ms()
+        portal.live.move(old, contact.modified_ms, contact.id)
+        return JSONResponse({"id": str(contact.id), "planted": sorted(values)})
+
     async def hubspot_tasks(self, request: Request) -> Response:
         portal = self.sb.portal
         return JSONResponse([portal.task_json(t, list(t.props)) for t in portal.tasks.values()])
@@ -166,6 +251,34 @@ class AdminApi:
                 tasks = [org.render("Task", t, list(FIELDS["Task"])) for t in org.tasks_for(rid)]
                 return JSONResponse({"sobject": sobject, "fields": record, "tasks": tasks})
         return JSONResponse({"error": "no such record"}, status_code=404)
+
+    async def plant_salesforce_fields(self, request: Request) -> Response:
+        """Store raw field values on a Lead or Contact without the API's type checks,
+        served as they are (JSON numbers, strings, booleans, lists)."""
+        org = self.sb.org
+        rid = request.path_params["record_id"]
+        rec = next((r for o in ("Lead", "Contact") if (r := org.lookup(o, rid)) is not None), None)
+        if rec is None:
+            return JSONResponse({"error": "no such Lead or Contact"}, status_code=404)
+        try:
+            values = (await _body(request)).get("fields")
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        if not isinstance(values, dict):
+            return JSONResponse({"error": 'body: {"fields": {name: value}}'}, 400)
+        problems = [
+            f"{name}: {why}" for name in values if (why := _salesforce_problem(rec.sobject, name))
+        ]
+        problems += filter(None, [_servable(values)])
+        if problems:
+            return JSONResponse({"error": "; ".join(problems)}, status_code=400)
+        if rec.props is None:
+            rec.props = {}
+        rec.props.update(values)
+        old = rec.modified_ms
+        rec.modified_ms = now_ms()
+        org.index[rec.sobject].move(old, rec.modified_ms, rec.id)
+        return JSONResponse({"id": rid, "planted": sorted(values)})
 
     async def salesforce_tasks(self, request: Request) -> Response:
         org = self.sb.org

@@ -6,6 +6,7 @@ from starlette.applications import Starlette
 
 from sandbox.admin_routes import AdminApi
 from sandbox.gate import Gate
+from sandbox.hubspot_oauth import HubSpotOAuthApi
 from sandbox.hubspot_routes import HubSpotApi
 from sandbox.salesforce_routes import SalesforceApi
 from sandbox.state import Sandbox
@@ -15,6 +16,7 @@ def create_app(sandbox: Sandbox) -> Gate:
     """The app for one sandbox; serve it with uvicorn (see sandbox.server)."""
     routes = [
         *HubSpotApi(sandbox.portal).routes(),
+        *HubSpotOAuthApi(sandbox.credentials).routes(),
         *SalesforceApi(sandbox.org, sandbox.credentials, sandbox.limiter).routes(),
         *AdminApi(sandbox).routes(),
     ]

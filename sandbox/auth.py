@@ -15,6 +15,9 @@ DEFAULT_HUBSPOT_TOKEN = "pat-sandbox-00000000-0000-0000-0000-000000000000"
 DEFAULT_SALESFORCE_SESSION = "00D5g000000SANDBOX!sandbox-session"
 DEFAULT_CLIENT_ID = "sandbox-client-id"
 DEFAULT_CLIENT_SECRET = "sandbox-client-secret"
+DEFAULT_HUBSPOT_CLIENT_ID = "sandbox-hubspot-client-id"
+DEFAULT_HUBSPOT_CLIENT_SECRET = "sandbox-hubspot-client-secret"
+DEFAULT_HUBSPOT_REFRESH_TOKEN = "sandbox-hubspot-refresh-token"
 
 
 @dataclass
@@ -24,9 +27,27 @@ class Credentials:
     salesforce_client_id: str = DEFAULT_CLIENT_ID
     salesforce_client_secret: str = DEFAULT_CLIENT_SECRET
     sessions: set[str] = field(default_factory=set)
+    hubspot_client_id: str = DEFAULT_HUBSPOT_CLIENT_ID
+    hubspot_client_secret: str = DEFAULT_HUBSPOT_CLIENT_SECRET
+    hubspot_refresh_token: str = DEFAULT_HUBSPOT_REFRESH_TOKEN
+    hubspot_oauth_tokens: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.sessions.add(self.salesforce_session_id)
+
+    def hubspot_token_valid(self, token: str | None) -> bool:
+        return token == self.hubspot_token or token in self.hubspot_oauth_tokens
+
+    def new_hubspot_access_token(self) -> str:
+        """An OAuth access token, as HubSpot's token endpoint mints one from a refresh token."""
+        token = "CJT-sandbox-" + secrets.token_urlsafe(24)
+        self.hubspot_oauth_tokens.add(token)
+        return token
+
+    def expire_hubspot_token(self, token: str | None) -> None:
+        """OAuth access tokens expire (30 minutes on HubSpot); a private-app token does not."""
+        if token is not None:
+            self.hubspot_oauth_tokens.discard(token)
 
     def new_salesforce_session(self) -> str:
         """Mint a session id, as the token endpoint does, and accept it from now on."""

@@ -231,6 +231,8 @@ async def inject(
         return False
     if kind == "expired":
         if crm == "hubspot":
+            # An OAuth access token really expires; a private-app token is only refused.
+            credentials.expire_hubspot_token(token)
             await respond(
                 send,
                 401,

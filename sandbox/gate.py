@@ -14,10 +14,12 @@ from sandbox.asgi import ASGIApp, Message, Receive, Scope, Send, hubspot_body, r
 from sandbox.state import Sandbox, endpoint_label
 
 TOKEN_PATH = "/services/oauth2/token"
+HUBSPOT_TOKEN_PATH = "/oauth/v1/token"
+TOKEN_PATHS = (TOKEN_PATH, HUBSPOT_TOKEN_PATH)
 
 
 def crm_of(path: str) -> str | None:
-    if path.startswith(("/crm/", "/events/")):
+    if path.startswith(("/crm/", "/events/", "/oauth/")):
         return "hubspot"
     if path.startswith("/services/"):
         return "salesforce"
@@ -53,7 +55,11 @@ class Gate:
             await self.app(scope, receive, send)
             return
         token = _bearer(scope)
-        if crm == "hubspot" and token != sb.credentials.hubspot_token:
+        if (
+            crm == "hubspot"
+            and path != HUBSPOT_TOKEN_PATH
+            and not sb.credentials.hubspot_token_valid(token)
+        ):
             await respond(
                 send,
                 401,
@@ -74,12 +80,13 @@ class Gate:
             return
 
         extra: dict[str, str] = {}
-        if crm == "hubspot":
+        rejection = None
+        if path in TOKEN_PATHS:
+            pass  # token endpoints are outside the API's request limits
+        elif crm == "hubspot":
             rejection, extra = sb.limiter.hubspot(path)
-        elif path != TOKEN_PATH:
-            rejection, extra = sb.limiter.salesforce()
         else:
-            rejection = None
+            rejection, extra = sb.limiter.salesforce()
         if rejection is not None:
             sb.stats.throttled[key] += 1
             sb.stats.policies[rejection.policy] += 1

@@ -22,6 +22,9 @@ import requests
 from sandbox.auth import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
+    DEFAULT_HUBSPOT_CLIENT_ID,
+    DEFAULT_HUBSPOT_CLIENT_SECRET,
+    DEFAULT_HUBSPOT_REFRESH_TOKEN,
     DEFAULT_HUBSPOT_TOKEN,
     DEFAULT_SALESFORCE_SESSION,
 )
@@ -125,6 +128,9 @@ class SandboxHandle:
     salesforce_client_secret: str
     admin: AdminClient
     sandbox: Sandbox | None  # the in-process state (None when served by a subprocess)
+    hubspot_client_id: str = DEFAULT_HUBSPOT_CLIENT_ID
+    hubspot_client_secret: str = DEFAULT_HUBSPOT_CLIENT_SECRET
+    hubspot_refresh_token: str = DEFAULT_HUBSPOT_REFRESH_TOKEN
 
     @property
     def hubspot_base_url(self) -> str:

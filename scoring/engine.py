@@ -6,7 +6,6 @@ activities, and every point in the result is a `Reason` with its evidence.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -14,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from scoring.model import (
-    CONTAINS_SUFFIX,
     GRADE_LETTERS,
     AllOf,
     AnyOf,
@@ -23,6 +21,8 @@ from scoring.model import (
     FitCriterion,
     FitRule,
     ScoringModel,
+    compile_pattern,
+    where_attribute,
 )
 from scoring.records import Activity, ActivityType, Contact, Reason, ScoreResult
 
@@ -34,6 +34,12 @@ POINT_DECIMALS = 2
 # The entry keeps its model alive, so an id is never reused while it is cached.
 _COMPILED: dict[int, CompiledModel] = {}
 _COMPILED_MAX = 32
+# A `matches` rule must not hang a worker on a catastrophic pattern: a search that runs
+# longer than this counts as no match (the `regex` engine keeps its own time). A value
+# longer than MATCH_TEXT_MAX is not searched at all: titles, emails and licence numbers
+# are short, and cutting a value would make `$` match where the text does not end.
+MATCH_TIMEOUT_S = 0.05
+MATCH_TEXT_MAX = 10_000
 
 
 def score(
@@ -73,6 +79,7 @@ def compile_model(model: ScoringModel) -> CompiledModel:
 @dataclass(frozen=True)
 class _CompiledFit:
     rule: FitRule
+    read: Callable[[Contact], Any]
     test: Callable[[Any], bool]
 
 
@@ -102,7 +109,7 @@ class CompiledModel:
         matched_fit: set[str] = set()
         fit = 0.0
         for compiled in self.fit_rules:
-            value = contact.field_value(compiled.rule.field)
+            value = compiled.read(contact)
             if compiled.test(value):
                 matched_fit.add(compiled.rule.id)
                 fit += compiled.rule.points
@@ -273,13 +280,36 @@ def _compile_fit(rule: FitRule) -> _CompiledFit:
         if bound is not None:
             checks.append(_numeric(compare, bound))
     if rule.matches is not None:
-        pattern = re.compile(rule.matches)
-        checks.append(lambda value: value is not None and pattern.search(str(value)) is not None)
+        checks.append(_searches(rule.matches))
 
     def test(value: Any) -> bool:
         return all(check(value) for check in checks)
 
-    return _CompiledFit(rule=rule, test=test)
+    prop = rule.property_name
+    field = rule.field
+
+    def read(contact: Contact) -> Any:
+        return contact.properties.get(prop) if prop is not None else contact.field_value(field)
+
+    return _CompiledFit(rule=rule, read=read, test=test)
+
+
+def _searches(pattern_text: str) -> Callable[[Any], bool]:
+    pattern = compile_pattern(pattern_text)
+
+    def test(value: Any) -> bool:
+        if value is None:
+            return False
+        text = str(value)
+        if len(text) > MATCH_TEXT_MAX:
+            return False
+        try:
+            found = pattern.search(text, timeout=MATCH_TIMEOUT_S)
+        except TimeoutError:
+            return False
+        return found is not None
+
+    return test
 
 
 def _present(value: Any) -> bool:
@@ -335,21 +365,25 @@ def _numeric(compare: Callable[[float, float], bool], bound: float) -> Callable[
 
 
 def _compile_engagement(rule: EngagementRule) -> _CompiledEngagement:
-    equals: list[tuple[str, Any]] = []
-    contains: list[tuple[str, str]] = []
+    equals: list[tuple[str, bool, Any]] = []
+    contains: list[tuple[str, bool, str]] = []
     for key, wanted in rule.where.items():
-        if key.endswith(CONTAINS_SUFFIX) and key != CONTAINS_SUFFIX:
-            contains.append((key.removesuffix(CONTAINS_SUFFIX), str(wanted).casefold()))
+        name, free_form, substring = where_attribute(key)
+        if substring:
+            contains.append((name, free_form, str(wanted).casefold()))
         else:
-            equals.append((key, _normal(wanted)))
+            equals.append((name, free_form, _normal(wanted)))
+
+    def attribute(activity: Activity, name: str, free_form: bool) -> str | None:
+        return activity.attributes.get(name) if free_form else activity.attribute(name)
 
     def test(activity: Activity) -> bool:
-        for name, wanted_value in equals:
-            value = activity.attribute(name)
+        for name, free_form, wanted_value in equals:
+            value = attribute(activity, name, free_form)
             if value is None or _normal(value) != wanted_value:
                 return False
-        for name, needle in contains:
-            value = activity.attribute(name)
+        for name, free_form, needle in contains:
+            value = attribute(activity, name, free_form)
             if value is None or needle not in value.casefold():
                 return False
         return True

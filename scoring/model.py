@@ -2,15 +2,20 @@
 
 `parse_model(text, source)` turns the text of a model file into a `ScoringModel` or
 raises `ModelError` naming the file, the line and the key. Nothing is scored with a
-model that did not pass.
+model that did not pass: every number is finite and bounded, every field and attribute
+a rule names can hold a value, every pattern compiles with the engine that runs it.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
 import re
+from collections.abc import Collection
 from itertools import pairwise
 from typing import Annotated, Any, Literal
 
+import regex  # type: ignore[import-untyped,unused-ignore]
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -20,13 +25,36 @@ from pydantic import (
     model_validator,
 )
 
-from scoring.records import ACTIVITY_ATTRIBUTES, ActivityType
+from scoring.records import ACTIVITY_ATTRIBUTES, CONTACT_FIELDS, ActivityType
 from scoring.yaml_lines import Path, YamlDocumentError, line_for, load_with_lines
 
 GRADE_LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
 """Best first; D is every contact below the lowest threshold."""
 
 CONTAINS_SUFFIX = "_contains"
+# A fit rule names a canonical Contact field or, by any other name, a custom property;
+# the prefix addresses a property explicitly (one whose name is close to a field's).
+PROPERTY_PREFIX = "properties."
+ATTRIBUTE_PREFIX = "attributes."
+
+# Bounds keep every sum the engine makes finite and every window a valid datetime.
+MAX_POINTS = 1_000_000.0
+MAX_NUMBER = 1e12
+MAX_DAYS = 36_525.0  # a hundred years
+MAX_SLA_HOURS = 8_760.0  # a year
+MAX_COUNT = 1_000_000
+MAX_PATTERN = 1_000
+# A bare name this close to a canonical one is a typo, not a custom property.
+TYPO_CUTOFF = 0.85
+SUGGEST_CUTOFF = 0.6
+# Canonical fields that only a range over numbers makes sense on.
+NUMERIC_FIELDS: frozenset[str] = frozenset({"company_size"})
+TEXT_FIELDS: frozenset[str] = CONTACT_FIELDS - NUMERIC_FIELDS - {"created_at", "updated_at"}
+
+Points = Annotated[float, Field(strict=True, ge=-MAX_POINTS, le=MAX_POINTS)]
+Cap = Annotated[float, Field(strict=True, gt=0, le=MAX_POINTS)]
+Bound = Annotated[float, Field(strict=True, ge=-MAX_NUMBER, le=MAX_NUMBER)]
+Days = Annotated[float, Field(strict=True, gt=0, le=MAX_DAYS)]
 
 
 FitGrade = Literal["A", "B", "C"]
@@ -43,7 +71,7 @@ def _default_priorities() -> dict[Grade, PriorityName]:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 Scalar = str | int | float | bool
@@ -54,27 +82,26 @@ class FitRule(_Strict):
 
     id: str = Field(min_length=1)
     field: str = Field(min_length=1)
-    points: float
+    points: Points
     description: str | None = None
     eq: Scalar | None = None
     in_: list[Scalar] | None = Field(default=None, alias="in")
-    gt: float | None = None
-    gte: float | None = None
-    lt: float | None = None
-    lte: float | None = None
-    matches: str | None = None
+    gt: Bound | None = None
+    gte: Bound | None = None
+    lt: Bound | None = None
+    lte: Bound | None = None
+    matches: str | None = Field(default=None, max_length=MAX_PATTERN)
     exists: bool | None = None
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
     @field_validator("matches")
     @classmethod
     def _regex_compiles(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from None
+            compile_pattern(value)
         return value
 
     @model_validator(mode="after")
@@ -84,10 +111,28 @@ class FitRule(_Strict):
             raise ValueError("a fit rule needs one of eq, in, gt, gte, lt, lte, matches, exists")
         return self
 
+    @model_validator(mode="after")
+    def _range_can_hold(self) -> FitRule:
+        lows = [(op, v) for op, v in (("gt", self.gt), ("gte", self.gte)) if v is not None]
+        highs = [(op, v) for op, v in (("lt", self.lt), ("lte", self.lte)) if v is not None]
+        for low_op, low in lows:
+            for high_op, high in highs:
+                if low > high or (low == high and (low_op, high_op) != ("gte", "lte")):
+                    raise ValueError(
+                        f"no number is {low_op} {low:g} and {high_op} {high:g}: "
+                        "the rule can never match; swap or fix the bounds"
+                    )
+        return self
+
+    @property
+    def property_name(self) -> str | None:
+        """The custom property this rule reads, or None for a canonical Contact field."""
+        return contact_property(self.field)
+
 
 class FitSection(_Strict):
     rules: list[FitRule] = Field(default_factory=list)
-    grades: dict[FitGrade, float] = Field(default_factory=_default_grades)
+    grades: dict[FitGrade, Points] = Field(default_factory=_default_grades)
 
     @field_validator("grades")
     @classmethod
@@ -110,10 +155,10 @@ class EngagementRule(_Strict):
     id: str = Field(min_length=1)
     activity: ActivityType | list[ActivityType]
     where: dict[str, Scalar] = Field(default_factory=dict)
-    points: float
-    max_points: float | None = Field(default=None, gt=0)
-    at_least: int | None = Field(default=None, ge=1)
-    within_days: float | None = Field(default=None, gt=0)
+    points: Points
+    max_points: Cap | None = None
+    at_least: int | None = Field(default=None, strict=True, ge=1, le=MAX_COUNT)
+    within_days: Days | None = None
     decay: bool = True
     description: str | None = None
 
@@ -121,7 +166,7 @@ class EngagementRule(_Strict):
     @classmethod
     def _known_attributes(cls, value: dict[str, Scalar]) -> dict[str, Scalar]:
         for key in value:
-            name = key.removesuffix(CONTAINS_SUFFIX)
+            name = key.removesuffix(CONTAINS_SUFFIX).removeprefix(ATTRIBUTE_PREFIX)
             if not name:
                 raise ValueError(f"'{key}' names no attribute")
             if name != key and not isinstance(value[key], str):
@@ -142,8 +187,8 @@ class EngagementRule(_Strict):
 
 
 class EngagementSection(_Strict):
-    half_life_days: float | None = Field(default=None, gt=0)
-    max_points: float | None = Field(default=None, gt=0)
+    half_life_days: Days | None = None
+    max_points: Cap | None = None
     rules: list[EngagementRule] = Field(default_factory=list)
 
 
@@ -174,9 +219,9 @@ AnyOf.model_rebuild()
 class QualifySection(_Strict):
     """MQL when every condition given holds."""
 
-    threshold: float | None = None
-    min_fit: float | None = None
-    min_engagement: float | None = None
+    threshold: Points | None = None
+    min_fit: Points | None = None
+    min_engagement: Points | None = None
     min_grade: Grade | None = None
     all_of: list[Criterion] | None = None
     any_of: list[Criterion] | None = None
@@ -199,8 +244,8 @@ class QualifySection(_Strict):
 
 
 class HandoffSection(_Strict):
-    sla_hours: float = Field(default=24, gt=0)
-    top_reasons: int = Field(default=3, ge=1)
+    sla_hours: float = Field(default=24, strict=True, gt=0, le=MAX_SLA_HOURS)
+    top_reasons: int = Field(default=3, strict=True, ge=1, le=100)
     priority_by_grade: dict[Grade, PriorityName] = Field(default_factory=_default_priorities)
 
 
@@ -225,50 +270,202 @@ class ModelError(ValueError):
         self.source = source
         self.problems = problems
         lines = [
-            f"{source}:{line if line is not None else '?'}: {key}: {message}"
+            f"{source}:{line}: {key}: {message}" if line is not None else f"{source}: {message}"
             for line, key, message in problems
         ]
         super().__init__("\n".join(lines))
 
 
-def parse_model(text: str, source: str = "<model>") -> ScoringModel:
-    """Validate the text of a model file; raise `ModelError` naming file, line and key."""
+def compile_pattern(pattern: str) -> Any:
+    """`pattern` compiled by the engine that runs it (`regex`, which can time out a match)."""
+    try:
+        return regex.compile(pattern)
+    except regex.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from None
+
+
+def contact_property(field: str) -> str | None:
+    """The custom property a fit rule's field names, or None for a canonical Contact field."""
+    if field.startswith(PROPERTY_PREFIX):
+        return field.removeprefix(PROPERTY_PREFIX)
+    return None if field in CONTACT_FIELDS else field
+
+
+def where_attribute(key: str) -> tuple[str, bool, bool]:
+    """A `where` key as (attribute name, free-form only, substring match)."""
+    contains = key.endswith(CONTAINS_SUFFIX) and key != CONTAINS_SUFFIX
+    name = key.removesuffix(CONTAINS_SUFFIX) if contains else key
+    if name.startswith(ATTRIBUTE_PREFIX):
+        return name.removeprefix(ATTRIBUTE_PREFIX), True, contains
+    return name, False, contains
+
+
+def parse_model(
+    text: str | bytes,
+    source: str = "<model>",
+    *,
+    contact_properties: Collection[str] | None = None,
+    activity_attributes: Collection[str] | None = None,
+) -> ScoringModel:
+    """Validate the text (or bytes) of a model file; raise `ModelError` naming file and line.
+
+    Without `contact_properties`, a fit rule may name any custom property (a name close
+    to a canonical field is refused as a typo). With it (the properties the mappings
+    read), every property must be one of them; `activity_attributes` likewise lists the
+    free-form activity attributes the mappings set, besides the canonical ones.
+    """
     try:
         data, lines = load_with_lines(text, source)
     except YamlDocumentError as exc:
-        raise ModelError(source, [(exc.line, "(document)", str(exc).split(": ", 1)[-1])]) from None
+        raise ModelError(source, [(exc.line, "(document)", exc.problem)]) from None
+    if data is None:
+        raise ModelError(
+            source, [(1, "(document)", "the file is empty: a model needs name, version, qualify")]
+        )
     if not isinstance(data, dict):
-        raise ModelError(source, [(1, "(document)", "a model file is a mapping of keys")])
+        kind = "a list" if isinstance(data, list) else f"the single value {data!r:.40}"
+        message = f"a model file is a mapping of keys (name, version, …), not {kind}"
+        raise ModelError(source, [(lines.get((), 1), "(document)", message)])
+    problems = _number_problems(data, (), lines)
+    if problems:
+        raise ModelError(source, problems)
     try:
         model = ScoringModel.model_validate(data)
     except ValidationError as exc:
         raise ModelError(source, _problems_from(exc, lines)) from None
-    problems = _cross_check(model, lines)
+    problems = _cross_check(model, lines, contact_properties, activity_attributes)
     if problems:
         raise ModelError(source, problems)
     return model
 
 
+def _number_problems(
+    value: Any, path: Path, lines: dict[Path, int]
+) -> list[tuple[int | None, str, str]]:
+    # Before the schema: a .nan in an `eq` or `in` would otherwise fail every member of
+    # the union at once, and a huge integer would overflow when the engine compares it.
+    if isinstance(value, dict):
+        return [
+            p
+            for key, item in value.items()
+            for p in _number_problems(item, (*path, str(key)), lines)
+        ]
+    if isinstance(value, list):
+        return [
+            p
+            for index, item in enumerate(value)
+            for p in _number_problems(item, (*path, index), lines)
+        ]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return []
+    if isinstance(value, float) and not math.isfinite(value):
+        written = ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
+        message = f"{written} is not a finite number: write a number such as 10"
+    elif abs(value) > MAX_NUMBER:
+        written = (
+            f"{value:.3g}" if isinstance(value, float) else f"a {len(str(value))}-digit number"
+        )
+        message = f"{written} is too large: numbers in a model are at most {MAX_NUMBER:g}"
+    else:
+        return []
+    return [(line_for(lines, path), _dotted(path), message)]
+
+
+_CRITERION_KEYS = ("fit", "engagement", "all_of", "any_of")
+
+
+def _keys_at(path: Path) -> list[str]:
+    """The keys allowed where `path` (a key's parent) points, for suggestions."""
+    shape = tuple("#" if isinstance(part, int) else part for part in path)
+    if "all_of" in shape or "any_of" in shape:
+        return list(_CRITERION_KEYS)
+    sections: dict[tuple[str, ...], type[BaseModel]] = {
+        (): ScoringModel,
+        ("fit",): FitSection,
+        ("fit", "rules", "#"): FitRule,
+        ("engagement",): EngagementSection,
+        ("engagement", "rules", "#"): EngagementRule,
+        ("qualify",): QualifySection,
+        ("handoff",): HandoffSection,
+    }
+    section = sections.get(shape)
+    if section is None:
+        return []
+    return [info.alias or name for name, info in section.model_fields.items()]
+
+
+def did_you_mean(name: str, known: Collection[str], cutoff: float = SUGGEST_CUTOFF) -> str:
+    """`; did you mean `x`?` for the closest known name, or nothing."""
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=cutoff)
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
+# Union members a pydantic error path names; the file knows nothing of them.
+_MEMBER_NAMES = frozenset(
+    {"FitCriterion", "EngagementCriterion", "AllOf", "AnyOf", "enum", "str", "int", "float", "bool"}
+)
+
+
+_SCALAR_TYPES = frozenset({"string_type", "int_type", "float_type", "bool_type"})
+
+
 def _problems_from(
     exc: ValidationError, lines: dict[Path, int]
 ) -> list[tuple[int | None, str, str]]:
-    problems: list[tuple[int | None, str, str]] = []
-    seen: set[tuple[Path, str]] = set()
+    found: list[tuple[Path, str, str]] = []
     for error in exc.errors():
-        # Unions add the member's class name to the path; the file knows nothing of it.
         path: Path = tuple(
             part
             for part in error["loc"]
-            if isinstance(part, int) or (not part[:1].isupper() and "[" not in part)
+            if isinstance(part, int) or (part not in _MEMBER_NAMES and "[" not in part)
         )
         message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
+        if error["type"] == "extra_forbidden" and path:
+            message = "unknown key" + did_you_mean(str(path[-1]), _keys_at(path[:-1]))
+        else:
+            given = error.get("input")
+            short = isinstance(given, str | int | float) and len(repr(given)) <= 40
+            if short and repr(given) not in message and error["type"] != "missing":
+                message += f" (got {given!r})"
+        found.append((path, str(error["type"]), message))
+    # A criterion with an unknown key fails every member of the union; the unknown key
+    # is the problem, not the members' missing keys.
+    unknown_parents = {path[:-1] for path, kind, _ in found if kind == "extra_forbidden"}
+    # A value that fits no member of a union (text or number, one type or a list of it)
+    # is one problem, said once.
+    kinds_at: dict[Path, list[str]] = {}
+    for path, kind, _ in found:
+        kinds_at.setdefault(path, []).append(kind)
+    problems: list[tuple[int | None, str, str]] = []
+    seen: set[tuple[Path, str]] = set()
+    for path, kind, message in found:
+        if kind == "missing" and path[:-1] in unknown_parents:
+            continue
+        others = [other for other in kinds_at[path] if other != kind]
+        if kind == "list_type" and others:
+            continue
+        if kind in _SCALAR_TYPES and any(other in _SCALAR_TYPES for other in others):
+            message = "Input should be a single value: text or a number"
         if (path, message) in seen:
             continue
         seen.add((path, message))
-        problems.append((line_for(lines, path), _dotted(path), message))
+        problems.append((_line_named(lines, path, message), _dotted(path), message))
     return problems
+
+
+def _line_named(lines: dict[Path, int], path: Path, message: str) -> int | None:
+    """The line of the first key under `path` the message names, else of `path` itself.
+
+    A validator of a whole rule ("max_points has no meaning on an at_least rule") is
+    about one of its keys: that key's line is the one to edit.
+    """
+    named: list[tuple[int, int]] = []
+    for key_path, line in lines.items():
+        if len(key_path) == len(path) + 1 and key_path[:-1] == path:
+            key = key_path[-1]
+            if isinstance(key, str) and (found := re.search(rf"\b{re.escape(key)}\b", message)):
+                named.append((found.start(), line))
+    return min(named)[1] if named else line_for(lines, path)
 
 
 def _dotted(path: Path) -> str:
@@ -278,7 +475,15 @@ def _dotted(path: Path) -> str:
     return text or "(document)"
 
 
-def _cross_check(model: ScoringModel, lines: dict[Path, int]) -> list[tuple[int | None, str, str]]:
+_YAML_WORDS = "yes/no/on/off/true/false read as true/false in YAML"
+
+
+def _cross_check(
+    model: ScoringModel,
+    lines: dict[Path, int],
+    contact_properties: Collection[str] | None,
+    activity_attributes: Collection[str] | None,
+) -> list[tuple[int | None, str, str]]:
     problems: list[tuple[int | None, str, str]] = []
 
     def report(path: Path, message: str) -> None:
@@ -295,25 +500,32 @@ def _cross_check(model: ScoringModel, lines: dict[Path, int]) -> list[tuple[int 
             if rule_id in fit_ids or rule_id in engagement_ids:
                 report((section, "rules", index, "id"), f"rule id '{rule_id}' is used twice")
             ids.add(rule_id)
+    for index, fit_rule in enumerate(model.fit.rules):
+        for path, message in _fit_rule_problems(fit_rule, contact_properties):
+            report(("fit", "rules", index, *path), message)
     for index, eng_rule in enumerate(model.engagement.rules):
-        for key in eng_rule.where:
-            name = key.removesuffix(CONTAINS_SUFFIX)
-            if name not in ACTIVITY_ATTRIBUTES and not name.isidentifier():
-                report(
-                    ("engagement", "rules", index, "where", key),
-                    f"'{name}' is not an attribute name",
-                )
+        for key, wanted in eng_rule.where.items():
+            trouble = _where_problem(key, wanted, activity_attributes)
+            if trouble:
+                report(("engagement", "rules", index, "where", key), trouble)
 
     def check(criteria: list[Any] | None, path: Path) -> None:
         for index, criterion in enumerate(criteria or []):
             here = (*path, index)
             if isinstance(criterion, FitCriterion) and criterion.fit not in fit_ids:
-                report((*here, "fit"), f"no fit rule has id '{criterion.fit}'")
+                report(
+                    (*here, "fit"),
+                    f"no fit rule has id '{criterion.fit}'" + did_you_mean(criterion.fit, fit_ids),
+                )
             elif (
                 isinstance(criterion, EngagementCriterion)
                 and criterion.engagement not in engagement_ids
             ):
-                report((*here, "engagement"), f"no engagement rule has id '{criterion.engagement}'")
+                report(
+                    (*here, "engagement"),
+                    f"no engagement rule has id '{criterion.engagement}'"
+                    + did_you_mean(criterion.engagement, engagement_ids),
+                )
             elif isinstance(criterion, AllOf):
                 check(criterion.all_of, (*here, "all_of"))
             elif isinstance(criterion, AnyOf):
@@ -324,3 +536,77 @@ def _cross_check(model: ScoringModel, lines: dict[Path, int]) -> list[tuple[int 
     if model.qualify.min_grade is not None and not model.fit.rules:
         report(("qualify", "min_grade"), "min_grade needs fit rules to grade by")
     return problems
+
+
+def _fit_rule_problems(
+    rule: FitRule, contact_properties: Collection[str] | None
+) -> list[tuple[Path, str]]:
+    problems: list[tuple[Path, str]] = []
+    prop = rule.property_name
+    if prop is not None:
+        if not prop:
+            problems.append((("field",), f"'{rule.field}' names no property"))
+        elif contact_properties is not None and prop not in contact_properties:
+            known = {*CONTACT_FIELDS, *contact_properties}
+            problems.append(
+                (
+                    ("field",),
+                    f"`{prop}` is neither a contact field nor a property the mappings read"
+                    + (did_you_mean(prop, known) or "; add it under contacts[].properties"),
+                )
+            )
+        elif not rule.field.startswith(PROPERTY_PREFIX) and (
+            typo := did_you_mean(prop, CONTACT_FIELDS, TYPO_CUTOFF)
+        ):
+            problems.append(
+                (
+                    ("field",),
+                    f"unknown contact field `{prop}`{typo} "
+                    f"(a custom property of this name is written `{PROPERTY_PREFIX}{prop}`)",
+                )
+            )
+        return problems
+    if rule.field in TEXT_FIELDS:
+        for op in ("gt", "gte", "lt", "lte"):
+            if getattr(rule, op) is not None:
+                problems.append(
+                    (
+                        (op,),
+                        f"{rule.field} is text and {op} compares numbers: use eq, in or matches",
+                    )
+                )
+        options = [rule.eq] if rule.eq is not None else []
+        options += rule.in_ or []
+        for option in options:
+            if isinstance(option, bool):
+                where: Path = ("eq",) if rule.eq is not None else ("in",)
+                problems.append(
+                    (where, f"{rule.field} is text, but {_YAML_WORDS}: quote the value ('NO')")
+                )
+                break
+    return problems
+
+
+def _where_problem(
+    key: str, wanted: Scalar, activity_attributes: Collection[str] | None
+) -> str | None:
+    name, free_form, _ = where_attribute(key)
+    if isinstance(wanted, bool):
+        return f"activity attributes are text, but {_YAML_WORDS}: quote the value"
+    if not isinstance(wanted, str):
+        return f"activity attributes are text: quote the value ('{wanted}')"
+    if not free_form and name in ACTIVITY_ATTRIBUTES:
+        return None
+    if not free_form and (typo := did_you_mean(name, ACTIVITY_ATTRIBUTES, TYPO_CUTOFF)):
+        return (
+            f"unknown activity attribute `{name}`{typo} (a custom attribute of this name "
+            f"is written `{ATTRIBUTE_PREFIX}{key}`)"
+        )
+    if activity_attributes is not None and name not in activity_attributes:
+        known = {*ACTIVITY_ATTRIBUTES, *activity_attributes}
+        return f"no mapping sets the activity attribute `{name}`, so this never matches" + (
+            did_you_mean(name, known) or f"; known: {', '.join(sorted(known))}"
+        )
+    if not name.isidentifier():
+        return f"'{name}' is not an attribute name"
+    return None

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from scoring.handoff import build_handoff, top_reasons
 from scoring.lifecycle import LifecycleDecision
 from scoring.model import ScoringModel
-from scoring.records import Activity, Contact, ScoreResult
+from scoring.records import Activity, Contact, LifecycleStage, ScoreResult
 from scoring.writes import HandoffTask, PropertyUpdate, StageChange, WriteValue
 
 REASONS_SUMMARY_MAX = 1_000  # CRM text properties take more, but sales reads a line
@@ -83,3 +83,19 @@ def plan_writes(
     if decision.handoff_due:
         handoff = build_handoff(model, contact, activities, result, mql_transitions + 1, now)
     return WritePlan(crm_id=contact.crm_id, update=update, stage=stage, handoff=handoff)
+
+
+def resume_stage_move(
+    intent: StageChange | None, current: LifecycleStage | None
+) -> StageChange | None:
+    """The rest of a stage move that was sent but not known to be finished, if any.
+
+    A contact with no stage, or still at the move's starting stage, is finished toward
+    the intended stage; one already there needs nothing; one somewhere else was moved by
+    someone since, and that move stands.
+    """
+    if intent is None or current == intent.to_stage:
+        return None
+    if current is None or current == intent.from_stage:
+        return intent.model_copy(update={"from_stage": current})
+    return None

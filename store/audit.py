@@ -23,6 +23,14 @@ class AuditEvent:
 
 
 def record(engine: Engine, events: list[AuditEvent], flow_run_id: str | None, at: datetime) -> None:
+    """Append events; a decision a retried attempt of the same run makes again is kept once."""
+    if flow_run_id is not None and any(e.kind == "decision" for e in events):
+        known = _decisions_of_run(engine, flow_run_id)
+        events = [
+            e
+            for e in events
+            if e.kind != "decision" or (e.crm, e.contact_id, e.action) not in known
+        ]
     if not events:
         return
     rows = [
@@ -41,6 +49,33 @@ def record(engine: Engine, events: list[AuditEvent], flow_run_id: str | None, at
     ]
     with engine.begin() as connection:
         connection.execute(insert(AuditRow), rows)
+
+
+def _decisions_of_run(engine: Engine, flow_run_id: str) -> set[tuple[str, str | None, str]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(AuditRow.crm, AuditRow.contact_id, AuditRow.action).where(
+                AuditRow.flow_run_id == flow_run_id,  # type: ignore[arg-type]
+                AuditRow.kind == "decision",  # type: ignore[arg-type]
+            )
+        ).all()
+    return {(crm, contact, action) for crm, contact, action in rows}
+
+
+def failures_of_run(engine: Engine, flow_run_id: str) -> dict[str, int]:
+    """Failed outcomes this run recorded, by action, over every attempt of every task."""
+    from sqlalchemy import func
+
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(AuditRow.action, func.count())
+            .where(
+                AuditRow.flow_run_id == flow_run_id,  # type: ignore[arg-type]
+                AuditRow.outcome == "failed",  # type: ignore[arg-type]
+            )
+            .group_by(AuditRow.action)
+        ).all()
+    return {action: int(n) for action, n in rows}
 
 
 def history(engine: Engine, crm: str, contact_id: str) -> list[dict[str, Any]]:

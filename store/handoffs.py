@@ -7,7 +7,7 @@ its lease if its run died.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy import Engine, delete, insert, select, update
@@ -102,37 +102,89 @@ def record_task(engine: Engine, key: str, task_id: str, now: datetime) -> None:
         )
 
 
-def take_over_stale(
-    engine: Engine, crm: str, by: str, now: datetime, cutoff: datetime
-) -> list[HandoffTask]:
-    """Take over claims made before `cutoff` that have no task id, one atomic update each.
+def open_claims(engine: Engine, keys: Sequence[str]) -> None:
+    """Give claims back without a task: any run may finish them at once, no lease to wait.
 
-    Two runs finishing the same stale claim race on the update; only one sees its row
-    change, so only one goes on to look the task up and create it.
+    Used when the run that holds them cannot finish them (a create failed, the batch
+    raised); the transition stays counted, so nobody decides it a second time.
+    """
+    if not keys:
+        return
+    with engine.begin() as connection:
+        for start in range(0, len(keys), 900):
+            connection.execute(
+                update(HandoffRow)
+                .where(
+                    HandoffRow.key.in_(keys[start : start + 900]),  # type: ignore[attr-defined]
+                    HandoffRow.task_id.is_(None),  # type: ignore[union-attr]
+                )
+                .values(claimed_by=None)
+            )
+
+
+def take_over_stale(
+    engine: Engine,
+    crm: str,
+    by: str,
+    now: datetime,
+    cutoff: datetime,
+    owner_gone: Callable[[str], bool] = lambda owner: False,
+) -> list[HandoffTask]:
+    """Take over claims with no task id that nobody is finishing, one atomic update each.
+
+    Nobody is finishing a claim that was given back (no owner), whose owner is known to
+    be gone (`owner_gone`), or that was made before `cutoff` (the lease: an owner on
+    another machine may be dead without anyone here knowing). Two runs racing for the
+    same claim compare-and-set its owner; only one sees its row change and goes on.
     """
     taken: list[HandoffTask] = []
     with engine.connect() as connection:
         rows = connection.execute(
-            select(HandoffRow.key, HandoffRow.payload).where(
+            select(
+                HandoffRow.key, HandoffRow.payload, HandoffRow.claimed_by, HandoffRow.claimed_at
+            ).where(
                 HandoffRow.crm == crm,
                 HandoffRow.task_id.is_(None),  # type: ignore[union-attr]
-                HandoffRow.claimed_at < cutoff,  # type: ignore[operator]
             )
         ).all()
-    for key, payload in rows:
+    for key, payload, owner, claimed_at in rows:
+        free = (
+            owner is None or owner_gone(owner) or (claimed_at is not None and claimed_at < cutoff)
+        )
+        if not free:
+            continue
+        same_owner = (
+            HandoffRow.claimed_by.is_(None)  # type: ignore[union-attr]
+            if owner is None
+            else HandoffRow.claimed_by == owner
+        )
         with engine.begin() as connection:
             changed = connection.execute(
                 update(HandoffRow)
                 .where(
                     HandoffRow.key == key,  # type: ignore[arg-type]
                     HandoffRow.task_id.is_(None),  # type: ignore[union-attr]
-                    HandoffRow.claimed_at < cutoff,  # type: ignore[operator]
+                    same_owner,  # type: ignore[arg-type]
+                    HandoffRow.claimed_at == claimed_at,  # type: ignore[arg-type]
                 )
                 .values(claimed_by=by, claimed_at=now)
             ).rowcount
         if changed == 1:
             taken.append(HandoffTask.model_validate(payload))
     return taken
+
+
+def unfinished(engine: Engine, crm: str) -> list[str]:
+    """Contacts whose handoff is claimed and has no task yet (pending across runs)."""
+    with engine.connect() as connection:
+        return list(
+            connection.execute(
+                select(HandoffRow.contact_id).where(
+                    HandoffRow.crm == crm,
+                    HandoffRow.task_id.is_(None),  # type: ignore[union-attr]
+                )
+            ).scalars()
+        )
 
 
 def task_of(engine: Engine, key: str) -> str | None:

@@ -33,6 +33,7 @@ class WrittenState:
     stage_written_at: datetime | None = None
     mql_transitions: int = 0
     recycled_at: datetime | None = None
+    stage_intent: dict[str, Any] | None = None  # a stage move sent, not known finished
 
 
 def _score_values(result: ScoreResult) -> dict[str, Any]:
@@ -85,6 +86,7 @@ def written_states(engine: Engine, crm: str, crm_ids: list[str]) -> dict[str, Wr
                     stage_written_at=row["stage_written_at"],
                     mql_transitions=row["mql_transitions"],
                     recycled_at=row["recycled_at"],
+                    stage_intent=row["stage_intent"],
                 )
     return states
 
@@ -110,6 +112,19 @@ def record_written(
                 update(ScoreRow)
                 .where(ScoreRow.crm == crm, ScoreRow.crm_id == crm_id)  # type: ignore[arg-type]
                 .values(**changes)
+            )
+
+
+def record_stage_intents(engine: Engine, crm: str, intents: dict[str, dict[str, Any]]) -> None:
+    """Note stage moves as intended before their first request, in one transaction."""
+    if not intents:
+        return
+    with engine.begin() as connection:
+        for crm_id, intent in intents.items():
+            connection.execute(
+                update(ScoreRow)
+                .where(ScoreRow.crm == crm, ScoreRow.crm_id == crm_id)  # type: ignore[arg-type]
+                .values(stage_intent=intent)
             )
 
 
@@ -142,12 +157,14 @@ def mark_needs_write(engine: Engine, crm: str, failed: set[str], done: set[str])
 
 
 def contacts_needing_write(engine: Engine, crm: str) -> list[str]:
+    """Contacts with a failed write or an unfinished stage move: the next sync redoes them."""
     with engine.connect() as connection:
         return list(
             connection.execute(
                 select(ScoreRow.crm_id).where(
                     ScoreRow.crm == crm,
-                    ScoreRow.needs_write == True,  # noqa: E712
+                    (ScoreRow.needs_write == True)  # noqa: E712
+                    | ScoreRow.stage_intent.is_not(None),  # type: ignore[union-attr]
                 )
             ).scalars()
         )

@@ -99,6 +99,12 @@ class ScoreRow(SQLModel, table=True):
     recycled_at: datetime | None = _when()
     # A write for this contact failed: the next sync scores it again, changed or not.
     needs_write: bool = False
+    # A stage move sent but not known to be finished ({"from", "to", "lead_status"}):
+    # HubSpot's backward move is two requests, and a run that dies between them leaves
+    # the contact with no stage; whoever comes next finishes the move.
+    stage_intent: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON(none_as_null=True), nullable=True)
+    )
 
 
 class ScoreHistoryRow(SQLModel, table=True):

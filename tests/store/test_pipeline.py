@@ -127,8 +127,9 @@ def test_crash_between_create_and_record_finds_the_task(engine: Engine) -> None:
     crm.die = None
     later = NOW + timedelta(hours=1)
     finished = pipeline.finish_interrupted_handoffs(engine, crm, later, "r2", "worker-2")
-    assert len(crm.tasks) == 1 and finished.tasks_created == []
-    assert handoffs.task_of(engine, "hubspot:1:mql:1") == next(iter(crm.tasks))
+    task_id = next(iter(crm.tasks))
+    assert len(crm.tasks) == 1 and finished.tasks_created == [("1", task_id)]
+    assert handoffs.task_of(engine, "hubspot:1:mql:1") == task_id
     actions = [(e["action"], e["outcome"]) for e in history(engine, "hubspot", "1")]
     assert ("create_task", "already_done") in actions
 
