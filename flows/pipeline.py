@@ -395,9 +395,21 @@ def finish_interrupted_handoffs(
     ready = [task for task in stale if task.contact_id not in unmoved]
     try:
         found = connector.find_tasks([task.key for task in ready]) if ready else {}
-    except ConnectorError:
+    except ConnectorError as exc:
+        # Without the lookup no create may be sent (one may have landed): give the claims
+        # back open and say so; the next attempt looks again.
+        events += [
+            AuditEvent(crm=crm, contact_id=task.contact_id, kind="write", action="find_task",
+                       outcome=OutcomeStatus.FAILED.value, detail={"key": task.key},
+                       message=exc.message)
+            for task in ready
+        ]  # fmt: skip
+        audit.record(engine, events, flow_run_id, now)
         handoffs.open_claims(engine, [task.key for task in stale])
-        raise
+        return ApplyReport(
+            failures=[(task.contact_id, "task", exc.message) for task in ready],
+            pending_handoffs=[task.contact_id for task in stale],
+        )
     for task in ready:
         task_id = found.get(task.key)
         if task_id is None:

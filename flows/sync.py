@@ -44,7 +44,8 @@ def _score_in_batches(crm: Crm, ids: list[str], dry_run: bool) -> tuple[ApplyRep
 
 
 def _finish(crm: Crm) -> tuple[ApplyReport, list[str]]:
-    state = tasks.finish_handoffs(crm, return_state=True)
+    finishing = tasks.finish_handoffs.with_options(retry_delay_seconds=tasks.retry_delays())
+    state = finishing(crm, return_state=True)
     if state.is_completed():
         return state.result(), []
     error = state.result(raise_on_failure=False)

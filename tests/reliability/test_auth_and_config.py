@@ -4,6 +4,7 @@ are renewed on a 401 instead."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from pathlib import Path
@@ -102,10 +103,8 @@ class PlainListener:
             return
         with conn:
             conn.settimeout(5)
-            try:
+            with contextlib.suppress(OSError):
                 self.received = conn.recv(65536)
-            except OSError:
-                pass
 
     def close(self) -> None:
         self.closed.set()
