@@ -33,7 +33,7 @@ from scoring.lifecycle import (
 from scoring.model import ScoringModel
 from scoring.plan import WritePlan, plan_writes, resume_stage_move
 from scoring.records import Activity, Contact, Crm, LifecycleStage, ScoreResult
-from scoring.writes import HandoffTask, OutcomeStatus, StageChange, WriteOutcome
+from scoring.writes import HandoffTask, OutcomeStatus, PropertyUpdate, StageChange, WriteOutcome
 from store import audit, handoffs, mirror, scores
 from store.audit import AuditEvent
 
@@ -64,6 +64,7 @@ class ApplyReport:
     new_mqls: list[str] = field(default_factory=list)
     failures: list[tuple[str, str, str]] = field(default_factory=list)  # id, action, message
     skipped_claims: int = 0
+    skipped_writes: list[str] = field(default_factory=list)  # another run was writing them
     pending_handoffs: list[str] = field(default_factory=list)  # contacts left without a task
 
     def merge(self, other: ApplyReport) -> None:
@@ -74,6 +75,7 @@ class ApplyReport:
         self.new_mqls += other.new_mqls
         self.failures += other.failures
         self.skipped_claims += other.skipped_claims
+        self.skipped_writes += other.skipped_writes
 
 
 def score_and_plan(
@@ -241,7 +243,9 @@ def apply_plans(
         raise
     handoffs.open_claims(engine, sorted(held))
     failed = {contact for contact, what, _ in report.failures if what in ("update", "stage")}
-    scores.mark_needs_write(engine, crm, failed, {d.contact.crm_id for d in decided})
+    # A contact another run was writing is that run's to mark.
+    done = {d.contact.crm_id for d in decided} - set(report.skipped_writes)
+    scores.mark_needs_write(engine, crm, failed, done)
     report.pending_handoffs += [task.contact_id for task in held.values()]
     return report
 
@@ -258,15 +262,22 @@ def _apply(
     held: dict[str, HandoffTask],
 ) -> None:
     crm = connector.crm.value
-    updates = [d.plan.update for d in decided if d.plan.update is not None]
-    update_outcomes = connector.update_properties(updates) if updates else []
-    for update, outcome in zip(updates, update_outcomes, strict=True):
-        events.append(_write_event(outcome, "update_properties", update.values))
-        if outcome.status is OutcomeStatus.OK:
-            scores.record_written(engine, crm, update.crm_id, update.values)
-            report.updated += 1
-        else:
-            report.failures.append((update.crm_id, "update", outcome.message or ""))
+    planned = [d.plan.update for d in decided if d.plan.update is not None]
+    ids = sorted(u.crm_id for u in planned)
+    mine = scores.claim_writes(engine, crm, ids, worker, now, now - CLAIM_LEASE) if ids else set()
+    try:
+        updates = _still_unwritten(engine, crm, [u for u in planned if u.crm_id in mine])
+        report.skipped_writes += [u.crm_id for u in planned if u.crm_id not in mine]
+        update_outcomes = connector.update_properties(updates) if updates else []
+        for update, outcome in zip(updates, update_outcomes, strict=True):
+            events.append(_write_event(outcome, "update_properties", update.values))
+            if outcome.status is OutcomeStatus.OK:
+                scores.record_written(engine, crm, update.crm_id, update.values)
+                report.updated += 1
+            else:
+                report.failures.append((update.crm_id, "update", outcome.message or ""))
+    finally:
+        scores.release_writes(engine, crm, sorted(mine), worker)
 
     moving: list[Decided] = []
     for item in decided:
@@ -337,6 +348,25 @@ def _apply(
         for key in [k for k, t in held.items() if t.contact_id == contact_id]:
             held.pop(key)
     report.merge(created)
+
+
+def _still_unwritten(
+    engine: Engine, crm: str, updates: list[PropertyUpdate]
+) -> list[PropertyUpdate]:
+    """The updates' values not already written, read again under the write claim.
+
+    A concurrent run may have written the same values since this batch was planned.
+    """
+    if not updates:
+        return []
+    states = scores.written_states(engine, crm, [u.crm_id for u in updates])
+    fresh: list[PropertyUpdate] = []
+    for update in updates:
+        written = (states.get(update.crm_id) or scores.WrittenState()).written
+        values = {k: v for k, v in update.values.items() if written.get(k) != v}
+        if values:
+            fresh.append(update.model_copy(update={"values": values}))
+    return fresh
 
 
 def finish_interrupted_handoffs(

@@ -45,6 +45,7 @@ def publish(
             f"- handoff tasks: {len(report.tasks_created)}",
             f"- failures: {len(report.failures)}",
             f"- handoffs left to another run's claim: {report.skipped_claims}",
+            f"- contacts left to another run writing them: {len(report.skipped_writes)}",
             *_pending_lines(pending),
         ]
     )

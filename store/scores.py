@@ -128,6 +128,53 @@ def record_stage_intents(engine: Engine, crm: str, intents: dict[str, dict[str, 
             )
 
 
+def claim_writes(
+    engine: Engine, crm: str, crm_ids: list[str], by: str, now: datetime, stale_before: datetime
+) -> set[str]:
+    """Claim these contacts for writing; the ids claimed (those no other run is writing).
+
+    A claim older than `stale_before` belonged to a run that died: it is taken over.
+    """
+    claimed: set[str] = set()
+    with engine.begin() as connection:
+        for start in range(0, len(crm_ids), 900):
+            chunk = crm_ids[start : start + 900]
+            connection.execute(
+                update(ScoreRow)
+                .where(
+                    ScoreRow.crm == crm,  # type: ignore[arg-type]
+                    ScoreRow.crm_id.in_(chunk),  # type: ignore[attr-defined]
+                    ScoreRow.writing_by.is_(None)  # type: ignore[union-attr]
+                    | (ScoreRow.writing_at < stale_before),  # type: ignore[operator]
+                )
+                .values(writing_by=by, writing_at=now)
+            )
+            claimed.update(
+                connection.execute(
+                    select(ScoreRow.crm_id).where(
+                        ScoreRow.crm == crm,
+                        ScoreRow.crm_id.in_(chunk),  # type: ignore[attr-defined]
+                        ScoreRow.writing_by == by,
+                    )
+                ).scalars()
+            )
+    return claimed
+
+
+def release_writes(engine: Engine, crm: str, crm_ids: list[str], by: str) -> None:
+    with engine.begin() as connection:
+        for start in range(0, len(crm_ids), 900):
+            connection.execute(
+                update(ScoreRow)
+                .where(
+                    ScoreRow.crm == crm,  # type: ignore[arg-type]
+                    ScoreRow.crm_id.in_(crm_ids[start : start + 900]),  # type: ignore[attr-defined]
+                    ScoreRow.writing_by == by,  # type: ignore[arg-type]
+                )
+                .values(writing_by=None, writing_at=None)
+            )
+
+
 def score_of(engine: Engine, crm: str, crm_id: str) -> dict[str, Any] | None:
     with engine.connect() as connection:
         row = (

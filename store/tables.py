@@ -105,6 +105,10 @@ class ScoreRow(SQLModel, table=True):
     stage_intent: dict[str, Any] | None = Field(
         default=None, sa_column=Column(JSON(none_as_null=True), nullable=True)
     )
+    # The run writing this contact's fields now: two concurrent syncs do not both send
+    # the same values (the other one skips the contact until the claim is released).
+    writing_by: str | None = None
+    writing_at: datetime | None = _when()
 
 
 class ScoreHistoryRow(SQLModel, table=True):

@@ -138,3 +138,17 @@ def test_a_killed_run_ends_with_one_task_after_a_rerun(sandbox, store_url: str, 
         final = "already_done" if die == "after_create" else "ok"
         assert ("write", "create_task", final) in trail, trail
     engine.dispose()
+
+
+def test_two_processes_write_each_contact_once(sandbox, store_url: str) -> None:
+    ids = live_ids(store_url)
+    assert len(ids) <= 100, "one batch update per process: keep the population small"
+    sandbox.admin.reset()
+    codes = in_processes(step(sandbox, store_url, ids, "p1"), step(sandbox, store_url, ids, "p2"))
+    assert codes == [0, 0]
+    requests = sandbox.admin.stats()["requests"]
+    # Both planned the same writes; the one that claimed the contacts sent them (one batch
+    # of score fields, one of forward stage moves), the other found them claimed or,
+    # after the release, already written.
+    assert requests.get("POST /crm/v3/objects/contacts/batch/update") == 2, requests
+    assert requests.get("POST /crm/v3/objects/tasks/batch/create") == 1, requests
