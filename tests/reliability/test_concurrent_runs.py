@@ -30,7 +30,7 @@ def test_concurrent_syncs_on_the_ephemeral_api_all_finish(
         subprocess.Popen(
             [str(mqlsync), "sync", "hubspot"], env=env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+        )
         for _ in range(RUNS)
     ]
     outputs = [proc.communicate(timeout=600)[0] for proc in procs]
