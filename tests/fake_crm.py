@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from itertools import count
 
+from connectors.common import is_backward
 from connectors.paging import Page
 from connectors.protocol import ContactStatus, Deletion
 from scoring.records import Activity, Contact, Crm
@@ -32,7 +33,8 @@ class MemoryCrm:
         self.calls: list[str] = []
         self.fail_updates: set[str] = set()
         self.fail_stages: set[str] = set()
-        # Simulates the process dying: "before_stage", "before_create" or "after_create".
+        # Simulates the process dying: "before_stage", "mid_backward_move" (after the clear
+        # of a two-request backward move), "before_create" or "after_create".
         self.die: str | None = None
         self._ids = count(1)
 
@@ -65,6 +67,9 @@ class MemoryCrm:
             raise SystemExit("killed between claim and stage move")
         outcomes = []
         for change in changes:
+            if self.die == "mid_backward_move" and is_backward(change.from_stage, change.to_stage):
+                self.stages[change.crm_id] = ""
+                raise SystemExit("killed between clearing the stage and setting it")
             if change.crm_id in self.fail_stages:
                 outcomes.append(self._outcome(change.crm_id, OutcomeStatus.FAILED, "refused"))
                 continue

@@ -170,6 +170,30 @@ def test_rejected_mql_is_recycled_and_must_re_earn(engine: Engine) -> None:
     assert sorted(t.key for t in crm.tasks.values()) == ["hubspot:1:mql:1", "hubspot:1:mql:2"]
 
 
+def test_a_backward_move_cut_between_its_two_requests_is_finished_by_the_rerun(
+    engine: Engine,
+) -> None:
+    seed(engine)
+    crm = MemoryCrm()
+    run(engine, crm)
+    seed(engine, lead_status="UNQUALIFIED", stage="mql")
+    later = NOW + timedelta(days=1)
+    crm.die = "mid_backward_move"
+    with pytest.raises(SystemExit):
+        run(engine, crm, later)
+    crm.die = None
+    assert crm.stages["1"] == ""  # the CRM now shows no stage at all
+    # The next pull brings the contact as the CRM holds it: no stage.
+    seed(engine, lead_status="UNQUALIFIED", stage=None)
+    assert "1" in scores.contacts_needing_write(engine, "hubspot")
+    _, report = run(engine, crm, later + timedelta(minutes=15))
+    assert crm.stages["1"] == "lead"
+    assert [(c, to) for c, _, to in report.stage_moves] == [("1", "lead")]
+    state = scores.written_states(engine, "hubspot", ["1"])["1"]
+    assert state.stage == "lead" and state.stage_intent is None
+    assert "1" not in scores.contacts_needing_write(engine, "hubspot")
+
+
 def test_every_decision_and_write_is_audited(engine: Engine) -> None:
     seed(engine)
     run(engine, MemoryCrm())
