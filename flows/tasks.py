@@ -71,7 +71,7 @@ def preflight(crm: Crm) -> str | None:
     The model and mapping are read before the first request, so a broken file costs no
     API call; the CRM is then asked once for its schema (which also proves the token).
     """
-    from flows.check import check_configuration
+    from flows.check import check_configuration, mapping_path
 
     problems = check_configuration(get_settings())
     if problems:
@@ -84,7 +84,10 @@ def preflight(crm: Crm) -> str | None:
     except (ConnectorError, runtime.ConfigurationError, ModelError) as exc:
         return remedy(exc, crm)
     if problems:
-        return f"the {crm.value} mapping does not match the CRM: " + "; ".join(problems)
+        path = mapping_path(get_settings(), crm)
+        return f"{path}: the mapping names what the {crm.value} account lacks: " + "; ".join(
+            problems
+        )
     return None
 
 

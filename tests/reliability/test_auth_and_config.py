@@ -171,3 +171,22 @@ def test_broken_configuration_stops_before_any_crm_request(
     assert str(bad) in run.output and expected in run.output, run.output
     assert "Traceback" not in run.output
     assert crm_requests(sb) == {}
+
+
+def test_a_mapping_naming_a_property_the_portal_lacks_stops_before_the_pull(
+    crm_env: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    sb = crm_env
+    mapping = tmp_path / "hubspot.yaml"
+    text = Path("mappings/hubspot.yaml").read_text()
+    assert "mqlsync_score" in text
+    mapping.write_text(text.replace("mqlsync_score", "mqlsync_score_v2"))
+    monkeypatch.setenv("MQLSYNC_HUBSPOT_MAPPING", str(mapping))
+    sb.admin.reset()
+    run = run_cli("sync", "hubspot")
+    assert run.exit_code == 1
+    assert str(mapping) in run.output and "mqlsync_score_v2" in run.output, run.output
+    # Only the schema was read: no pull, no write.
+    assert set(crm_requests(sb)) <= {
+        "GET /crm/v3/properties/contacts", "GET /crm/v3/properties/tasks"
+    }, crm_requests(sb)

@@ -81,6 +81,9 @@ def test_a_faulted_create_then_a_clean_run_hands_every_mql_off_once(
     clean = run_cli("sync", "hubspot")
     assert clean.exit_code == 0, clean.output
     assert_like_clean_run(sb, clean_run_result)
+    if without_task:
+        # The repair is in the report: the tasks it created are counted, not dropped.
+        assert f"- handoff tasks: {len(without_task)}" in clean.output, clean.output
 
 
 def test_a_rejected_token_on_create_is_audited_and_counted(crm_env: Any) -> None:
