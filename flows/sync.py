@@ -95,7 +95,7 @@ def sync(
     pulls = []
     for stream in tasks.STREAMS:
         since = tasks.stored_cursor(which, stream)
-        state = tasks.pull_stream(which, stream, since, return_state=True)
+        state = tasks.pulling()(which, stream, since, return_state=True)
         if not state.is_completed():
             error = state.result(raise_on_failure=False)
             reason = tasks.remedy(error, which) if isinstance(error, BaseException) else ""
@@ -205,7 +205,7 @@ def backfill(
         get_run_logger().error(problem)
         return Failed(message=problem)
     since = datetime.combine(start, time.min, UTC)
-    pulls = [tasks.pull_stream(which, stream, since) for stream in tasks.STREAMS]
+    pulls = [tasks.pulling()(which, stream, since) for stream in tasks.STREAMS]
     ids = tasks.contacts_changed_between(which, start, end)
     outcome, problems = _score_in_batches(which, ids, dry_run)
     pending = tasks.Pending() if dry_run else tasks.pending_work(which)

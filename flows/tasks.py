@@ -36,10 +36,15 @@ def retry_unless_fatal(task: Any, task_run: Any, state: Any) -> bool:
     return not (isinstance(error, BaseException) and is_fatal(error))
 
 
-def retry_delays() -> list[float]:
-    """Seconds between Prefect attempts of a batch: 10 then 60, or the setting's value."""
+def retry_delays(defaults: tuple[float, ...] = (10.0, 60.0)) -> list[float]:
+    """Seconds between Prefect attempts of a task: its defaults, or the setting's value."""
     delay = get_settings().task_retry_delay_s
-    return [10.0, 60.0] if delay is None else [delay, delay]
+    return list(defaults) if delay is None else [delay] * len(defaults)
+
+
+def pulling() -> Any:
+    """`pull_stream` with the configured delays between its Prefect attempts."""
+    return pull_stream.with_options(retry_delay_seconds=retry_delays((5.0, 30.0, 120.0)))
 
 
 def remedy(error: BaseException, crm: Crm) -> str:

@@ -6,7 +6,10 @@ generator so a run is repeatable) or for the next `count` matching requests (exa
 tests). Rules can be limited to a CRM, a method and a path prefix.
 
 Kinds:
-  429         HubSpot-shaped rate-limit answer (with Retry-After); HubSpot paths only
+  429         HubSpot-shaped rate-limit answer; HubSpot paths only. It carries
+              `Retry-After: <retry_after>` (default 1 second); `retry_after=None` sends
+              none, as HubSpot's ten-secondly answers often do, so a client must back off
+              on its own
   500 502 503 server errors (502/503 with an HTML body, as a proxy in front would send)
   reset       the connection is dropped before any response
   slow        the answer is delayed `seconds` (past a client's timeout), then served
@@ -15,7 +18,8 @@ Kinds:
   lost_write  the write is applied, then the connection is dropped (writes only)
 
 Spec string (CLI `--faults`): comma-separated `kind=RATE` or `kind=xCOUNT`, each
-optionally `@/path/prefix`, plus `seed=N`, `slow_seconds=S`, `partial_share=F`. Example:
+optionally `@/path/prefix`, plus `seed=N`, `slow_seconds=S`, `partial_share=F`,
+`retry_after=S` (or `retry_after=none`, for 429 rules). Example:
 `500=0.02,reset=0.01,partial=x1@/crm/v3/objects/contacts/batch/update,seed=7`.
 """
 
@@ -54,6 +58,7 @@ class FaultRule:
     crm: str | None = None  # "hubspot" | "salesforce"
     seconds: float = 5.0  # for slow
     share: float = 0.3  # for partial: the share of a batch's records that fail
+    retry_after: int | None = 1  # for 429: Retry-After seconds; None sends no header
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -121,6 +126,7 @@ def parse_spec(spec: str | None) -> tuple[list[FaultRule], int]:
     """Rules and seed from a `--faults` spec string (see the module docstring)."""
     rules: list[FaultRule] = []
     seed, slow, share = 0, 5.0, 0.3
+    retry_after: int | None = 1
     for item in (spec or "").split(","):
         item = item.strip()
         if not item:
@@ -135,13 +141,16 @@ def parse_spec(spec: str | None) -> tuple[list[FaultRule], int]:
         if key == "partial_share":
             share = float(value)
             continue
+        if key == "retry_after":
+            retry_after = None if value.lower() == "none" else int(value)
+            continue
         value, _, path = value.partition("@")
         if value.startswith("x"):
             rules.append(FaultRule(key, count=int(value[1:]), path=path))
         else:
             rules.append(FaultRule(key, rate=float(value), path=path))
     for rule in rules:
-        rule.seconds, rule.share = slow, share
+        rule.seconds, rule.share, rule.retry_after = slow, share, retry_after
     return rules, seed
 
 
@@ -183,6 +192,9 @@ async def inject(
     should now serve it (slow: after the delay; partial: with the batch marked)."""
     kind = rule.kind
     if kind == "429":
+        headers = {**extra, "X-HubSpot-RateLimit-Remaining": "0"}
+        if rule.retry_after is not None:
+            headers["Retry-After"] = str(rule.retry_after)
         await respond(
             send,
             429,
@@ -193,7 +205,7 @@ async def inject(
                 policyName="TEN_SECONDLY_ROLLING",
                 groupName="publicapi:private-app:sandbox",
             ),
-            {**extra, "X-HubSpot-RateLimit-Remaining": "0", "Retry-After": "1"},
+            headers,
         )
         return True
     if kind in ("500", "502", "503"):
