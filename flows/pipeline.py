@@ -264,7 +264,11 @@ def _apply(
     crm = connector.crm.value
     planned = [d.plan.update for d in decided if d.plan.update is not None]
     ids = sorted(u.crm_id for u in planned)
-    mine = scores.claim_writes(engine, crm, ids, worker, now, now - CLAIM_LEASE) if ids else set()
+    mine = (
+        scores.claim_writes(engine, crm, ids, worker, now, now - CLAIM_LEASE, owner_gone)
+        if ids
+        else set()
+    )
     try:
         updates = _still_unwritten(engine, crm, [u for u in planned if u.crm_id in mine])
         report.skipped_writes += [u.crm_id for u in planned if u.crm_id not in mine]

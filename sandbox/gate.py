@@ -54,6 +54,10 @@ class Gate:
         if crm is None:
             await self.app(scope, receive, send)
             return
+        sb.crm_requests += 1
+        number, hook = sb.crm_requests, sb.on_request  # test facility (state.Sandbox)
+        if hook is not None:
+            hook(method, path, number, "before")
         token = _bearer(scope)
         if (
             crm == "hubspot"
@@ -142,6 +146,8 @@ class Gate:
         await self.app(scope, receive, _with_headers(send, extra))
         # The sandbox's own cost per endpoint, so benchmarks can subtract it.
         sb.stats.seconds[key] += time.perf_counter() - started
+        if hook is not None:
+            hook(method, path, number, "after")
 
 
 def _with_headers(send: Send, headers: dict[str, str]) -> Send:

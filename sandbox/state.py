@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +82,12 @@ class Sandbox:
     build_seconds: float
     base_url: str = ""
     ca_file: str = ""
+    # Test facility, not CRM behaviour: called as on_request(method, path, n, phase) for
+    # the n-th CRM request (n counts every CRM request since start), phase "before" right
+    # after it is counted and "after" once it has been served (not for one that was
+    # throttled or faulted). Runs on the server's event loop: keep it short.
+    on_request: Callable[[str, str, int, str], None] | None = None
+    crm_requests: int = 0
 
 
 def build_sandbox(

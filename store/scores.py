@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -129,23 +130,43 @@ def record_stage_intents(engine: Engine, crm: str, intents: dict[str, dict[str, 
 
 
 def claim_writes(
-    engine: Engine, crm: str, crm_ids: list[str], by: str, now: datetime, stale_before: datetime
+    engine: Engine,
+    crm: str,
+    crm_ids: list[str],
+    by: str,
+    now: datetime,
+    stale_before: datetime,
+    owner_gone: Callable[[str], bool] = lambda owner: False,
 ) -> set[str]:
     """Claim these contacts for writing; the ids claimed (those no other run is writing).
 
-    A claim older than `stale_before` belonged to a run that died: it is taken over.
+    A claim older than `stale_before` belonged to a run that died: it is taken over. So is
+    one whose owner is known to be gone (`owner_gone`, as for handoff claims): without
+    that, a run killed mid-write left its contacts skipped by every run for the lease,
+    and unwritten after it, since the skipping runs move the cursors past them.
     """
     claimed: set[str] = set()
     with engine.begin() as connection:
         for start in range(0, len(crm_ids), 900):
             chunk = crm_ids[start : start + 900]
+            owners = connection.execute(
+                select(ScoreRow.writing_by)
+                .where(
+                    ScoreRow.crm == crm,  # type: ignore[arg-type]
+                    ScoreRow.crm_id.in_(chunk),  # type: ignore[attr-defined]
+                    ScoreRow.writing_by.is_not(None),  # type: ignore[union-attr]
+                )
+                .distinct()
+            ).scalars()
+            gone = sorted(owner for owner in owners if owner != by and owner_gone(owner))
             connection.execute(
                 update(ScoreRow)
                 .where(
                     ScoreRow.crm == crm,  # type: ignore[arg-type]
                     ScoreRow.crm_id.in_(chunk),  # type: ignore[attr-defined]
                     ScoreRow.writing_by.is_(None)  # type: ignore[union-attr]
-                    | (ScoreRow.writing_at < stale_before),  # type: ignore[operator]
+                    | (ScoreRow.writing_at < stale_before)  # type: ignore[operator]
+                    | ScoreRow.writing_by.in_(gone),  # type: ignore[union-attr]
                 )
                 .values(writing_by=by, writing_at=now)
             )
