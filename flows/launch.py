@@ -15,6 +15,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+# Prefect gives its ephemeral API 20 s to start; the first start on a fresh PREFECT_HOME
+# migrates its database, which on a busy 2-core machine takes longer. Set before Prefect
+# is imported (the CLI imports this module first); an explicit setting wins.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
 EXIT_OK = 0
 EXIT_INCOMPLETE = 1  # the run failed or left work pending; the text says what
 
@@ -53,7 +58,14 @@ def ephemeral_api_lock(echo: Callable[[str], None]) -> Iterator[None]:
 def run_flow(flow: Any, echo: Callable[[str], None], **parameters: Any) -> tuple[int, str]:
     """Run `flow` here; its exit code and the text to show (summary, or what is left)."""
     with ephemeral_api_lock(echo):
-        state = flow(**parameters, return_state=True)
+        try:
+            state = flow(**parameters, return_state=True)
+        except RuntimeError as exc:
+            if "ephemeral Prefect API server" not in str(exc):
+                raise
+            # Its database is migrated by now: a second start is quicker.
+            echo("Prefect's ephemeral API did not start in time; trying once more")
+            state = flow(**parameters, return_state=True)
     if state.is_completed():
         return EXIT_OK, str(state.result())
     return EXIT_INCOMPLETE, state.message or f"the run ended {state.name}"
