@@ -14,6 +14,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from scoring.writes import HandoffTask
+from store.chunking import in_chunks
 from store.tables import HandoffRow, ScoreRow
 
 
@@ -80,13 +81,13 @@ def pending_contacts(engine: Engine, crm: str, contact_ids: Sequence[str]) -> se
     """Contacts with a claimed handoff that has no task yet: a transition in progress."""
     found: set[str] = set()
     with engine.connect() as connection:
-        for start in range(0, len(contact_ids), 900):
+        for chunk in in_chunks(contact_ids):
             found.update(
                 connection.execute(
                     select(HandoffRow.contact_id).where(
                         HandoffRow.crm == crm,
                         HandoffRow.task_id.is_(None),  # type: ignore[union-attr]
-                        HandoffRow.contact_id.in_(contact_ids[start : start + 900]),  # type: ignore[attr-defined]
+                        HandoffRow.contact_id.in_(chunk),  # type: ignore[attr-defined]
                     )
                 ).scalars()
             )
@@ -111,11 +112,11 @@ def open_claims(engine: Engine, keys: Sequence[str]) -> None:
     if not keys:
         return
     with engine.begin() as connection:
-        for start in range(0, len(keys), 900):
+        for chunk in in_chunks(keys):
             connection.execute(
                 update(HandoffRow)
                 .where(
-                    HandoffRow.key.in_(keys[start : start + 900]),  # type: ignore[attr-defined]
+                    HandoffRow.key.in_(chunk),  # type: ignore[attr-defined]
                     HandoffRow.task_id.is_(None),  # type: ignore[union-attr]
                 )
                 .values(claimed_by=None)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select, update
 
 from scoring.records import ACTIVITY_ATTRIBUTES, Activity, Contact, Crm
+from store.chunking import in_chunks
 from store.tables import ActivityRow, ContactRow
 from store.upsert import bulk_upsert
 
@@ -149,8 +150,8 @@ def load_activities(
     """Activities of these contacts, grouped by contact id."""
     grouped: dict[str, list[Activity]] = defaultdict(list)
     with engine.connect() as connection:
-        for start in range(0, len(contact_ids), 900):
-            chunk = list(contact_ids[start : start + 900])
+        for chunk in in_chunks(contact_ids):
+            chunk = list(chunk)
             rows = connection.execute(
                 select(ActivityRow).where(
                     ActivityRow.crm == crm.value,

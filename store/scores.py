@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 
 from scoring.records import ScoreResult
+from store.chunking import in_chunks
 from store.tables import ScoreHistoryRow, ScoreRow
 from store.upsert import bulk_upsert
 
@@ -73,11 +74,11 @@ def save_scores(engine: Engine, results: list[ScoreResult], flow_run_id: str | N
 def written_states(engine: Engine, crm: str, crm_ids: list[str]) -> dict[str, WrittenState]:
     states: dict[str, WrittenState] = {}
     with engine.connect() as connection:
-        for start in range(0, len(crm_ids), 900):
+        for chunk in in_chunks(crm_ids):
             rows = connection.execute(
                 select(ScoreRow).where(
                     ScoreRow.crm == crm,
-                    ScoreRow.crm_id.in_(crm_ids[start : start + 900]),  # type: ignore[attr-defined]
+                    ScoreRow.crm_id.in_(chunk),  # type: ignore[attr-defined]
                 )
             ).mappings()
             for row in rows:
@@ -147,8 +148,7 @@ def claim_writes(
     """
     claimed: set[str] = set()
     with engine.begin() as connection:
-        for start in range(0, len(crm_ids), 900):
-            chunk = crm_ids[start : start + 900]
+        for chunk in in_chunks(crm_ids):
             owners = connection.execute(
                 select(ScoreRow.writing_by)
                 .where(
@@ -184,12 +184,12 @@ def claim_writes(
 
 def release_writes(engine: Engine, crm: str, crm_ids: list[str], by: str) -> None:
     with engine.begin() as connection:
-        for start in range(0, len(crm_ids), 900):
+        for chunk in in_chunks(crm_ids):
             connection.execute(
                 update(ScoreRow)
                 .where(
                     ScoreRow.crm == crm,  # type: ignore[arg-type]
-                    ScoreRow.crm_id.in_(crm_ids[start : start + 900]),  # type: ignore[attr-defined]
+                    ScoreRow.crm_id.in_(chunk),  # type: ignore[attr-defined]
                     ScoreRow.writing_by == by,  # type: ignore[arg-type]
                 )
                 .values(writing_by=None, writing_at=None)
@@ -212,12 +212,12 @@ def mark_needs_write(engine: Engine, crm: str, failed: set[str], done: set[str])
     """Remember contacts whose writes failed (to retry) and forget those now written."""
     with engine.begin() as connection:
         for ids, flag in ((sorted(failed), True), (sorted(done - failed), False)):
-            for start in range(0, len(ids), 900):
+            for chunk in in_chunks(ids):
                 connection.execute(
                     update(ScoreRow)
                     .where(
                         ScoreRow.crm == crm,  # type: ignore[arg-type]
-                        ScoreRow.crm_id.in_(ids[start : start + 900]),  # type: ignore[attr-defined]
+                        ScoreRow.crm_id.in_(chunk),  # type: ignore[attr-defined]
                         ScoreRow.needs_write != flag,  # type: ignore[arg-type]
                     )
                     .values(needs_write=flag)
