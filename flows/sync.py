@@ -37,9 +37,7 @@ def _score_in_batches(crm: Crm, ids: list[str], dry_run: bool) -> tuple[ApplyRep
         if state.is_completed():
             total.merge(state.result())
             continue
-        error = state.result(raise_on_failure=False)
-        reason = tasks.remedy(error, crm) if isinstance(error, BaseException) else state.message
-        failed.append(f"{len(batch)} contacts not scored or written: {reason}")
+        failed.append(f"{len(batch)} contacts not scored or written: {_why_failed(state, crm)}")
     return total, failed
 
 
@@ -48,9 +46,15 @@ def _finish(crm: Crm) -> tuple[ApplyReport, list[str]]:
     state = finishing(crm, return_state=True)
     if state.is_completed():
         return state.result(), []
+    return ApplyReport(), [f"finishing open handoffs failed: {_why_failed(state, crm)}"]
+
+
+def _why_failed(state: Any, crm: Crm) -> str:
+    """One line for a task run that ended without a result: its error's remedy."""
     error = state.result(raise_on_failure=False)
-    reason = tasks.remedy(error, crm) if isinstance(error, BaseException) else state.message
-    return ApplyReport(), [f"finishing open handoffs failed: {reason}"]
+    if isinstance(error, BaseException):
+        return tasks.remedy(error, crm)
+    return state.message or ""
 
 
 def _verdict(
@@ -97,8 +101,7 @@ def sync(
         since = tasks.stored_cursor(which, stream)
         state = tasks.pulling()(which, stream, since, return_state=True)
         if not state.is_completed():
-            error = state.result(raise_on_failure=False)
-            reason = tasks.remedy(error, which) if isinstance(error, BaseException) else ""
+            reason = _why_failed(state, which)
             message = f"pull of {stream} failed, nothing scored; cursors kept: {reason}"
             get_run_logger().error(message)
             return Failed(message=message)
