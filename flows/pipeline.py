@@ -308,7 +308,15 @@ def _apply(
     changes = [d.plan.stage for d in moving if d.plan.stage is not None]
     # Recorded before the first request: a move of two requests (HubSpot's backward
     # clear-then-set) cut off between them is finished by whoever comes next.
-    scores.record_stage_intents(engine, crm, {c.crm_id: c.model_dump(mode="json") for c in changes})
+    # The owner goes with it, so that a concurrent run's report leaves it to this one.
+    scores.record_stage_intents(
+        engine,
+        crm,
+        {
+            c.crm_id: {**c.model_dump(mode="json"), "by": worker, "by_at": now.isoformat()}
+            for c in changes
+        },
+    )
     stage_outcomes = connector.change_stages(changes) if changes else []
     claimed: list[HandoffTask] = []
     for item, outcome in zip(moving, stage_outcomes, strict=True):
@@ -477,6 +485,25 @@ def finish_interrupted_handoffs(
         if task.contact_id in unmoved
     ]
     return report
+
+
+def held_elsewhere(me: str, now: datetime) -> Callable[[str | None, datetime | None], bool]:
+    """Whether a claim (owner, since) is another live run's to finish, seen from `me`.
+
+    A claim of nobody, of `me`, of a process known gone, or older than the lease is
+    work left undone; any other is in hand, and the run holding it reports on it.
+    """
+
+    def held(owner: str | None, since: datetime | None) -> bool:
+        return (
+            owner is not None
+            and owner != me
+            and since is not None
+            and since >= now - CLAIM_LEASE
+            and not owner_gone(owner)
+        )
+
+    return held
 
 
 def owner_gone(owner: str) -> bool:

@@ -65,4 +65,5 @@ def _pending_lines(pending: Pending | None) -> list[str]:
         + (f" ({attempts})" if attempts else ""),
         f"- MQLs still without a sales task: {pending.handoffs}",
         f"- contacts with writes still to do: {pending.writes}",
+        f"- handoffs another run is finishing: {pending.in_other_runs}",
     ]

@@ -209,6 +209,7 @@ class Pending:
     failures: dict[str, int] = field(default_factory=dict)  # by action, every attempt
     handoffs: int = 0  # MQLs whose task is not created yet
     writes: int = 0  # contacts whose writes or stage moves wait for the next run
+    in_other_runs: int = 0  # handoffs a concurrent live run is finishing: its to report
 
     @property
     def anything(self) -> bool:
@@ -219,10 +220,13 @@ class Pending:
 def pending_work(crm: Crm) -> Pending:
     engine = runtime.store_engine()
     current = run_id()
+    elsewhere = pipeline.held_elsewhere(worker_name(), datetime.now(UTC))
+    left = len(handoffs.unfinished(engine, crm.value, elsewhere))
     return Pending(
         failures=audit.failures_of_run(engine, current) if current else {},
-        handoffs=len(handoffs.unfinished(engine, crm.value)),
-        writes=len(scores.contacts_needing_write(engine, crm.value)),
+        handoffs=left,
+        writes=len(scores.contacts_needing_write(engine, crm.value, elsewhere)),
+        in_other_runs=len(handoffs.unfinished(engine, crm.value)) - left,
     )
 
 

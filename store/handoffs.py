@@ -175,17 +175,24 @@ def take_over_stale(
     return taken
 
 
-def unfinished(engine: Engine, crm: str) -> list[str]:
-    """Contacts whose handoff is claimed and has no task yet (pending across runs)."""
+def unfinished(
+    engine: Engine,
+    crm: str,
+    held_elsewhere: Callable[[str | None, datetime | None], bool] = lambda owner, at: False,
+) -> list[str]:
+    """Contacts whose handoff is claimed and has no task yet (pending across runs).
+
+    Claims for which `held_elsewhere(owner, claimed_at)` holds are left out: another live
+    run is finishing them, and its own report speaks for them.
+    """
     with engine.connect() as connection:
-        return list(
-            connection.execute(
-                select(HandoffRow.contact_id).where(
-                    HandoffRow.crm == crm,
-                    HandoffRow.task_id.is_(None),  # type: ignore[union-attr]
-                )
-            ).scalars()
-        )
+        rows = connection.execute(
+            select(HandoffRow.contact_id, HandoffRow.claimed_by, HandoffRow.claimed_at).where(
+                HandoffRow.crm == crm,
+                HandoffRow.task_id.is_(None),  # type: ignore[union-attr]
+            )
+        ).all()
+    return [contact for contact, owner, at in rows if not held_elsewhere(owner, at)]
 
 
 def task_of(engine: Engine, key: str) -> str | None:

@@ -224,15 +224,39 @@ def mark_needs_write(engine: Engine, crm: str, failed: set[str], done: set[str])
                 )
 
 
-def contacts_needing_write(engine: Engine, crm: str) -> list[str]:
-    """Contacts with a failed write or an unfinished stage move: the next sync redoes them."""
+def contacts_needing_write(
+    engine: Engine,
+    crm: str,
+    held_elsewhere: Callable[[str | None, datetime | None], bool] = lambda owner, at: False,
+) -> list[str]:
+    """Contacts with a failed write or an unfinished stage move: the next sync redoes them.
+
+    Those another live run is writing (`held_elsewhere(owner, since)` of their write
+    claim, or of the owner recorded with their stage intent) are left out.
+    """
     with engine.connect() as connection:
-        return list(
-            connection.execute(
-                select(ScoreRow.crm_id).where(
-                    ScoreRow.crm == crm,
-                    (ScoreRow.needs_write == True)  # noqa: E712
-                    | ScoreRow.stage_intent.is_not(None),  # type: ignore[union-attr]
-                )
-            ).scalars()
-        )
+        rows = connection.execute(
+            select(
+                ScoreRow.crm_id, ScoreRow.writing_by, ScoreRow.writing_at, ScoreRow.stage_intent
+            ).where(
+                ScoreRow.crm == crm,
+                (ScoreRow.needs_write == True)  # noqa: E712
+                | ScoreRow.stage_intent.is_not(None),  # type: ignore[union-attr]
+            )
+        ).all()
+    left: list[str] = []
+    for crm_id, writing_by, writing_at, intent in rows:
+        if held_elsewhere(writing_by, writing_at):
+            continue
+        if intent is not None and held_elsewhere(*intent_owner(intent)):
+            continue
+        left.append(crm_id)
+    return left
+
+
+def intent_owner(intent: dict[str, Any]) -> tuple[str | None, datetime | None]:
+    """Who recorded a stage intent, and when (None for intents recorded without them)."""
+    at = intent.get("by_at")
+    return intent.get("by"), datetime.fromisoformat(at) if isinstance(at, str) else None
+
+

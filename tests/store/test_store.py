@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 from alembic.autogenerate import compare_metadata
@@ -159,6 +163,44 @@ def test_stale_claims_are_taken_over_once(engine: Engine) -> None:
     taken = handoffs.take_over_stale(engine, "hubspot", "run-b", NOW, cutoff)
     assert [t.key for t in taken] == [task("1").key] and taken[0] == task("1")
     assert handoffs.take_over_stale(engine, "hubspot", "run-c", NOW, cutoff) == []
+
+
+def test_work_a_live_run_holds_is_not_counted_as_left_undone(engine: Engine) -> None:
+    """What a run reports as pending leaves out claims another live run is finishing.
+
+    Two workers (a backfill and a sync) on one CRM: the sync must not fail its run over
+    handoffs the backfill is in the middle of, nor forget them if their owner is gone.
+    """
+    from flows.pipeline import held_elsewhere
+
+    scored(engine, "1", "2", "3", "4", "5")
+    other_live = f"{socket.gethostname()}:{os.getppid()}"  # the test runner's parent lives
+    gone = f"{socket.gethostname()}:{_ended_pid()}"
+    handoffs.claim_transition(engine, task("1"), 0, other_live, NOW)
+    handoffs.claim_transition(engine, task("2"), 0, gone, NOW)
+    handoffs.claim_transition(engine, task("3"), 0, other_live, NOW - timedelta(hours=1))
+    handoffs.claim_transition(engine, task("4"), 0, "me:1", NOW)
+    held = held_elsewhere("me:1", NOW)
+    assert sorted(handoffs.unfinished(engine, "hubspot", held)) == ["2", "3", "4"]
+    assert sorted(handoffs.unfinished(engine, "hubspot")) == ["1", "2", "3", "4"]
+
+    change = {"crm": "hubspot", "from_stage": "lead", "to_stage": "mql"}
+    scores.record_stage_intents(engine, "hubspot", {
+        "1": {**change, "crm_id": "1", "by": other_live, "by_at": NOW.isoformat()},
+        "2": {**change, "crm_id": "2", "by": gone, "by_at": NOW.isoformat()},
+        "5": {**change, "crm_id": "5"},  # recorded before owners were: left undone
+    })  # fmt: skip
+    assert sorted(scores.contacts_needing_write(engine, "hubspot", held)) == ["2", "5"]
+    assert scores.claim_writes(engine, "hubspot", ["3"], other_live, NOW, NOW - timedelta(1))
+    scores.mark_needs_write(engine, "hubspot", {"3"}, set())
+    assert "3" not in scores.contacts_needing_write(engine, "hubspot", held)
+    assert "3" in scores.contacts_needing_write(engine, "hubspot")
+
+
+def _ended_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
 
 
 def test_scores_history_and_written_state(engine: Engine) -> None:
