@@ -258,5 +258,3 @@ def intent_owner(intent: dict[str, Any]) -> tuple[str | None, datetime | None]:
     """Who recorded a stage intent, and when (None for intents recorded without them)."""
     at = intent.get("by_at")
     return intent.get("by"), datetime.fromisoformat(at) if isinstance(at, str) else None
-
-
