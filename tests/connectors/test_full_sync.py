@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from connectors import hubspot
+from connectors import hubspot_pulls as hubspot
 from connectors.config import ThrottleSettings
 from scoring.writes import OutcomeStatus
 from tests.connectors.conftest import make_connector

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors import hubspot, salesforce
+from connectors import hubspot_pulls as hubspot
+from connectors import salesforce
 from connectors.protocol import CrmConnector, Deletion
 from scoring.records import Activity, Contact, Crm, LifecycleStage
 from scoring.writes import HandoffTask, Priority, PropertyUpdate, StageChange, WriteOutcome
