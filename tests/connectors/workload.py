@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors import hubspot_pulls as hubspot
+from connectors import hubspot as hubspot_writes
 from connectors import salesforce
 from connectors.protocol import CrmConnector, Deletion
 from scoring.records import Activity, Contact, Crm, LifecycleStage
@@ -245,7 +246,7 @@ def minimum_requests(crm: str, counts: dict[str, int], writes: Writes | None) ->
             + pages(counts["archived"], hubspot.LIST_PAGE)
         )
         if writes is not None:
-            batch = hubspot.BATCH_SIZE
+            batch = hubspot_writes.BATCH_SIZE
             total += 2  # contacts and tasks property lists
             total += math.ceil(writes.updates / batch)
             # The MQL moves are one batch; the recycle is a clear then a set.
