@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors import hubspot_pulls as hubspot
 from connectors import hubspot as hubspot_writes
+from connectors import hubspot_pulls as hubspot
 from connectors import salesforce
 from connectors.protocol import CrmConnector, Deletion
 from scoring.records import Activity, Contact, Crm, LifecycleStage
