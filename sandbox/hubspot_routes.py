@@ -14,13 +14,9 @@ from starlette.routing import Route
 from sandbox import faults, hubspot_search
 from sandbox.clock import hubspot_iso, now_ms, parse_instant
 from sandbox.hubspot_schema import (
-    CONTACT_PROPERTIES,
     DEFAULT_CONTACT_PROPERTIES,
     DEFAULT_MEETING_PROPERTIES,
     DEFAULT_TASK_PROPERTIES,
-    MEETING_PROPERTIES,
-    SCHEMAS,
-    TASK_PROPERTIES,
     property_json,
 )
 from sandbox.hubspot_store import (
@@ -182,7 +178,7 @@ class HubSpotApi:
         try:
             body = await _json(request)
             props = body.get("properties") or {}
-            self.portal.check_properties(props, CONTACT_PROPERTIES)
+            self.portal.check_properties(props, self.portal.schema["contacts"])
             contact = self.portal.find_contact(request.path_params["contact_id"])
             if contact is None:
                 return Response(status_code=404)
@@ -204,7 +200,7 @@ class HubSpotApi:
             id_b = None if time_b else hubspot_search.bounded(groups, "hs_object_id")
             indexed = "hs_object_id" if id_b else "lastmodifieddate"
             pred = hubspot_search.compile_groups(
-                groups, CONTACT_PROPERTIES, portal.contact_value, indexed=indexed
+                groups, self.portal.schema["contacts"], portal.contact_value, indexed=indexed
             )
             offset, size = hubspot_search.page_window(body.get("after"), body.get("limit"))
         except hubspot_search.SearchError as exc:
@@ -268,7 +264,9 @@ class HubSpotApi:
             if len(set(ids)) != len(ids):
                 raise HubSpotError(400, "VALIDATION_ERROR", "Duplicate IDs found in batch input")
             for item in inputs:
-                portal.check_properties(item.get("properties") or {}, CONTACT_PROPERTIES)
+                portal.check_properties(
+                    item.get("properties") or {}, self.portal.schema["contacts"]
+                )
         except HubSpotError as exc:
             return _from_error(exc)
         failing = faults.partial_failures(request, ids)
@@ -358,7 +356,9 @@ class HubSpotApi:
         try:
             body = await _json(request)
             groups = body.get("filterGroups") or []
-            pred = hubspot_search.compile_groups(groups, TASK_PROPERTIES, portal.task_value)
+            pred = hubspot_search.compile_groups(
+                groups, self.portal.schema["tasks"], portal.task_value
+            )
             offset, size = hubspot_search.page_window(body.get("after"), body.get("limit"))
         except hubspot_search.SearchError as exc:
             return error_body(400, "VALIDATION_ERROR", str(exc))
@@ -382,7 +382,10 @@ class HubSpotApi:
             body = await _json(request)
             groups = body.get("filterGroups") or []
             pred = hubspot_search.compile_groups(
-                groups, MEETING_PROPERTIES, portal.meeting_value, indexed="hs_lastmodifieddate"
+                groups,
+                self.portal.schema["meetings"],
+                portal.meeting_value,
+                indexed="hs_lastmodifieddate",
             )
             offset, size = hubspot_search.page_window(body.get("after"), body.get("limit"))
         except hubspot_search.SearchError as exc:
@@ -453,7 +456,7 @@ class HubSpotApi:
 
     async def properties(self, request: Request) -> Response:
         object_type = request.path_params["object_type"]
-        schema = SCHEMAS.get(object_type)
+        schema = self.portal.schema.get(object_type)
         if schema is None:
             return error_body(
                 400, "OBJECT_NOT_FOUND", f"Unable to infer object type from: {object_type}"
@@ -462,7 +465,7 @@ class HubSpotApi:
 
     async def property(self, request: Request) -> Response:
         object_type = request.path_params["object_type"]
-        schema = SCHEMAS.get(object_type) or {}
+        schema = self.portal.schema.get(object_type) or {}
         prop = schema.get(request.path_params["name"])
         if prop is None:
             return error_body(

@@ -16,10 +16,8 @@ from typing import Any
 from sandbox import hubspot_events
 from sandbox.clock import hubspot_iso, now_ms, parse_instant
 from sandbox.hubspot_schema import (
-    CONTACT_PROPERTIES,
     LIFECYCLE_RANK,
-    MEETING_PROPERTIES,
-    TASK_PROPERTIES,
+    SCHEMAS,
     PropertyDef,
 )
 from sandbox.modindex import ModIndex
@@ -108,6 +106,11 @@ class HubSpotPortal:
     tasks_by_contact: dict[int, list[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # This portal's property definitions by object type: a profile or a properties-API
+        # create changes them here, never in the module-level defaults.
+        self.schema: dict[str, dict[str, PropertyDef]] = {
+            kind: dict(props) for kind, props in SCHEMAS.items()
+        }
         pop = self.population
         for person in pop.people[: pop.hubspot_count]:
             cid = CONTACT_ID_BASE + person.index
@@ -138,7 +141,7 @@ class HubSpotPortal:
     def contact_value(self, c: HsContact, name: str) -> Any:
         """The typed value of a contact property (epoch ms for datetimes)."""
         if c.props is not None and name in c.props:
-            return _typed(CONTACT_PROPERTIES.get(name), c.props[name])
+            return _typed(self.schema["contacts"].get(name), c.props[name])
         p = c.person
         match name:
             case "hs_object_id":
@@ -177,9 +180,9 @@ class HubSpotPortal:
 
     def contact_json(self, c: HsContact, names: list[str]) -> dict[str, Any]:
         props = {
-            n: as_string(CONTACT_PROPERTIES.get(n), self.contact_value(c, n))
+            n: as_string(self.schema["contacts"].get(n), self.contact_value(c, n))
             for n in names
-            if n in CONTACT_PROPERTIES
+            if n in self.schema["contacts"]
         }
         out: dict[str, Any] = {
             "id": str(c.id),
@@ -298,7 +301,7 @@ class HubSpotPortal:
     # -- tasks ---------------------------------------------------------------------------
 
     def create_task(self, props: dict[str, Any], associations: list[dict[str, Any]]) -> HsTask:
-        self.check_properties(props, TASK_PROPERTIES)
+        self.check_properties(props, self.schema["tasks"])
         if not props.get("hs_timestamp"):
             raise HubSpotError(
                 400, "VALIDATION_ERROR", "Property values were not valid: hs_timestamp is required"
@@ -348,15 +351,15 @@ class HubSpotPortal:
                 return t.created_ms
             case "hs_lastmodifieddate":
                 return t.modified_ms
-        return _typed(TASK_PROPERTIES.get(name), t.props.get(name))
+        return _typed(self.schema["tasks"].get(name), t.props.get(name))
 
     def task_json(self, t: HsTask, names: list[str], with_assoc: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": str(t.id),
             "properties": {
-                n: as_string(TASK_PROPERTIES.get(n), self.task_value(t, n))
+                n: as_string(self.schema["tasks"].get(n), self.task_value(t, n))
                 for n in names
-                if n in TASK_PROPERTIES
+                if n in self.schema["tasks"]
             },
             "createdAt": hubspot_iso(t.created_ms),
             "updatedAt": hubspot_iso(t.modified_ms),
@@ -397,9 +400,9 @@ class HubSpotPortal:
         return {
             "id": str(MEETING_ID_BASE + m),
             "properties": {
-                n: as_string(MEETING_PROPERTIES.get(n), self.meeting_value(m, n))
+                n: as_string(self.schema["meetings"].get(n), self.meeting_value(m, n))
                 for n in names
-                if n in MEETING_PROPERTIES
+                if n in self.schema["meetings"]
             },
             "createdAt": ts,
             "updatedAt": ts,
