@@ -6,6 +6,7 @@ run in its own process, so nothing here is shared between machines.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any, TypeVar
 
@@ -169,6 +170,11 @@ def _salesforce(settings: Settings) -> SalesforceConnector:
     return SalesforceConnector(
         config, mapping_for(Crm.SALESFORCE), throttle=_shared_limit(Crm.SALESFORCE, settings)
     )
+
+
+def now() -> datetime:
+    """The moment a run scores and decides by: the clock, or the pinned `fixed_now`."""
+    return get_settings().fixed_now or datetime.now(UTC)
 
 
 def reset() -> None:

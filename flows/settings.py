@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import AwareDatetime, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     backoff_max_s: float = Field(default=30.0, gt=0, description="longest retry backoff")
     settle_s: float = Field(
         default=5.0, ge=0, description="wait before looking up a create whose answer was lost"
+    )
+    fixed_now: AwareDatetime | None = Field(
+        default=None,
+        description="decide every run as of this instant instead of the clock: for "
+        "reproducing a past run and for tests that compare runs made minutes apart",
     )
     task_retry_delay_s: float | None = Field(
         default=None,

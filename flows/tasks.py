@@ -113,6 +113,9 @@ class PullResult:
     bad_records: int = 0
     changed_contacts: set[str] = field(default_factory=set)
     cursor: datetime | None = None
+    skipped: int = 0  # records the mapping says are no activity, or with no contact
+    # Sources switched off for this pull (a scope or tier the account lacks), once each.
+    warnings: list[str] = field(default_factory=list)
 
 
 @task(retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=retry_unless_fatal,
@@ -149,6 +152,11 @@ def pull_stream(crm: Crm, stream: str, since: datetime | None) -> PullResult:
                            message=issue.message)
             )  # fmt: skip
         result.bad_records += len(page.errors)
+        result.skipped += page.skipped
+        for warning in page.warnings:
+            if warning not in result.warnings:
+                logger.warning("%s %s: %s", crm.value, stream, warning)
+                result.warnings.append(warning)
         if page.cursor is not None and (result.cursor is None or page.cursor > result.cursor):
             result.cursor = page.cursor
     audit.record(engine, bad, run_id(), now)
@@ -172,14 +180,14 @@ def score_and_apply(crm: Crm, contact_ids: Sequence[str], dry_run: bool) -> Appl
             [AuditEvent(crm.value, None, "run", "score_and_apply", "failed",
                         detail={"contacts": len(contact_ids)}, message=remedy(exc, crm)[:500])],
             run_id(),
-            datetime.now(UTC),
+            runtime.now(),
         )  # fmt: skip
         raise
 
 
 def _score_and_apply(crm: Crm, contact_ids: Sequence[str], dry_run: bool) -> ApplyReport:
     engine = runtime.store_engine()
-    now = datetime.now(UTC)
+    now = runtime.now()
     mapping = runtime.mapping_for(crm)
     decided = pipeline.score_and_plan(
         engine, runtime.scoring_model(), crm, list(contact_ids),
@@ -197,7 +205,7 @@ def _score_and_apply(crm: Crm, contact_ids: Sequence[str], dry_run: bool) -> App
 def finish_handoffs(crm: Crm) -> ApplyReport:
     """Finish handoffs a crashed run claimed but did not record."""
     return pipeline.finish_interrupted_handoffs(
-        runtime.store_engine(), runtime.connector_for(crm), datetime.now(UTC), run_id(),
+        runtime.store_engine(), runtime.connector_for(crm), runtime.now(), run_id(),
         worker_name(),
     )  # fmt: skip
 
@@ -220,7 +228,7 @@ class Pending:
 def pending_work(crm: Crm) -> Pending:
     engine = runtime.store_engine()
     current = run_id()
-    elsewhere = pipeline.held_elsewhere(worker_name(), datetime.now(UTC))
+    elsewhere = pipeline.held_elsewhere(worker_name(), runtime.now())
     left = len(handoffs.unfinished(engine, crm.value, elsewhere))
     return Pending(
         failures=audit.failures_of_run(engine, current) if current else {},

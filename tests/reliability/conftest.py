@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,25 @@ SANDBOX_ENV = (
 # Small populations with MQLs in both CRMs; faults are seeded, so every run repeats.
 CONTACTS = 240
 SEED = 3
+
+
+# Scores decay with time and windows close: two clean runs minutes apart can differ.
+# Suites that compare a run with a reference made earlier decide both as of this instant.
+PINNED_NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture(scope="module")
+def pinned_clock() -> Iterator[datetime]:
+    """Every sync of the module (in-process or a child process) decides as of PINNED_NOW."""
+    saved = os.environ.get("MQLSYNC_FIXED_NOW")
+    os.environ["MQLSYNC_FIXED_NOW"] = PINNED_NOW.isoformat()
+    runtime.reset()
+    yield PINNED_NOW
+    if saved is None:
+        os.environ.pop("MQLSYNC_FIXED_NOW", None)
+    else:
+        os.environ["MQLSYNC_FIXED_NOW"] = saved
+    runtime.reset()
 
 
 @dataclass

@@ -188,5 +188,6 @@ def test_a_mapping_naming_a_property_the_portal_lacks_stops_before_the_pull(
     assert str(mapping) in run.output and "mqlsync_score_v2" in run.output, run.output
     # Only the schema was read: no pull, no write.
     assert set(crm_requests(sb)) <= {
-        "GET /crm/v3/properties/contacts", "GET /crm/v3/properties/tasks"
+        "GET /crm/v3/properties/contacts",
+        "GET /crm/v3/properties/tasks",
     }, crm_requests(sb)

@@ -14,9 +14,7 @@ from tests.reliability.conftest import SANDBOX_ENV, hubspot_tasks_by_contact
 RUNS = 3
 
 
-def test_concurrent_syncs_on_the_ephemeral_api_all_finish(
-    crm_env: Any, tmp_path: Path
-) -> None:
+def test_concurrent_syncs_on_the_ephemeral_api_all_finish(crm_env: Any, tmp_path: Path) -> None:
     sb = crm_env
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update({name: os.environ[name] for name in SANDBOX_ENV if name in os.environ})
@@ -28,8 +26,11 @@ def test_concurrent_syncs_on_the_ephemeral_api_all_finish(
     mqlsync = Path(sys.executable).with_name("mqlsync")
     procs = [
         subprocess.Popen(
-            [str(mqlsync), "sync", "hubspot"], env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True,
+            [str(mqlsync), "sync", "hubspot"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         for _ in range(RUNS)
     ]

@@ -35,6 +35,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -239,7 +240,9 @@ def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory, prefect_api: None) -> Iterator[Reference]:
+def reference(
+    tmp_path_factory: pytest.TempPathFactory, prefect_api: None, pinned_clock: datetime
+) -> Iterator[Reference]:
     """One clean child run in a fresh sandbox of the same seed: its end state and requests."""
     from flows import runtime
     from flows.demo import point_settings_at

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -158,7 +159,9 @@ class Reference:
 
 
 @pytest.fixture(scope="module")
-def clean(tmp_path_factory: pytest.TempPathFactory, prefect_api: None) -> dict[str, Reference]:
+def clean(
+    tmp_path_factory: pytest.TempPathFactory, prefect_api: None, pinned_clock: datetime
+) -> dict[str, Reference]:
     import os
 
     from flows import runtime

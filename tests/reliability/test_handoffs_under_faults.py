@@ -8,6 +8,7 @@ non-zero saying how many handoffs are pending.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -18,7 +19,9 @@ TASKS = "/crm/v3/objects/tasks"
 
 
 @pytest.fixture(scope="module")
-def clean_run_result(tmp_path_factory: pytest.TempPathFactory, prefect_api: None) -> Any:
+def clean_run_result(
+    tmp_path_factory: pytest.TempPathFactory, prefect_api: None, pinned_clock: datetime
+) -> Any:
     """What one clean sync leaves in a fresh sandbox of the same seed."""
     import os
 
@@ -98,9 +101,13 @@ def test_a_rejected_token_on_create_is_audited_and_counted(crm_env: Any) -> None
     assert faulted.exit_code != 0
     engine = runtime.store_engine()
     with engine.connect() as connection:
-        rows = connection.execute(
-            select(AuditRow.outcome).where(AuditRow.action == "create_task")  # type: ignore[arg-type]
-        ).scalars().all()
+        rows = (
+            connection.execute(
+                select(AuditRow.outcome).where(AuditRow.action == "create_task")  # type: ignore[arg-type]
+            )
+            .scalars()
+            .all()
+        )
     assert rows and set(rows) == {"failed"}
     assert "handoff(s) pending" in faulted.output
 
