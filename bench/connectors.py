@@ -26,7 +26,12 @@ from connectors.config import HubSpotConfig, SalesforceConfig, ThrottleSettings 
 from connectors.hubspot import HubSpotConnector  # noqa: E402
 from connectors.protocol import CrmConnector  # noqa: E402
 from connectors.salesforce import SalesforceConnector  # noqa: E402
-from tests.connectors.workload import minimum_requests, pull, record_counts  # noqa: E402
+from tests.connectors.workload import (  # noqa: E402
+    hubspot_activities,
+    minimum_requests,
+    pull,
+    record_counts,
+)
 
 UNLIMITED = ThrottleSettings(rate=10_000, burst=1_000)
 
@@ -40,6 +45,7 @@ def _connectors(sb: Any) -> dict[str, CrmConnector]:
                 ca_file=sb.ca_file,
                 throttle=UNLIMITED,
                 search_throttle=UNLIMITED,
+                activity_lookback_days=None,  # the whole sandbox history, as expected counts
             )
         ),
         "salesforce": SalesforceConnector(
@@ -65,7 +71,9 @@ def main(people: int = 20_500, seed: int = 3) -> None:
             pulled = pull(connector)
             elapsed = time.perf_counter() - started
             used = sum(sb.admin.stats()["requests"].values())
-            minimum = minimum_requests(name, record_counts(name, sb.admin.expected(name)), None)
+            expected = sb.admin.expected(name)
+            sources = hubspot_activities(sb, expected) if name == "hubspot" else None
+            minimum = minimum_requests(name, record_counts(name, expected), None, sources)
             records = len(pulled.contacts) + len(pulled.activities) + len(pulled.deletions)
             print(
                 f"{name:10s} contacts={len(pulled.contacts)} activities={len(pulled.activities)} "

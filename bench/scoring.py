@@ -68,8 +68,10 @@ def main() -> None:
         best = max(best, len(data) / elapsed)
     print(f"scoring: {len(data)} contacts x 20 activities, example model, one core")
     print(f"  contacts/s (best of 3): {best:,.0f}   target {TARGET:,}   MQLs: {mqls}")
-    print(f"  vs HubSpot's fastest delivery ({HUBSPOT_MAX_RECORDS_PER_S:,.0f}/s): "
-          f"{best / HUBSPOT_MAX_RECORDS_PER_S:.1f}x")
+    print(
+        f"  vs HubSpot's fastest delivery ({HUBSPOT_MAX_RECORDS_PER_S:,.0f}/s): "
+        f"{best / HUBSPOT_MAX_RECORDS_PER_S:.1f}x"
+    )
     print(f"  target met: {'yes' if best >= TARGET else 'NO'}")
 
 

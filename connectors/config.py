@@ -70,10 +70,20 @@ class HubSpotConfig(BaseModel):
     search_throttle: ThrottleSettings = ThrottleSettings(rate=4.0, burst=4)
     retry: RetryPolicy = RetryPolicy()
     overlap_minutes: float = 5.0
+    # How far back the first activities pull (no cursor yet) reaches; None: all history.
+    # A year covers the longest time window a scoring model normally uses.
+    activity_lookback_days: float | None = Field(default=365.0, gt=0)
     allow_http_loopback: bool = False
     # After a create fails in transit, wait this long before looking for what landed: a
     # request the client gave up on may still be processed by the CRM.
     settle_s: float = 5.0
+    # The share of the account's daily API limit (X-HubSpot-RateLimit-Daily) one
+    # connector, i.e. one run, may use; past it the run stops with `RunBudgetSpent` and
+    # leaves the rest to other runs and integrations. 1.0: only HubSpot's own limit.
+    daily_budget_share: float = Field(default=0.5, gt=0, le=1)
+    # Below this share of the rolling window left (X-HubSpot-RateLimit-Remaining of -Max),
+    # requests are spaced at the window's average rate.
+    rate_limit_reserve: float = Field(default=0.1, ge=0, lt=1)
 
     @model_validator(mode="after")
     def _tls_only(self) -> Any:

@@ -6,15 +6,30 @@ into one of these.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class ConnectorError(Exception):
-    """Base error: a CRM call failed. Messages never contain credentials."""
+    """Base error: a CRM call failed. Messages never contain credentials.
 
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+    `context` is the `context` object of a HubSpot error answer (e.g. the ids it names),
+    when it had one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.code = code
+        self.context = context
 
 
 class RetriableError(ConnectorError):
@@ -45,6 +60,22 @@ class AuthExpired(FatalError):
 
 class DailyLimitExceeded(FatalError):
     """The CRM's daily API budget is spent: stop the run cleanly, do not spin."""
+
+
+class RunBudgetSpent(DailyLimitExceeded):
+    """This run has used its configured share of the CRM's daily API budget.
+
+    Nothing more is sent, so that other runs and integrations of the account keep the
+    rest; the run stops as on a spent daily limit, with its cursors kept.
+    """
+
+
+class BatchRejected(FatalError):
+    """A batch refused as a whole for one bad input (HubSpot validates the whole batch).
+
+    The caller splits the batch to find the record at fault; a batch of one record
+    refused is that record's failure.
+    """
 
 
 class UnexpectedError(ConnectorError):

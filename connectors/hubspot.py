@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections import abc
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC
 from typing import Any
@@ -17,13 +19,20 @@ from hubspot import HubSpot  # type: ignore[import-untyped]
 from connectors.common import chunks, failed, is_backward, ok
 from connectors.config import HubSpotConfig
 from connectors.creates import create_in_batches
-from connectors.errors import ConnectorError, MappingError, RetriableError
+from connectors.errors import (
+    BatchRejected,
+    ConnectorError,
+    FatalError,
+    MappingError,
+    RetriableError,
+    RunBudgetSpent,
+)
 from connectors.hubspot_auth import HubSpotTokenProvider
 from connectors.hubspot_pulls import HubSpotPulls
 from connectors.mapping import Mapping, default_mapping, load_mapping
 from connectors.protocol import ContactStatus
 from connectors.retry import Redactor, call_with_retry
-from connectors.throttle import Throttle, TokenBucket
+from connectors.throttle import DailyQuota, RateLimitHeaders, Throttle, TokenBucket
 from scoring.records import Crm
 from scoring.writes import HandoffTask, OutcomeStatus, PropertyUpdate, StageChange, WriteOutcome
 
@@ -36,6 +45,9 @@ TASK_TO_CONTACT = 204  # HubSpot-defined association type: task → contact
 RETRIABLE_CATEGORIES = frozenset(
     {"RATE_LIMITS", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE", "TIMEOUT"}
 )
+# Answers by which HubSpot refuses a whole batch for what one of its inputs holds (a
+# deactivated owner, a contact merged away since the pull, an option that is gone).
+BATCH_REFUSALS = frozenset({400, 409, 422})
 
 
 class HubSpotConnector(HubSpotPulls):
@@ -77,6 +89,9 @@ class HubSpotConnector(HubSpotPulls):
             )
         self._token_provider = token_provider
         self._checked = False
+        self._limits = RateLimitHeaders(config.rate_limit_reserve)
+        self._requests = 0
+        self._requests_lock = threading.Lock()
         if config.access_token is not None:
             token = config.access_token.get_secret_value()
         else:
@@ -137,9 +152,14 @@ class HubSpotConnector(HubSpotPulls):
     ) -> dict[str, Any]:
         def attempt() -> dict[str, Any]:
             # Raw JSON: the generated models cost more time than the HTTP round trip.
-            response = method(
-                *args, _preload_content=False, _request_timeout=self._config.timeout_s, **kwargs
-            )
+            try:
+                response = method(
+                    *args, _preload_content=False, _request_timeout=self._config.timeout_s, **kwargs
+                )
+            except Exception as exc:
+                self._limits.observe(_headers(exc))  # a 429 says what is left, too
+                raise
+            self._limits.observe(_headers(response))
             try:
                 data = response.data
             finally:
@@ -154,10 +174,42 @@ class HubSpotConnector(HubSpotPulls):
             refresh_auth=self._refresh_auth if self._token_provider is not None else None,
             idempotent=idempotent,
             what=what,
-            before_attempt=lambda: (
-                self._throttle.acquire("search") if search else self._throttle.acquire()
-            ),
+            before_attempt=lambda: self._before_request(search),
         )
+
+    def _before_request(self, search: bool) -> None:
+        quota = self._limits.quota()
+        share = self._config.daily_budget_share
+        with self._requests_lock:
+            # A share of 1 leaves the whole quota to the run: HubSpot's own 429 ends it.
+            if quota is not None and share < 1 and self._requests >= share * quota.limit:
+                raise RunBudgetSpent(
+                    f"HubSpot: this run has sent {self._requests} requests, {share:.0%} of "
+                    f"the account's daily limit of {quota.limit}: its share of the daily API "
+                    "budget is spent (the run stops and the next one resumes from its "
+                    "cursors)",
+                    code="RUN_BUDGET",
+                )
+            self._requests += 1
+        if search:
+            # The search endpoints have their own limit and send no rate-limit headers.
+            self._throttle.acquire("search")
+        else:
+            self._throttle.acquire()
+            self._limits.pace()
+
+    def quota(self) -> DailyQuota | None:
+        """(daily limit, remaining) as HubSpot's last answer said; None before it has.
+
+        Private-app answers carry it; OAuth answers (no daily limit) and the search
+        endpoints do not.
+        """
+        return self._limits.quota()
+
+    @property
+    def requests_sent(self) -> int:
+        """Requests this connector has sent (each attempt counts), for its daily budget."""
+        return self._requests
 
     # --- reads and writes --------------------------------------------------------------
 
@@ -211,11 +263,18 @@ class HubSpotConnector(HubSpotPulls):
         inputs = {
             u.crm_id: {write_back[k]: _value(v) for k, v in u.values.items()} for u in updates
         }
-        outcomes = self._batch_update(inputs)
+        outcomes, _ = self._batch_update(inputs)
         return [outcomes[u.crm_id] for u in updates]
 
     def change_stages(self, changes: Sequence[StageChange]) -> list[WriteOutcome]:
-        """Set lifecycle stages; a backward move is a clear then a set, as HubSpot requires."""
+        """Set lifecycle stages, and check that HubSpot really moved them.
+
+        A backward move is a clear then a set, as HubSpot requires. HubSpot answers a
+        backward set it ignores with a 200, and the stage this service believes a contact
+        has may be stale (sales moved it on since the pull, so a "forward" move is in fact
+        backward): a move counts as done only when its answer and then a read of the
+        contact (one batch read per 100 moves) show the new stage.
+        """
         self._ensure_checked()
         stage = self._mapping.stage
         status = self._mapping.lead_status
@@ -230,53 +289,155 @@ class HubSpotConnector(HubSpotPulls):
                 props[status.field] = status.values[change.lead_status]
             final[change.crm_id] = props
             if is_backward(change.from_stage, change.to_stage):
-                # HubSpot refuses a backward lifecyclestage in one write: clear it first.
+                # HubSpot ignores a backward lifecyclestage set (answering 200): clear first.
                 backward[change.crm_id] = {stage.field: ""}
         if backward:
-            for crm_id, outcome in self._batch_update(backward).items():
+            cleared, _ = self._batch_update(backward)
+            for crm_id, outcome in cleared.items():
                 if outcome.status is not OutcomeStatus.OK:
                     outcomes[crm_id] = outcome
                     final.pop(crm_id, None)
-        outcomes.update(self._batch_update(final))
+        written, answered = self._batch_update(final)
+        outcomes.update(written)
+        unconfirmed: dict[str, str] = {}
+        for crm_id, props in final.items():
+            outcome = outcomes[crm_id]
+            if outcome.status is not OutcomeStatus.OK:
+                continue
+            target = props[stage.field]
+            shown = (answered.get(crm_id) or {}).get(stage.field)
+            if shown is not None and shown != target:
+                outcomes[crm_id] = self._not_moved(outcome, shown, target, "answered")
+            else:
+                unconfirmed[crm_id] = target
+        if unconfirmed:
+            outcomes.update(self._confirm_stages(unconfirmed, outcomes))
         return [outcomes[c.crm_id] for c in changes]
 
-    def _batch_update(self, inputs: dict[str, dict[str, str]]) -> dict[str, WriteOutcome]:
+    def _confirm_stages(
+        self, targets: dict[str, str], outcomes: dict[str, WriteOutcome]
+    ) -> dict[str, WriteOutcome]:
+        """Read the contacts back: a stage that is not the target is a move not made."""
+        field = self._mapping.stage.field
+        try:
+            actual = {
+                str(item["id"]): (item.get("properties") or {}).get(field)
+                for item in self._batch_read(list(targets), [field])
+            }
+        except ConnectorError as exc:
+            return {
+                crm_id: failed(
+                    self.crm,
+                    crm_id,
+                    f"contact {crm_id}: stage {target!r} written but not confirmed: {exc.message}",
+                    outcomes[crm_id].attempts,
+                )
+                for crm_id, target in targets.items()
+            }
+        return {
+            crm_id: self._not_moved(outcomes[crm_id], actual.get(crm_id), target, "reads")
+            for crm_id, target in targets.items()
+            if actual.get(crm_id) != target
+        }
+
+    def _not_moved(
+        self, outcome: WriteOutcome, actual: str | None, target: str, how: str
+    ) -> WriteOutcome:
+        field = self._mapping.stage.field
+        if how == "reads" and actual is None:
+            seen = "the contact was not found when read back"
+        elif how == "reads":
+            seen = f"reading it back shows {field} {actual!r}"
+        else:
+            seen = f"its answer shows {field} {actual!r}"
+        return failed(
+            self.crm,
+            outcome.target,
+            f"contact {outcome.target}: HubSpot accepted the move to {target!r} but {seen}: "
+            "the move did not happen",
+            outcome.attempts,
+        )
+
+    def _batch_update(
+        self, inputs: dict[str, dict[str, str]]
+    ) -> tuple[dict[str, WriteOutcome], dict[str, dict[str, Any]]]:
+        """Update contacts 100 a call: an outcome for each, and the properties answered.
+
+        Records a 207 marks retriable are sent again; a batch refused as a whole is split
+        (`_update_batch`).
+        """
         outcomes: dict[str, WriteOutcome] = {}
+        answered: dict[str, dict[str, Any]] = {}
         pending = dict(inputs)
         for attempt in range(1, self._config.retry.max_attempts + 1):
             retry: dict[str, dict[str, str]] = {}
             for batch in chunks(list(pending.items()), BATCH_SIZE):
-                body = {"inputs": [{"id": crm_id, "properties": props} for crm_id, props in batch]}
-                ids = [crm_id for crm_id, _ in batch]
-                try:
-                    response = self._call(
-                        self._contacts_batch.update, body, what="contacts batch update"
-                    )
-                except ConnectorError as exc:
-                    if isinstance(exc, MappingError) or exc.status != 400:
-                        raise
-                    for crm_id in ids:
-                        outcomes[crm_id] = failed(self.crm, crm_id, exc.message, attempt)
-                    continue
-                for crm_id in ids:
-                    outcomes[crm_id] = ok(self.crm, crm_id, crm_id, attempt)
-                for error in response.get("errors") or []:
-                    error_ids = [str(i) for i in (error.get("context") or {}).get("ids") or []]
-                    for crm_id in error_ids:
-                        if crm_id not in pending:
-                            continue
-                        if error.get("category") in RETRIABLE_CATEGORIES:
-                            retry[crm_id] = pending[crm_id]
-                        outcomes[crm_id] = failed(
-                            self.crm, crm_id, self._redact(str(error.get("message"))), attempt
-                        )
+                self._update_batch(dict(batch), attempt, outcomes, answered, retry)
             if not retry:
                 break
             pending = retry
-        return outcomes
+        return outcomes, answered
+
+    def _update_batch(
+        self,
+        batch: dict[str, dict[str, str]],
+        attempt: int,
+        outcomes: dict[str, WriteOutcome],
+        answered: dict[str, dict[str, Any]],
+        retry: dict[str, dict[str, str]],
+    ) -> None:
+        """One batch update; a batch refused as a whole is split until the bad records stand
+        alone, so that every other record is written and each bad one fails with its reason."""
+        parts = [batch]
+        while parts:
+            part = parts.pop()
+            body = {"inputs": [{"id": crm_id, "properties": p} for crm_id, p in part.items()]}
+            try:
+                response = self._call(
+                    self._contacts_batch.update, body, what="contacts batch update"
+                )
+            except FatalError as exc:
+                if not _refuses_batch(exc):
+                    raise
+                named = [i for i in dict.fromkeys(_named_ids(exc)) if i in part]
+                if len(part) == 1 or named:
+                    # A one-record batch refused is that record's failure; so is a record
+                    # the refusal names.
+                    for crm_id in named or list(part):
+                        outcomes[crm_id] = failed(
+                            self.crm, crm_id, f"contact {crm_id}: {exc.message}", attempt
+                        )
+                    rest = {i: p for i, p in part.items() if i not in named}
+                    if named and rest:
+                        parts.append(rest)
+                else:
+                    items = list(part.items())
+                    middle = len(items) // 2
+                    parts += [dict(items[middle:]), dict(items[:middle])]
+                continue
+            for crm_id in part:
+                outcomes[crm_id] = ok(self.crm, crm_id, crm_id, attempt)
+            for result in response.get("results") or []:
+                answered[str(result.get("id"))] = result.get("properties") or {}
+            for error in response.get("errors") or []:
+                error_ids = [str(i) for i in (error.get("context") or {}).get("ids") or []]
+                for crm_id in error_ids:
+                    if crm_id not in part:
+                        continue
+                    if error.get("category") in RETRIABLE_CATEGORIES:
+                        retry[crm_id] = part[crm_id]
+                    message = self._redact(str(error.get("message")))
+                    outcomes[crm_id] = failed(
+                        self.crm, crm_id, f"contact {crm_id}: {message}", attempt
+                    )
 
     def create_tasks(self, tasks: Sequence[HandoffTask]) -> list[WriteOutcome]:
-        """Create tasks 100 a call with the contact association inline; never twice per key."""
+        """Create tasks 100 a call with the contact association inline; never twice per key.
+
+        A create whose answer is lost or a 5xx is looked up by its key (twice, the second
+        time once the search index has caught up) before it is sent again; a batch
+        refused as a whole is split until the refused tasks stand alone.
+        """
         self._ensure_checked()
         return create_in_batches(
             self.crm,
@@ -293,9 +454,16 @@ class HubSpotConnector(HubSpotPulls):
     ) -> tuple[dict[str, WriteOutcome], list[HandoffTask]]:
         key_field = self._mapping.tasks.fields["key"]
         body = {"inputs": [self._task_input(t) for t in pending]}
-        response = self._call(
-            self._tasks_batch.create, body, idempotent=False, what="tasks batch create"
-        )
+        try:
+            response = self._call(
+                self._tasks_batch.create, body, idempotent=False, what="tasks batch create"
+            )
+        except FatalError as exc:
+            if _refuses_batch(exc):
+                raise BatchRejected(
+                    exc.message, status=exc.status, code=exc.code, context=exc.context
+                ) from None
+            raise
         created = {
             str((r.get("properties") or {}).get(key_field)): str(r["id"])
             for r in response.get("results") or []
@@ -309,8 +477,12 @@ class HubSpotConnector(HubSpotPulls):
             if task.key in created:
                 outcomes[task.key] = ok(self.crm, task.key, created[task.key], attempt)
             else:
+                message = self._redact(messages or "not created")
                 outcomes[task.key] = failed(
-                    self.crm, task.key, self._redact(messages or "not created"), attempt
+                    self.crm,
+                    task.key,
+                    f"task {task.key} for contact {task.contact_id}: {message}",
+                    attempt,
                 )
                 retry.append(task)
         return outcomes, retry if retriable else []
@@ -419,3 +591,20 @@ def _value(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def _headers(answer: object) -> abc.Mapping[str, Any] | None:
+    """An answer's (or a client exception's) headers, if it has them."""
+    headers = getattr(answer, "headers", None)
+    return headers if isinstance(headers, abc.Mapping) else None
+
+
+def _refuses_batch(exc: FatalError) -> bool:
+    return exc.status in BATCH_REFUSALS and not isinstance(exc, MappingError)
+
+
+def _named_ids(exc: ConnectorError) -> list[str]:
+    """The record ids a refusal's context names (HubSpot sends `ids`, sometimes `id`)."""
+    context = exc.context or {}
+    ids = context.get("ids") or context.get("id") or []
+    return [str(i) for i in ids] if isinstance(ids, list) else []

@@ -8,9 +8,9 @@ score fields and task fields go. Users add custom properties by editing the file
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -37,6 +37,14 @@ CRM_OBJECTS: dict[Crm, frozenset[str]] = {
         {"Lead", "Contact", "Account", "Opportunity", "Task", "Event", "CampaignMember"}
     ),
 }
+
+
+class Located(ValueError):
+    """A validation error that knows where in the file it is (relative to its model)."""
+
+    def __init__(self, message: str, *loc: str | int) -> None:
+        super().__init__(message)
+        self.loc = loc
 
 
 class _Strict(BaseModel):
@@ -152,12 +160,105 @@ class TaskMapping(_Strict):
         return _no_duplicate_targets(value, "CRM field")
 
 
-class ActivitySource(_Strict):
-    """A CRM object or event type that yields activities."""
+SourceKind = Literal[
+    "events_api", "email_events", "form_submissions", "marketing_events", "crm_object"
+]
+HUBSPOT_KINDS: tuple[str, ...] = get_args(SourceKind)
+# Marketing email event types the email events API documents.
+EMAIL_EVENT_TYPES = frozenset(
+    {
+        "SENT", "DROPPED", "PROCESSED", "DELIVERED", "DEFERRED", "BOUNCE", "OPEN", "CLICK",
+        "PRINT", "FORWARD", "STATUSCHANGE", "SPAMREPORT", "SUPPRESSED", "UNBOUNCE",
+    }
+)  # fmt: skip
+PARTICIPATION_STATES = frozenset({"REGISTERED", "ATTENDED", "CANCELLED", "NO_SHOW", "EMPTY"})
+# The fields each HubSpot source kind offers its rules (besides properties, for events
+# and CRM objects, and `values.<field>` of a form submission).
+SOURCE_FIELDS: dict[str, frozenset[str]] = {
+    "events_api": frozenset({"event", "event_type"}),
+    "email_events": frozenset(
+        {
+            "type",
+            "recipient",
+            "emailCampaignId",
+            "url",
+            "subject",
+            "category",
+            "source",
+            "portalSubscriptionStatus",
+            "filteredEvent",
+            "appName",
+        }
+    ),
+    "form_submissions": frozenset({"form", "form_id", "form_name", "page_url"}),
+    "marketing_events": frozenset(
+        {
+            "state",
+            "event_id",
+            "event_name",
+            "event_type",
+            "external_event_id",
+            "duration_seconds",
+            "attendance_percentage",
+        }
+    ),
+}
 
+
+class ActivitySource(_Strict):
+    """A CRM object or event type that yields activities.
+
+    HubSpot sources say which API they read (`kind`); Salesforce sources are SObjects
+    named by their key and have no kind.
+    - events_api: one event type of the Events API (Enterprise hubs): `event` is a
+      standard type (`e_visited_page`) or a custom event's short name (`webinar_attended`,
+      which the portal calls `pe{portalId}_webinar_attended`); default: the source's key.
+    - email_events: marketing email events; `event_types` limits the types read.
+    - form_submissions: submissions of every form; rules match `form` (GUID or name).
+    - marketing_events: participations in marketing events; rules match `state`.
+    - crm_object: a CRM engagement object (`object`: meetings, calls, emails,
+      communications), with its contacts from the v4 associations.
+    """
+
+    kind: SourceKind | None = None
+    object: str | None = None  # crm_object: the object type
+    event: str | None = None  # events_api: the event name (default: the source's key)
+    event_types: list[str] = Field(default_factory=list)  # email_events: only these types
     contact: list[str] = Field(default_factory=list)  # first non-empty field is the contact id
     occurred_at: str | None = None  # field holding the time (events carry their own)
     fields: list[str] = Field(default_factory=list)  # extra fields to request
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> ActivitySource:
+        if self.object is not None and self.kind != "crm_object":
+            raise Located("object is only for kind crm_object", "object")
+        if self.kind == "crm_object" and not self.object:
+            raise Located(
+                "kind crm_object needs object (meetings, calls, emails, communications, …)"
+            )
+        if self.event is not None and self.kind != "events_api":
+            raise Located("event is only for kind events_api", "event")
+        if self.event_types and self.kind != "email_events":
+            raise Located("event_types is only for kind email_events", "event_types")
+        for index, name in enumerate(self.event_types):
+            if name not in EMAIL_EVENT_TYPES:
+                raise Located(
+                    f"unknown email event type {name!r}"
+                    + (
+                        did_you_mean(name, EMAIL_EVENT_TYPES)
+                        or f"; known: {sorted(EMAIL_EVENT_TYPES)}"
+                    ),
+                    "event_types",
+                    index,
+                )
+        if self.kind in ("email_events", "form_submissions", "marketing_events") and (
+            self.contact or self.occurred_at
+        ):
+            raise Located(
+                f"kind {self.kind} finds its own contact and time",
+                "contact" if self.contact else "occurred_at",
+            )
+        return self
 
 
 Condition = dict[str, str | bool]
@@ -190,7 +291,53 @@ class ActivitySkip(_Strict):
 def _equal(value: Any, want: str | bool) -> bool:
     if isinstance(want, bool):
         return bool(value) is want
+    if isinstance(value, tuple):
+        # A field with several names for one thing: a form by its GUID or its name.
+        return any(v is not None and str(v) == want for v in value)
     return value is not None and str(value) == want
+
+
+def _check_condition(source: str, decl: ActivitySource, when: Condition) -> None:
+    """Refuse a rule condition the source can never meet (a typo in a type or state)."""
+    kind = decl.kind
+    if kind in ("email_events", "form_submissions", "marketing_events"):
+        known = SOURCE_FIELDS[kind]
+        for name in when:
+            if name not in known and not (
+                kind == "form_submissions" and name.startswith("values.")
+            ):
+                raise Located(
+                    f"{kind} source {source!r} has no field {name!r}"
+                    + (did_you_mean(name, known) or f"; fields: {sorted(known)}"),
+                    "when",
+                    name,
+                )
+    checks = {
+        "email_events": ("type", EMAIL_EVENT_TYPES),
+        "marketing_events": ("state", PARTICIPATION_STATES),
+    }
+    if kind in checks:
+        field, values = checks[kind]
+        want = when.get(field)
+        if isinstance(want, str) and want not in values:
+            raise Located(
+                f"{kind} source {source!r}: {field} {want!r} never occurs"
+                + (did_you_mean(want, values) or f"; one of {sorted(values)}"),
+                "when",
+                field,
+            )
+        if (
+            kind == "email_events"
+            and isinstance(want, str)
+            and decl.event_types
+            and want not in decl.event_types
+        ):
+            raise Located(
+                f"email_events source {source!r} reads only {decl.event_types}: "
+                f"type {want!r} never arrives",
+                "when",
+                field,
+            )
 
 
 class Mapping(_Strict):
@@ -230,13 +377,45 @@ class Mapping(_Strict):
         return _no_duplicate_targets(value, "CRM property")
 
     @model_validator(mode="after")
-    def _rules_name_sources(self) -> Mapping:
-        rules: list[ActivityRule | ActivitySkip] = [*self.activities, *self.skip_activities]
-        for rule in rules:
-            if rule.source not in self.activity_sources:
-                raise ValueError(
-                    f"activity source {rule.source!r} is not declared under activity_sources"
+    def _sources_have_kinds(self) -> Mapping:
+        for name, decl in self.activity_sources.items():
+            if self.crm is Crm.HUBSPOT and decl.kind is None:
+                raise Located(
+                    f"activity source {name!r} needs a kind: one of {list(HUBSPOT_KINDS)} "
+                    "(an Events API type is `kind: events_api`, a CRM object "
+                    "`kind: crm_object` with `object:`)",
+                    "activity_sources",
+                    name,
                 )
+            if self.crm is Crm.SALESFORCE and decl.kind is not None:
+                raise Located(
+                    f"activity source {name!r}: kind {decl.kind!r} is a HubSpot source; "
+                    "a Salesforce source is an SObject named by its key",
+                    "activity_sources",
+                    name,
+                    "kind",
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _rules_name_sources(self) -> Mapping:
+        sections: list[tuple[str, Sequence[ActivityRule | ActivitySkip]]] = [
+            ("activities", self.activities),
+            ("skip_activities", self.skip_activities),
+        ]
+        for section, rules in sections:
+            for index, rule in enumerate(rules):
+                if rule.source not in self.activity_sources:
+                    raise Located(
+                        f"activity source {rule.source!r} is not declared under activity_sources",
+                        section,
+                        index,
+                        "source",
+                    )
+                try:
+                    _check_condition(rule.source, self.activity_sources[rule.source], rule.when)
+                except Located as exc:
+                    raise Located(str(exc), section, index, *exc.loc) from None
         for rule in self.activities:
             for name in [*rule.set, *rule.attributes]:
                 if name in {"crm", "crm_id", "contact_id", "type", "occurred_at", "raw_type"}:
@@ -258,6 +437,10 @@ class Mapping(_Strict):
 
     def rules_for(self, source: str) -> list[ActivityRule]:
         return [rule for rule in self.activities if rule.source == source]
+
+    def sources_of(self, *kinds: str) -> dict[str, ActivitySource]:
+        """The activity sources of these kinds, by name, in file order."""
+        return {n: d for n, d in self.activity_sources.items() if d.kind in kinds}
 
     def activity_fields(self, source: str) -> list[str]:
         """CRM fields a pull must request for one activity source."""
@@ -401,7 +584,11 @@ def load_mapping(path: str | Path, *, crm: Crm | None = None) -> Mapping:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            loc = tuple(err["loc"]) or _path_of_quoted(data, str(err["msg"]))
+            located = (err.get("ctx") or {}).get("error")
+            loc = tuple(err["loc"])
+            if isinstance(located, Located):
+                loc += located.loc
+            loc = loc or _path_of_quoted(data, str(err["msg"]))
             lines.append(
                 f"{file}:{_line_for(loc, err['msg'], marks)}: {_dotted(loc) or '(document)'}: "
                 + _describe(err)
@@ -457,6 +644,7 @@ __all__ = [
     "ActivitySource",
     "ContactSource",
     "Mapping",
+    "SourceKind",
     "default_mapping",
     "load_mapping",
 ]

@@ -27,13 +27,15 @@ class Page(Generic[T]):
     """Canonical records from one CRM page, plus the cursor that is safe to store after it.
 
     `cursor` is None while no progress can be stored yet (e.g. mid-way through an
-    id-ordered pull); store/ keeps its previous cursor then.
+    id-ordered pull); store/ keeps its previous cursor then. `warnings` name sources
+    switched off for this pull (a scope or tier the account lacks), once each.
     """
 
     records: list[T]
     cursor: datetime | None
     errors: list[RecordIssue] = field(default_factory=list)
     skipped: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 def paginate(fetch: Callable[[K | None], R], next_token: Callable[[R], K | None]) -> Iterator[R]:

@@ -1,7 +1,8 @@
 """The one retry policy (tenacity) and the one function that classifies failures.
 
 Retriable: 429 (honouring Retry-After, else bounded exponential backoff with jitter),
-5xx, connection resets and timeouts. Fatal: other 4xx. A 401 refreshes the session
+5xx, connection resets and timeouts (for a create, only 429: see `_may_have_landed`).
+Fatal: other 4xx. A 401 refreshes the session
 and tries again (within the attempt budget); without a way to refresh it is fatal. A
 daily-limit answer stops the run. A create that fails in transit is never re-sent here:
 the caller looks it up first (see `AmbiguousWriteError`).
@@ -127,7 +128,14 @@ def _from_status(
         )
     if status == 429 or status >= 500:
         return RetriableError(text, status=status, code=code, retry_after=_retry_after(headers))
-    return FatalError(text, status=status, code=code)
+    return FatalError(text, status=status, code=code, context=_context(body))
+
+
+def _context(body: Any) -> dict[str, Any] | None:
+    """The `context` of a HubSpot error answer (which records it is about), if any."""
+    parsed = _body_json(body)
+    context = parsed.get("context") if isinstance(parsed, dict) else None
+    return context if isinstance(context, dict) else None
 
 
 def classify(exc: BaseException) -> ConnectorError | None:
@@ -209,6 +217,16 @@ def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
     return wait
 
 
+def _may_have_landed(err: RetriableError) -> bool:
+    """Whether a create that failed this way may still have been applied.
+
+    A 5xx can come after the CRM (or a proxy in front of it) has processed the request,
+    and a lost connection or a timeout says nothing either way. A 429 is refused before
+    any work is done: the create did not happen and may simply be sent again.
+    """
+    return err.transport or (err.status is not None and err.status >= 500)
+
+
 def call_with_retry(
     fn: Callable[[], T],
     *,
@@ -221,8 +239,9 @@ def call_with_retry(
 ) -> T:
     """Run `fn` under the policy; raise a `ConnectorError` (never a library error) when it gives up.
 
-    `idempotent=False` (creates): a failure in transit raises `AmbiguousWriteError`
-    instead of re-sending; a 429 or 5xx answer is retried, since the CRM then said no.
+    `idempotent=False` (creates): a failure in transit or a 5xx answer raises
+    `AmbiguousWriteError` instead of re-sending (the caller looks the records up first);
+    only a 429, which the CRM answers before doing anything, is retried here.
     """
     attempts = 0
 
@@ -252,7 +271,7 @@ def call_with_retry(
                 # the call goes on within its attempt budget; a failing refresh raises.
                 refresh_auth()
                 raise _RefreshedAuth(err.message, status=401) from None
-            if isinstance(err, RetriableError) and err.transport and not idempotent:
+            if isinstance(err, RetriableError) and not idempotent and _may_have_landed(err):
                 raise AmbiguousWriteError(f"{what}: {err.message}") from None
             if isinstance(err, RetriableError):
                 log.info("%s: retriable failure (attempt %d): %s", what, attempts, err.message)

@@ -10,33 +10,26 @@ Every value placed in SOQL goes through `format_soql`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from simple_salesforce.api import Salesforce
 from simple_salesforce.format import format_soql
 
-from connectors.common import chunks, failed, ok, window_start
+from connectors.common import chunks, failed, ok
 from connectors.config import SalesforceConfig
 from connectors.creates import create_in_batches
 from connectors.errors import ConnectorError, MappingError
-from connectors.mapping import ContactSource, Mapping, default_mapping, load_mapping
-from connectors.paging import Page, RecordIssue, SeenIds, with_last
+from connectors.mapping import ActivitySource, ContactSource, Mapping, default_mapping, load_mapping
+from connectors.paging import Page
 from connectors.protocol import ContactStatus, Deletion
 from connectors.retry import Redactor
 from connectors.salesforce_session import SalesforceSession
+from connectors.streams import Stream, at, pull
 from connectors.throttle import Throttle, TokenBucket
-from connectors.translate import (
-    RecordError,
-    field_value,
-    issue_id,
-    parse_datetime,
-    record_id,
-    to_activity,
-    to_contact,
-)
+from connectors.translate import field_value, parse_datetime, to_activity, to_contact
 from scoring.records import Activity, Contact, Crm
 from scoring.writes import HandoffTask, PropertyUpdate, StageChange, WriteOutcome
 
@@ -46,6 +39,7 @@ QUERY_PAGE = 2000  # records per query page, the server's default batch size
 COLLECTION_SIZE = 200  # sObject Collections limit per call
 IDS_PER_QUERY = 200  # keeps a `WHERE Id IN (...)` query well under the URL length limit
 MODSTAMP = "SystemModstamp"
+T = TypeVar("T")
 # Per-record error codes in a collections answer that are worth another attempt.
 RETRIABLE_CODES = frozenset(
     {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_RUNNING_TOO_LONG", "TEMPORARY_ERROR"}
@@ -112,36 +106,36 @@ class SalesforceConnector:
                 page = []
         yield page
 
+    def _stream(
+        self,
+        obj: str,
+        fields: list[str],
+        translate: Callable[[Any, str], T | None],
+        *,
+        where: str = "",
+        deleted: bool = False,
+    ) -> Stream[T]:
+        """One SObject read on SystemModstamp from the window start, a page per request."""
+
+        def fetch(start: datetime | None) -> Iterator[list[dict[str, Any]]]:
+            soql = self._select(obj, ["Id", MODSTAMP, *fields], start, where)
+            return self._pages(self._rows(soql, include_deleted=deleted))
+
+        return Stream(obj, fetch, translate, time=at(MODSTAMP), key="Id")
+
     def pull_contacts(self, since: datetime | None) -> Iterator[Page[Contact]]:
         """Leads, then Contacts, modified at or after `since` minus the overlap."""
-        start = window_start(since, self._config.overlap_minutes)
-        seen = SeenIds()
-        high = since
-        sources = self._mapping.contacts
-        for index, source in enumerate(sources):
-            extra: tuple[str, ...] = (MODSTAMP,)
+        streams: list[Stream[Contact]] = []
+        for source in self._mapping.contacts:
+            extra: tuple[str, ...] = ()
             if self._mapping.stage.object in (None, source.object):
                 extra += (self._mapping.stage.field,)
-            soql = self._select(source.object, ["Id", *source.crm_fields(extra)], start)
-            pages = with_last(self._pages(self._rows(soql)))
-            for rows, last in pages:
-                records: list[Contact] = []
-                errors: list[RecordIssue] = []
-                for row in rows:
-                    try:
-                        crm_id = record_id(row, "Id")
-                        if not seen.first_time(crm_id):
-                            continue
-                        contact = to_contact(self._mapping, source, crm_id, row)
-                        stamp = parse_datetime(row.get(MODSTAMP), MODSTAMP)
-                    except RecordError as exc:
-                        errors.append(RecordIssue(issue_id(row, "Id"), str(exc)))
-                        continue
-                    records.append(contact)
-                    if stamp and (high is None or stamp > high):
-                        high = stamp
-                final = last and index == len(sources) - 1
-                yield Page(records, cursor=high if final else None, errors=errors)
+
+            def translate(row: Any, crm_id: str, source: ContactSource = source) -> Contact:
+                return to_contact(self._mapping, source, crm_id, row)
+
+            streams.append(self._stream(source.object, source.crm_fields(extra), translate))
+        return pull(streams, since, self._config.overlap_minutes)
 
     def _select(self, obj: str, fields: list[str], start: datetime | None, where: str = "") -> str:
         clauses = [where] if where else []
@@ -156,67 +150,36 @@ class SalesforceConnector:
 
     def pull_activities(self, since: datetime | None) -> Iterator[Page[Activity]]:
         """Task, Event and CampaignMember rows modified since the window start."""
-        start = window_start(since, self._config.overlap_minutes)
-        seen = SeenIds()
-        high = since
-        sources = list(self._mapping.activity_sources.items())
-        for index, (name, decl) in enumerate(sources):
-            fields = ["Id", MODSTAMP, *self._mapping.activity_fields(name)]
-            for rows, last in with_last(self._pages(self._rows(self._select(name, fields, start)))):
-                records: list[Activity] = []
-                errors: list[RecordIssue] = []
-                skipped = 0
-                for row in rows:
-                    try:
-                        crm_id = record_id(row, "Id")
-                        if not seen.first_time(crm_id):
-                            continue
-                        contact_id = next(
-                            (v for f in decl.contact if (v := field_value(row, f))), None
-                        )
-                        activity = to_activity(
-                            self._mapping,
-                            name,
-                            crm_id,
-                            contact_id,
-                            field_value(row, decl.occurred_at or "CreatedDate"),
-                            row,
-                        )
-                        stamp = parse_datetime(row.get(MODSTAMP), MODSTAMP)
-                    except RecordError as exc:
-                        errors.append(RecordIssue(issue_id(row, "Id"), str(exc)))
-                        continue
-                    if stamp and (high is None or stamp > high):
-                        high = stamp
-                    if activity is None:
-                        skipped += 1
-                    else:
-                        records.append(activity)
-                final = last and index == len(sources) - 1
-                yield Page(records, cursor=high if final else None, errors=errors, skipped=skipped)
+        streams: list[Stream[Activity]] = []
+        for name, decl in self._mapping.activity_sources.items():
+
+            def translate(
+                row: Any, crm_id: str, name: str = name, decl: ActivitySource = decl
+            ) -> Activity | None:
+                contact_id = next((v for f in decl.contact if (v := field_value(row, f))), None)
+                return to_activity(
+                    self._mapping,
+                    name,
+                    crm_id,
+                    contact_id,
+                    field_value(row, decl.occurred_at or "CreatedDate"),
+                    row,
+                )
+
+            streams.append(self._stream(name, self._mapping.activity_fields(name), translate))
+        return pull(streams, since, self._config.overlap_minutes)
 
     def pull_deletions(self, since: datetime | None) -> Iterator[Page[Deletion]]:
         """Deleted Leads and Contacts (queryAll with IsDeleted = true)."""
-        start = window_start(since, self._config.overlap_minutes)
-        high = since
-        sources = self._mapping.contacts
-        for index, source in enumerate(sources):
-            soql = self._select(source.object, ["Id", MODSTAMP], start, where="IsDeleted = true")
-            for rows, last in with_last(self._pages(self._rows(soql, include_deleted=True))):
-                records = []
-                errors: list[RecordIssue] = []
-                for row in rows:
-                    try:
-                        crm_id = record_id(row, "Id")
-                        stamp = parse_datetime(row.get(MODSTAMP), MODSTAMP)
-                    except RecordError as exc:
-                        errors.append(RecordIssue(issue_id(row, "Id"), str(exc)))
-                        continue
-                    records.append(Deletion(self.crm, crm_id, stamp))
-                    if stamp and (high is None or stamp > high):
-                        high = stamp
-                final = last and index == len(sources) - 1
-                yield Page(records, cursor=high if final else None, errors=errors)
+
+        def translate(row: Any, crm_id: str) -> Deletion:
+            return Deletion(self.crm, crm_id, parse_datetime(row.get(MODSTAMP), MODSTAMP))
+
+        streams = [
+            self._stream(source.object, [], translate, where="IsDeleted = true", deleted=True)
+            for source in self._mapping.contacts
+        ]
+        return pull(streams, since, self._config.overlap_minutes)
 
     # --- reads and writes --------------------------------------------------------------
 

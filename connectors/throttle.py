@@ -3,13 +3,17 @@
 A `TokenBucket` bounds one process. Several workers share a budget through
 `Throttle.shared`, a hook that can call e.g. Prefect's global concurrency
 `rate_limit(name)` before each request once flows run on many machines.
+`RateLimitHeaders` paces by what the CRM itself says is left (HubSpot's
+`X-HubSpot-RateLimit-*` answer headers), which counts every app of the account.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 
 class TokenBucket:
@@ -69,3 +73,93 @@ class Throttle:
                 bucket.acquire()
         if self.shared is not None:
             self.shared("default")
+
+
+class DailyQuota(NamedTuple):
+    """The account's daily request limit and what is left of it, as last answered."""
+
+    limit: int
+    remaining: int
+
+
+HEADER_PREFIX = "x-hubspot-ratelimit-"
+
+
+class RateLimitHeaders:
+    """Paces requests by the rate-limit headers of the CRM's last answer.
+
+    HubSpot answers most requests (not the search endpoints) with the size of its rolling
+    window (`-Max` requests per `-Interval-Milliseconds`), what is left in it
+    (`-Remaining`) and, for private apps, the daily limit (`-Daily`,
+    `-Daily-Remaining`). The window is shared with every other app of the account, so
+    the local token bucket alone cannot know when it runs low. While more than
+    `reserve` of the window is left nothing waits; below that, requests are spaced at
+    the window's average rate; with nothing left, the next request waits until the
+    window seen in the last answer has passed.
+    """
+
+    def __init__(
+        self,
+        reserve: float = 0.1,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.reserve = reserve
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._max: int | None = None
+        self._remaining = 0
+        self._interval_s = 0.0
+        self._seen_at = 0.0
+        self._sent_since = 0
+        self._next_at = 0.0
+        self._daily: DailyQuota | None = None
+
+    def observe(self, headers: Mapping[str, Any] | None) -> None:
+        """Take the rate-limit headers of one answer (answers without them change nothing)."""
+        if not headers:
+            return
+        try:
+            values = {
+                str(k).lower()[len(HEADER_PREFIX) :]: int(str(v))
+                for k, v in headers.items()
+                if str(k).lower().startswith(HEADER_PREFIX)
+            }
+        except ValueError:
+            return  # a malformed value: keep what the previous answers said
+        with self._lock:
+            if {"max", "remaining", "interval-milliseconds"} <= values.keys():
+                self._max = max(1, values["max"])
+                self._remaining = values["remaining"]
+                self._interval_s = values["interval-milliseconds"] / 1000.0
+                self._seen_at = self._clock()
+                self._sent_since = 0
+            if {"daily", "daily-remaining"} <= values.keys():
+                self._daily = DailyQuota(values["daily"], values["daily-remaining"])
+
+    def pace(self) -> float:
+        """Wait as the last answer's window asks, before one request; returns the time slept."""
+        with self._lock:
+            now = self._clock()
+            wait = 0.0
+            if self._max is not None:
+                left = self._remaining - self._sent_since
+                low = max(1, math.ceil(self._max * self.reserve))
+                if left <= 0:
+                    # Every request counted in that answer has left the rolling window by
+                    # the end of one interval after it.
+                    wait = max(0.0, self._seen_at + self._interval_s - now)
+                elif left <= low:
+                    wait = max(0.0, self._next_at - now)
+                self._next_at = now + wait + self._interval_s / self._max
+                self._sent_since += 1
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+    def quota(self) -> DailyQuota | None:
+        """The daily limit and what is left of it, or None if no answer has said."""
+        with self._lock:
+            return self._daily

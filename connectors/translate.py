@@ -466,13 +466,23 @@ def to_contact(
         raise validation_error(exc, crm_fields) from exc
 
 
+# Where each HubSpot source kind carries an activity's contact and time, for messages.
+_HUBSPOT_NAMES: dict[str, tuple[str, str]] = {
+    "events_api": ("objectId", "occurredAt"),
+    "email_events": ("recipient", "created"),
+    "form_submissions": ("values.email", "submittedAt"),
+    "marketing_events": ("associations.contact.contactId", "occurredAt"),
+}
+
+
 def _activity_names(mapping: Mapping, source: str) -> tuple[str, str]:
     """CRM names of an activity's contact id and time, for messages."""
     decl = mapping.activity_sources.get(source)
     if mapping.crm is Crm.HUBSPOT:
-        if source == "meetings":
+        kind = decl.kind if decl else "events_api"
+        if kind == "crm_object":
             return "association to contacts", (decl.occurred_at if decl else None) or "hs_timestamp"
-        return "objectId", "occurredAt"
+        return _HUBSPOT_NAMES.get(kind or "events_api", ("objectId", "occurredAt"))
     contact = "/".join(decl.contact) if decl and decl.contact else "WhoId"
     return contact, (decl.occurred_at if decl else None) or "CreatedDate"
 
@@ -573,6 +583,8 @@ def to_activity(
 
 def _raw_part(value: Any) -> str:
     # The raw type only names a kind of record: any value is shown, none refused.
+    if isinstance(value, tuple):  # one thing by several names (a form's GUID and name)
+        return " / ".join(_raw_part(v) for v in value if v not in (None, ""))
     try:
         return _free_text(value) or ""
     except _Bad:

@@ -15,7 +15,7 @@ from flows.records_io import LineErrors, read_activities, read_contacts
 from flows.tables import render_table
 from scoring.engine import compile_model
 from scoring.model import ModelError, ScoringModel
-from scoring.records import Activity, ScoreResult
+from scoring.records import Activity, Crm, ScoreResult
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 sandbox_app = typer.Typer(no_args_is_help=True, help="The local CRM sandbox.")
@@ -239,6 +239,40 @@ def backfill(
     raise typer.Exit(code=code)
 
 
+@app.command()
+def doctor(
+    crm: Annotated[str, typer.Argument(help="hubspot or salesforce")],
+) -> None:
+    """Check the CRM: token, scopes, sources, quota, mapping; exit 0 only if a sync would run."""
+    from flows.doctor import run_doctor
+
+    code, text = run_doctor(_crm(crm))
+    typer.echo(text)
+    raise typer.Exit(code=code)
+
+
+@app.command("crm-setup")
+def crm_setup(
+    crm: Annotated[str, typer.Argument(help="hubspot (salesforce: not supported yet)")],
+    dry_run: Annotated[bool, typer.Option(help="print what would be created; create nothing")] = (
+        False
+    ),
+) -> None:
+    """Create the property group and the properties the mapping writes (existing ones kept)."""
+    from flows.doctor import run_setup
+
+    code, text = run_setup(_crm(crm), dry_run=dry_run)
+    typer.echo(text, err=code != 0)
+    raise typer.Exit(code=code)
+
+
+def _crm(name: str) -> Crm:
+    try:
+        return Crm(name)
+    except ValueError:
+        raise typer.BadParameter(f"{name!r}: expected hubspot or salesforce") from None
+
+
 def _stderr(text: str) -> None:
     typer.echo(text, err=True)
 
@@ -252,11 +286,19 @@ def sandbox_serve(
         "professional"
     ),
     faults: Annotated[str | None, typer.Option(help="fault spec, see sandbox/README.md")] = None,
+    profile: Annotated[
+        str, typer.Option(help="HubSpot portal: configured, or stock (as a portal comes)")
+    ] = "configured",
+    scopes: Annotated[
+        str | None, typer.Option(help="comma-separated HubSpot scopes the token is granted")
+    ] = None,
 ) -> None:
     """Serve the sandbox CRM (HubSpot and Salesforce APIs over TLS) until interrupted."""
     from sandbox.server import serve
 
-    serve(port=port, contacts=contacts, seed=seed, tier=tier, faults=faults)
+    granted = [s.strip() for s in scopes.split(",") if s.strip()] if scopes else None
+    serve(port=port, contacts=contacts, seed=seed, tier=tier, faults=faults, profile=profile,
+          scopes=granted)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -388,6 +389,7 @@ def finish_interrupted_handoffs(
     flow_run_id: str | None,
     worker: str,
     lease: timedelta = CLAIM_LEASE,
+    settle_s: float = 0.0,
 ) -> ApplyReport:
     """Finish transitions nobody is finishing: stage, then task, once each.
 
@@ -401,6 +403,23 @@ def finish_interrupted_handoffs(
     )
     if not stale:
         return ApplyReport()
+    try:
+        return _finish_taken(engine, connector, stale, now, flow_run_id, settle_s)
+    except Exception:
+        # Whatever raised (a spent budget, a refused token), the claims taken over go back
+        # open: a run in this same process must not find them held by a live owner.
+        handoffs.open_claims(engine, [task.key for task in stale])
+        raise
+
+
+def _finish_taken(
+    engine: Engine,
+    connector: CrmConnector,
+    stale: list[HandoffTask],
+    now: datetime,
+    flow_run_id: str | None,
+    settle_s: float,
+) -> ApplyReport:
     crm = connector.crm.value
     ids = [task.contact_id for task in stale]
     states = scores.written_states(engine, crm, ids)
@@ -436,7 +455,7 @@ def finish_interrupted_handoffs(
             unmoved.add(task.contact_id)
     ready = [task for task in stale if task.contact_id not in unmoved]
     try:
-        found = connector.find_tasks([task.key for task in ready]) if ready else {}
+        found = _look_up_settled(connector, [task.key for task in ready], settle_s)
     except ConnectorError as exc:
         # Without the lookup no create may be sent (one may have landed): give the claims
         # back open and say so; the next attempt looks again.
@@ -504,6 +523,23 @@ def held_elsewhere(me: str, now: datetime) -> Callable[[str | None, datetime | N
         )
 
     return held
+
+
+def _look_up_settled(connector: CrmConnector, keys: list[str], settle_s: float) -> dict[str, str]:
+    """Tasks found by key, a miss trusted only after the CRM's search has caught up.
+
+    A claim taken over may be one whose create landed moments ago, in a run that died or
+    gave it back; the CRM's search sees a new task only after its index lag, so a key not
+    found at once is looked up again `settle_s` later before anyone may create it.
+    """
+    if not keys:
+        return {}
+    found = connector.find_tasks(keys)
+    missing = [key for key in keys if key not in found]
+    if missing and settle_s > 0:
+        time.sleep(settle_s)
+        found.update(connector.find_tasks(missing))
+    return found
 
 
 def owner_gone(owner: str) -> bool:

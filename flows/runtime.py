@@ -136,6 +136,8 @@ def _hubspot(settings: Settings) -> HubSpotConnector:
         ca_file=settings.ca_file,
         mapping_file=settings.hubspot_mapping,
         throttle=ThrottleSettings(rate=rate, burst=max(1, int(rate))),
+        daily_budget_share=settings.hubspot_daily_budget_share,
+        activity_lookback_days=settings.hubspot_activity_lookback_days,
         **_common(settings),
     )
     return HubSpotConnector(

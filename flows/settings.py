@@ -59,7 +59,21 @@ class Settings(BaseSettings):
     backoff_base_s: float = Field(default=0.5, gt=0, description="first retry backoff")
     backoff_max_s: float = Field(default=30.0, gt=0, description="longest retry backoff")
     settle_s: float = Field(
-        default=5.0, ge=0, description="wait before looking up a create whose answer was lost"
+        default=10.0,
+        ge=0,
+        description="how long a CRM's search may take to show a write: a create whose answer "
+        "was lost is looked up again after it before it is sent again",
+    )
+    hubspot_activity_lookback_days: float | None = Field(
+        default=365.0,
+        gt=0,
+        description="how far back a first HubSpot activity pull reaches (unset: all history)",
+    )
+    hubspot_daily_budget_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="share of the portal's daily API quota one run may use before it stops",
     )
     fixed_now: AwareDatetime | None = Field(
         default=None,

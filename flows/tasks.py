@@ -206,7 +206,7 @@ def finish_handoffs(crm: Crm) -> ApplyReport:
     """Finish handoffs a crashed run claimed but did not record."""
     return pipeline.finish_interrupted_handoffs(
         runtime.store_engine(), runtime.connector_for(crm), runtime.now(), run_id(),
-        worker_name(),
+        worker_name(), settle_s=get_settings().settle_s,
     )  # fmt: skip
 
 

@@ -1,4 +1,5 @@
-"""`python -m sandbox --port P --contacts N --seed S [--tier T] [--faults SPEC]`."""
+"""`python -m sandbox --port P --contacts N --seed S [--tier T] [--profile configured|stock]
+[--scopes a,b] [--faults SPEC]`."""
 
 from __future__ import annotations
 
@@ -18,6 +19,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--tier", default="professional", choices=["starter", "professional", "enterprise"]
     )
+    parser.add_argument(
+        "--profile",
+        default="configured",
+        choices=["configured", "stock"],
+        help="configured: the product's portal; stock: a HubSpot portal as it comes",
+    )
+    parser.add_argument(
+        "--scopes", default=None, help="comma-separated HubSpot scopes the token is granted"
+    )
     parser.add_argument("--faults", default=None, help="e.g. '500=0.02,reset=0.01,seed=7'")
     parser.add_argument("--activities-per-contact", type=float, default=20.0)
     parser.add_argument("--tls-dir", default=None, help="where to write ca.pem (default: temp)")
@@ -31,6 +41,8 @@ def main(argv: list[str] | None = None) -> None:
         host=args.host,
         activities_per_contact=args.activities_per_contact,
         tls_dir=args.tls_dir,
+        profile=args.profile,
+        scopes=[s for s in args.scopes.split(",") if s] if args.scopes is not None else None,
     )
 
 

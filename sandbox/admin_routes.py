@@ -14,7 +14,7 @@ from starlette.routing import Route
 from sandbox.clock import hubspot_iso, now_ms, salesforce_iso
 from sandbox.faults import rules_from_json
 from sandbox.hubspot_schema import CONTACT_PROPERTIES
-from sandbox.hubspot_store import CONTACT_ID_BASE, MEETING_ID_BASE, as_string
+from sandbox.hubspot_store import CONTACT_ID_BASE, MEETING_ID_BASE, OWNER_ID_BASE, as_string
 from sandbox.ids import sf_id
 from sandbox.limits import Limits
 from sandbox.salesforce_schema import FIELDS
@@ -98,6 +98,7 @@ class AdminApi:
                 methods=["POST"],
             ),
             Route(a + "/hubspot/tasks", self.hubspot_tasks, methods=["GET"]),
+            Route(a + "/hubspot/owners/{owner_id}", self.set_hubspot_owner, methods=["PUT"]),
             Route(a + "/salesforce/records/{record_id}", self.salesforce_record, methods=["GET"]),
             Route(
                 a + "/salesforce/records/{record_id}/fields",
@@ -226,16 +227,33 @@ class AdminApi:
         problems += filter(None, [_servable(values)])
         if problems:
             return JSONResponse({"error": "; ".join(problems)}, status_code=400)
-        if contact.props is None:
-            contact.props = {}
-        props: dict[str, Any] = contact.props
-        for name, value in values.items():
-            number = CONTACT_PROPERTIES[name].type == "number" and value not in (None, "")
-            props[name] = _Verbatim(value) if number else ("" if value is None else value)
-        old = contact.modified_ms
-        contact.modified_ms = now_ms()
-        portal.live.move(old, contact.modified_ms, contact.id)
+        with portal.writing(contact):
+            if contact.props is None:
+                contact.props = {}
+            props: dict[str, Any] = contact.props
+            for name, value in values.items():
+                number = CONTACT_PROPERTIES[name].type == "number" and value not in (None, "")
+                props[name] = _Verbatim(value) if number else ("" if value is None else value)
         return JSONResponse({"id": str(contact.id), "planted": sorted(values)})
+
+    async def set_hubspot_owner(self, request: Request) -> Response:
+        """Deactivate or reactivate an owner: body `{"active": false}`."""
+        portal = self.sb.portal
+        try:
+            owner_id = int(request.path_params["owner_id"])
+            active = (await _body(request)).get("active")
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        known = {OWNER_ID_BASE + o.index for o in portal.population.owners}
+        if owner_id not in known:
+            return JSONResponse({"error": "no such owner"}, status_code=404)
+        if not isinstance(active, bool):
+            return JSONResponse({"error": 'body: {"active": true | false}'}, status_code=400)
+        if active:
+            portal.inactive_owners.discard(owner_id)
+        else:
+            portal.inactive_owners.add(owner_id)
+        return JSONResponse({"id": str(owner_id), "active": active})
 
     async def hubspot_tasks(self, request: Request) -> Response:
         portal = self.sb.portal

@@ -6,8 +6,13 @@ from starlette.applications import Starlette
 
 from sandbox.admin_routes import AdminApi
 from sandbox.gate import Gate
+from sandbox.hubspot_access import AccountApi, HubSpotAccess
+from sandbox.hubspot_engagements import EngagementsApi
+from sandbox.hubspot_marketing import MarketingApi
 from sandbox.hubspot_oauth import HubSpotOAuthApi
+from sandbox.hubspot_properties import PropertiesApi
 from sandbox.hubspot_routes import HubSpotApi
+from sandbox.recorder import Recorder
 from sandbox.salesforce_routes import SalesforceApi
 from sandbox.state import Sandbox
 
@@ -15,6 +20,13 @@ from sandbox.state import Sandbox
 def create_app(sandbox: Sandbox) -> Gate:
     """The app for one sandbox; serve it with uvicorn (see sandbox.server)."""
     routes = [
+        # Starlette matches in order: these come before HubSpotApi's routes, which they
+        # extend (engagement associations before the generic one) or replace (the
+        # properties API; the events API under the stock profile's names).
+        *AccountApi(sandbox).routes(),
+        *MarketingApi(sandbox).routes(),
+        *EngagementsApi(sandbox.portal).routes(),
+        *PropertiesApi(sandbox.portal).routes(),
         *HubSpotApi(sandbox.portal).routes(),
         *HubSpotOAuthApi(sandbox.credentials).routes(),
         *SalesforceApi(sandbox.org, sandbox.credentials, sandbox.limiter).routes(),
@@ -24,4 +36,4 @@ def create_app(sandbox: Sandbox) -> Gate:
     # trailing slash are registered where a client uses one), so no redirects.
     app = Starlette(routes=routes)
     app.router.redirect_slashes = False
-    return Gate(app, sandbox)
+    return Gate(HubSpotAccess(Recorder(app, sandbox), sandbox), sandbox)

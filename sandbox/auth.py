@@ -9,6 +9,7 @@ loopback and holds synthetic data.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 DEFAULT_HUBSPOT_TOKEN = "pat-sandbox-00000000-0000-0000-0000-000000000000"
@@ -18,6 +19,23 @@ DEFAULT_CLIENT_SECRET = "sandbox-client-secret"
 DEFAULT_HUBSPOT_CLIENT_ID = "sandbox-hubspot-client-id"
 DEFAULT_HUBSPOT_CLIENT_SECRET = "sandbox-hubspot-client-secret"
 DEFAULT_HUBSPOT_REFRESH_TOKEN = "sandbox-hubspot-refresh-token"
+
+# Every scope an endpoint of the sandbox asks for (sandbox.hubspot_access lists which):
+# what a private app set up for the product is granted, so the default token can do all.
+HUBSPOT_PRODUCT_SCOPES: frozenset[str] = frozenset(
+    {
+        "crm.objects.contacts.read",
+        "crm.objects.contacts.write",
+        "crm.objects.owners.read",
+        "crm.schemas.contacts.read",
+        "crm.schemas.contacts.write",
+        "sales-email-read",
+        "content",
+        "forms",
+        "crm.objects.marketing_events.read",
+        "behavioral_events.event_definitions.read_write",
+    }
+)
 
 
 @dataclass
@@ -31,12 +49,31 @@ class Credentials:
     hubspot_client_secret: str = DEFAULT_HUBSPOT_CLIENT_SECRET
     hubspot_refresh_token: str = DEFAULT_HUBSPOT_REFRESH_TOKEN
     hubspot_oauth_tokens: set[str] = field(default_factory=set)
+    # The scopes the private app was granted; OAuth tokens minted here carry the same.
+    hubspot_scopes: frozenset[str] = HUBSPOT_PRODUCT_SCOPES
+    # Per-token overrides (a token listed here has exactly these scopes).
+    hubspot_token_scopes: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.sessions.add(self.salesforce_session_id)
 
     def hubspot_token_valid(self, token: str | None) -> bool:
         return token == self.hubspot_token or token in self.hubspot_oauth_tokens
+
+    def hubspot_scopes_of(self, token: str | None) -> frozenset[str]:
+        """The scopes a valid HubSpot token was granted."""
+        if token is not None and token in self.hubspot_token_scopes:
+            return self.hubspot_token_scopes[token]
+        return self.hubspot_scopes
+
+    def set_hubspot_scopes(self, scopes: Iterable[str], token: str | None = None) -> None:
+        """Grant exactly `scopes`: to the app (every token) or to one token."""
+        granted = frozenset(scopes)
+        if token is None:
+            self.hubspot_scopes = granted
+            self.hubspot_token_scopes.clear()
+        else:
+            self.hubspot_token_scopes[token] = granted
 
     def new_hubspot_access_token(self) -> str:
         """An OAuth access token, as HubSpot's token endpoint mints one from a refresh token."""

@@ -19,7 +19,8 @@ TOKEN_PATHS = (TOKEN_PATH, HUBSPOT_TOKEN_PATH)
 
 
 def crm_of(path: str) -> str | None:
-    if path.startswith(("/crm/", "/events/", "/oauth/")):
+    if path.startswith(("/crm/", "/events/", "/oauth/", "/email/", "/form-integrations/",
+                        "/marketing/", "/account-info/")):  # fmt: skip
         return "hubspot"
     if path.startswith("/services/"):
         return "salesforce"
@@ -40,6 +41,9 @@ class Gate:
     def __init__(self, app: ASGIApp, sandbox: Sandbox) -> None:
         self.app = app
         self.sandbox = sandbox
+        # The portal's search index lags writes by the current limits' setting, which
+        # `PUT /_sandbox/limits` may change while the sandbox serves.
+        sandbox.portal.search_lag = lambda: float(sandbox.limiter.limits.search_lag_s)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -88,7 +92,9 @@ class Gate:
         if path in TOKEN_PATHS:
             pass  # token endpoints are outside the API's request limits
         elif crm == "hubspot":
-            rejection, extra = sb.limiter.hubspot(path)
+            rejection, extra = sb.limiter.hubspot(
+                path, oauth=token in sb.credentials.hubspot_oauth_tokens
+            )
         else:
             rejection, extra = sb.limiter.salesforce()
         if rejection is not None:

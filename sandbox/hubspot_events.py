@@ -87,3 +87,24 @@ def event_properties(kind: int, detail: int) -> dict[str, str]:
 
 def meeting_title(detail: int) -> str:
     return catalog.MEETING_TITLES[detail]
+
+
+# -- the same activities through the other HubSpot APIs ----------------------------------
+
+FORM_TITLES = _FORM_TITLES
+
+
+def form_slug(kind: int, detail: int) -> str | None:
+    """Which form an activity submitted (its configured-profile id), or None."""
+    if kind == KIND["form_submission"]:
+        return catalog.FORMS[detail]
+    return _FORM_IDS.get(kind)
+
+
+def custom_event_name(kind: int) -> str | None:
+    """The short name of a custom behavioural event (`webinar_attended`), or None."""
+    full = _CUSTOM_EVENTS.get(kind)
+    return full[3:] if full else None
+
+
+CUSTOM_EVENT_KINDS: tuple[int, ...] = tuple(_CUSTOM_EVENTS)

@@ -17,13 +17,14 @@ from sandbox.hubspot_schema import (
     DEFAULT_CONTACT_PROPERTIES,
     DEFAULT_MEETING_PROPERTIES,
     DEFAULT_TASK_PROPERTIES,
-    property_json,
 )
 from sandbox.hubspot_store import (
     CONTACT_ID_BASE,
     MEETING_TO_CONTACT,
     HubSpotError,
     HubSpotPortal,
+    Problem,
+    invalid_input,
 )
 
 BATCH_LIMIT = 100
@@ -48,6 +49,8 @@ def _from_error(exc: HubSpotError) -> JSONResponse:
         extra["context"] = exc.context
     if exc.sub_category:
         extra["subCategory"] = exc.sub_category
+    if exc.errors:
+        extra["errors"] = exc.errors
     return error_body(exc.status, exc.category, exc.message, **extra)
 
 
@@ -137,8 +140,6 @@ class HubSpotApi:
                 self.associations_read,
                 methods=["POST"],
             ),
-            Route("/crm/v3/properties/{object_type}", self.properties, methods=["GET"]),
-            Route("/crm/v3/properties/{object_type}/{name}", self.property, methods=["GET"]),
             Route("/crm/v3/owners", self.owners, methods=["GET"]),
             Route("/crm/v3/owners/", self.owners, methods=["GET"]),
             Route("/events/v3/events", self.events, methods=["GET"]),
@@ -191,8 +192,10 @@ class HubSpotApi:
 
     async def search_contacts(self, request: Request) -> Response:
         portal = self.portal
+        portal.settle_search()
         try:
             body = await _json(request)
+            hubspot_search.check_request(body)
             groups = body.get("filterGroups") or []
             # Scan by modstamp when the filters bound it, else by id when they bound that
             # (the "slice by hs_object_id" pattern), else everything in modstamp order.
@@ -212,7 +215,7 @@ class HubSpotApi:
         if pred is hubspot_search.always and hubspot_search.is_presorted(sorts, indexed):
             # The index alone answers: page through its keys without touching records.
             keys = portal.id_keys(id_b) if id_b else portal.modstamp_keys(time_b)
-            page = [portal.contacts[k] for k in keys[offset : offset + size]]
+            page = [portal.searchable(k) for k in keys[offset : offset + size]]
             total = len(keys)
         else:
             candidates = portal.id_candidates(id_b) if id_b else portal.search_candidates(time_b)
@@ -263,10 +266,16 @@ class HubSpotApi:
             ids = [str(i.get("id")) for i in inputs]
             if len(set(ids)) != len(ids):
                 raise HubSpotError(400, "VALIDATION_ERROR", "Duplicate IDs found in batch input")
-            for item in inputs:
-                portal.check_properties(
-                    item.get("properties") or {}, self.portal.schema["contacts"]
+            # One invalid input fails the whole batch: nothing is written.
+            problems = [
+                (index, problem)
+                for index, item in enumerate(inputs)
+                for problem in portal.property_problems(
+                    item.get("properties") or {}, portal.schema["contacts"]
                 )
+            ]
+            if problems:
+                raise invalid_input(problems)
         except HubSpotError as exc:
             return _from_error(exc)
         failing = faults.partial_failures(request, ids)
@@ -281,13 +290,11 @@ class HubSpotApi:
                 missing.append(ident)
                 continue
             props = item.get("properties") or {}
-            try:
-                portal.update_contact(contact, props)
-            except HubSpotError as exc:
-                errors.append(_record_error(exc))
-                continue
+            portal.update_contact(contact, props)
             results.append(portal.contact_json(contact, [*DEFAULT_CONTACT_PROPERTIES, *props]))
         if missing:
+            # Ids that do not exist (or were archived or merged away) are the documented
+            # 207 case: the other inputs are written.
             errors.append(
                 _missing_error(
                     "Could not update some CONTACT objects, they may be deleted or not exist.",
@@ -311,35 +318,35 @@ class HubSpotApi:
 
     async def batch_create_tasks(self, request: Request) -> Response:
         started = now_ms()
+        portal = self.portal
         try:
             body = await _json(request)
             inputs = _inputs(body)
+            # One invalid input fails the whole batch: no task is created.
+            checked = [
+                portal.task_problems(item.get("properties") or {}, item.get("associations") or [])
+                for item in inputs
+            ]
+            problems: list[tuple[int | None, Problem]] = [
+                (index, problem) for index, (found, _) in enumerate(checked) for problem in found
+            ]
+            if problems:
+                raise invalid_input(problems)
         except HubSpotError as exc:
             return _from_error(exc)
         keys = [str(i) for i in range(len(inputs))]
         failing = faults.partial_failures(request, keys)
         results: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
-        for key, item in zip(keys, inputs, strict=True):
+        for key, item, (_, contact_ids) in zip(keys, inputs, checked, strict=True):
             if key in failing:
                 errors.append(_record_error(_retriable(key)))
                 continue
-            try:
-                task = self.portal.create_task(
-                    item.get("properties") or {}, item.get("associations") or []
-                )
-            except HubSpotError as exc:
-                if not errors and not results and len(inputs) == 1:
-                    return _from_error(exc)
-                errors.append(_record_error(exc))
-                continue
+            task = portal.add_task(item.get("properties") or {}, contact_ids)
             results.append(
-                self.portal.task_json(
-                    task, [*DEFAULT_TASK_PROPERTIES, *task.props], with_assoc=False
-                )
+                portal.task_json(task, [*DEFAULT_TASK_PROPERTIES, *task.props], with_assoc=False)
             )
-        status = 201
-        return _batch_response(results, errors, started, status)
+        return _batch_response(results, errors, started, 201)
 
     async def get_task(self, request: Request) -> Response:
         try:
@@ -355,6 +362,7 @@ class HubSpotApi:
         portal = self.portal
         try:
             body = await _json(request)
+            hubspot_search.check_request(body)
             groups = body.get("filterGroups") or []
             pred = hubspot_search.compile_groups(
                 groups, self.portal.schema["tasks"], portal.task_value
@@ -364,7 +372,7 @@ class HubSpotApi:
             return error_body(400, "VALIDATION_ERROR", str(exc))
         except HubSpotError as exc:
             return _from_error(exc)
-        matches = [t for t in portal.tasks.values() if pred(t)]
+        matches = [t for t in portal.tasks.values() if portal.task_indexed(t) and pred(t)]
         matches = hubspot_search.sort_records(matches, body.get("sorts") or [], portal.task_value)
         names = _prop_names(body.get("properties"), DEFAULT_TASK_PROPERTIES)
         page = matches[offset : offset + size]
@@ -380,6 +388,7 @@ class HubSpotApi:
         portal = self.portal
         try:
             body = await _json(request)
+            hubspot_search.check_request(body)
             groups = body.get("filterGroups") or []
             pred = hubspot_search.compile_groups(
                 groups,
@@ -430,13 +439,11 @@ class HubSpotApi:
                     "from": {"id": ident},
                     "to": [
                         {
-                            "toObjectId": contact,
+                            # A string, and no label for an unlabelled type: as the
+                            # v4 associations document (associations.json) gives them.
+                            "toObjectId": str(contact),
                             "associationTypes": [
-                                {
-                                    "category": "HUBSPOT_DEFINED",
-                                    "typeId": MEETING_TO_CONTACT,
-                                    "label": None,
-                                }
+                                {"category": "HUBSPOT_DEFINED", "typeId": MEETING_TO_CONTACT}
                             ],
                         }
                     ],
@@ -452,30 +459,11 @@ class HubSpotApi:
             )
         return _batch_response(results, errors, started)
 
-    # -- properties, owners --------------------------------------------------------------
-
-    async def properties(self, request: Request) -> Response:
-        object_type = request.path_params["object_type"]
-        schema = self.portal.schema.get(object_type)
-        if schema is None:
-            return error_body(
-                400, "OBJECT_NOT_FOUND", f"Unable to infer object type from: {object_type}"
-            )
-        return JSONResponse({"results": [property_json(p, object_type) for p in schema.values()]})
-
-    async def property(self, request: Request) -> Response:
-        object_type = request.path_params["object_type"]
-        schema = self.portal.schema.get(object_type) or {}
-        prop = schema.get(request.path_params["name"])
-        if prop is None:
-            return error_body(
-                404, "OBJECT_NOT_FOUND", f"Unable to find property {request.path_params['name']}"
-            )
-        return JSONResponse(property_json(prop, object_type))
+    # -- owners (the properties API is sandbox.hubspot_properties) -----------------------
 
     async def owners(self, request: Request) -> Response:
         q = request.query_params
-        owners = self.portal.owners_json()
+        owners = self.portal.owners_json(archived=_flag(q.get("archived")))
         if q.get("email"):
             owners = [o for o in owners if o["email"] == q["email"]]
         limit = min(int(q.get("limit", 100)), 500)

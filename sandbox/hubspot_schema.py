@@ -14,6 +14,10 @@ class PropertyDef(NamedTuple):
     options: tuple[str, ...] = ()
     custom: bool = False
     read_only: bool = False
+    # Set by a properties-API create; the built-in definitions keep the defaults.
+    group: str = ""
+    unique: bool = False
+    description: str = ""
 
 
 LIFECYCLE_STAGES = (
@@ -132,6 +136,11 @@ DEFAULT_MEETING_PROPERTIES = ("hs_createdate", "hs_lastmodifieddate", "hs_object
 SCHEMAS = {"contacts": CONTACT_PROPERTIES, "tasks": TASK_PROPERTIES, "meetings": MEETING_PROPERTIES}
 
 
+def default_group(object_type: str) -> str:
+    """The group the built-in definitions of an object type are reported in."""
+    return "contactinformation" if object_type == "contacts" else "taskinformation"
+
+
 def property_json(p: PropertyDef, object_type: str) -> dict[str, Any]:
     """A property definition in the shape of the properties API."""
     stamp = "2020-01-01T00:00:00Z"
@@ -140,8 +149,8 @@ def property_json(p: PropertyDef, object_type: str) -> dict[str, Any]:
         "label": p.label,
         "type": p.type,
         "fieldType": p.field_type,
-        "description": "",
-        "groupName": "contactinformation" if object_type == "contacts" else "taskinformation",
+        "description": p.description,
+        "groupName": p.group or default_group(object_type),
         "options": [
             {"label": o.replace("_", " ").title(), "value": o, "displayOrder": i, "hidden": False}
             for i, o in enumerate(p.options)
@@ -151,7 +160,7 @@ def property_json(p: PropertyDef, object_type: str) -> dict[str, Any]:
         "displayOrder": -1,
         "calculated": False,
         "externalOptions": False,
-        "hasUniqueValue": p.name == "hs_object_id",
+        "hasUniqueValue": p.unique or p.name == "hs_object_id",
         "hidden": False,
         "hubspotDefined": not p.custom,
         "modificationMetadata": {

@@ -13,11 +13,16 @@ from typing import Any
 from sandbox.clock import parse_instant
 from sandbox.hubspot_schema import PropertyDef
 
+# HubSpot's search guide ("Limits", last modified March 2026): five filterGroups, six
+# filters in a group, 18 in all, one sort, 200 a page, 10,000 results, a 3,000-character
+# query. (An August 2024 changelog announced 5/10/25; the guide is the later word.)
 MAX_GROUPS = 5
-MAX_FILTERS_PER_GROUP = 10  # since August 2024 (was 3); 25 filters in all (was 9)
-MAX_FILTERS = 25
+MAX_FILTERS_PER_GROUP = 6
+MAX_FILTERS = 18
+MAX_SORTS = 1
 MAX_LIMIT = 200
 RESULT_CAP = 10_000
+MAX_QUERY_CHARS = 3000
 
 _RANGE = ("GT", "GTE", "LT", "LTE", "EQ", "BETWEEN")
 
@@ -27,6 +32,41 @@ Predicate = Callable[[Any], bool]
 
 class SearchError(ValueError):
     """A request the real search API answers with 400 VALIDATION_ERROR."""
+
+
+def check_request(body: dict[str, Any]) -> None:
+    """Refuse what the search API refuses before it looks at a filter: too many sorts,
+    filter groups or filters, a query longer than 3,000 characters."""
+    sorts = body.get("sorts") or []
+    if not isinstance(sorts, list):
+        raise SearchError("sorts must be a list")
+    if len(sorts) > MAX_SORTS:
+        raise SearchError(
+            f"Only one sorting rule can be applied to any search ({len(sorts)} given)"
+        )
+    groups = body.get("filterGroups") or []
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        raise SearchError("filterGroups must be a list of objects")
+    if len(groups) > MAX_GROUPS:
+        raise SearchError(
+            f"Too many filter groups ({len(groups)}); the limit is {MAX_GROUPS} filterGroups"
+        )
+    sizes = [len(g.get("filters") or []) for g in groups]
+    for index, size in enumerate(sizes):
+        if size > MAX_FILTERS_PER_GROUP:
+            raise SearchError(
+                f"Too many filters in filterGroups[{index}] ({size}); the limit is "
+                f"{MAX_FILTERS_PER_GROUP} filters in each group"
+            )
+    if sum(sizes) > MAX_FILTERS:
+        raise SearchError(
+            f"Too many filters ({sum(sizes)}); the limit is {MAX_FILTERS} filters in total"
+        )
+    query = body.get("query")
+    if isinstance(query, str) and len(query) > MAX_QUERY_CHARS:
+        raise SearchError(
+            f"The query can contain at most {MAX_QUERY_CHARS} characters ({len(query)} given)"
+        )
 
 
 def _sort_key(get: Getter, name: str) -> Callable[[Any], Any]:
@@ -114,16 +154,7 @@ def compile_groups(
     indexed: str | None = None,
 ) -> Predicate:
     """One predicate for filterGroups: OR between groups, AND within a group."""
-    if len(groups) > MAX_GROUPS:
-        raise SearchError(f"Too many filter groups ({len(groups)}); the limit is {MAX_GROUPS}")
-    total = sum(len(g.get("filters") or []) for g in groups)
-    if total > MAX_FILTERS or any(
-        len(g.get("filters") or []) > MAX_FILTERS_PER_GROUP for g in groups
-    ):
-        raise SearchError(
-            f"Too many filters ({total}); at most {MAX_FILTERS_PER_GROUP} per "
-            f"group and {MAX_FILTERS} in total"
-        )
+    check_request({"filterGroups": groups})
     compiled = [[_filter(f, schema, get) for f in g.get("filters") or []] for g in groups]
     if indexed is not None and len(groups) == 1:
         # The caller scans only the `time_bounds` range of its index, so range filters on

@@ -10,6 +10,8 @@ import json
 import uuid
 from array import array
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,11 +43,13 @@ class HubSpotError(Exception):
         message: str,
         context: dict[str, list[str]] | None = None,
         sub_category: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
     ):
         super().__init__(message)
         self.status, self.category, self.message = status, category, message
         self.context = context or {}
         self.sub_category = sub_category
+        self.errors = errors or []
 
 
 class HsContact:
@@ -60,6 +64,18 @@ class HsContact:
         self.archived = person.deleted
         self.archived_ms = person.modified_ms if person.deleted else None
 
+    def copy(self) -> HsContact:
+        """This contact as it is now, apart from later writes (what the search index holds)."""
+        out = HsContact.__new__(HsContact)
+        out.id, out.person, out.created_ms = self.id, self.person, self.created_ms
+        out.modified_ms, out.archived, out.archived_ms = (
+            self.modified_ms,
+            self.archived,
+            self.archived_ms,
+        )
+        out.props = None if self.props is None else dict(self.props)
+        return out
+
 
 @dataclass
 class HsTask:
@@ -71,11 +87,57 @@ class HsTask:
 
 
 @dataclass
-class HsWrite:
-    """What one record of a write resolved to, for the batch endpoints."""
+class Problem:
+    """One reason an input is invalid: `code` as HubSpot names it, and the property
+    (`name`) or the part of the input (`part`) it is about."""
 
-    contact: HsContact | None = None
-    error: HubSpotError | None = None
+    code: str
+    message: str
+    name: str | None = None
+    part: str = "properties"
+
+    def detail(self) -> str:
+        """The `{"isValid": false, ...}` item of HubSpot's "Property values were not
+        valid" message."""
+        return json.dumps(
+            {"isValid": False, "message": self.message, "error": self.code, "name": self.name},
+            separators=(",", ":"),
+        )
+
+
+def invalid_input(problems: Sequence[tuple[int | None, Problem]]) -> HubSpotError:
+    """The 400 VALIDATION_ERROR for a request (or a whole batch) with invalid inputs.
+
+    `problems` pairs each problem with its input's index in a batch (None for a single
+    object). The message follows HubSpot's "Property values were not valid: [...]" form
+    for property problems and names the offending inputs; `errors` lists every problem.
+    """
+    props = [p for _, p in problems if p.part == "properties"]
+    if props:
+        text = "Property values were not valid: [" + ",".join(p.detail() for p in props) + "]"
+    else:
+        text = problems[0][1].message
+    indexes = sorted({i for i, _ in problems if i is not None})
+    if indexes:
+        text = f"Invalid input at {', '.join(f'inputs[{i}]' for i in indexes)}: {text}"
+    errors = []
+    for index, p in problems:
+        where = p.part + (f".{p.name}" if p.name else "")
+        detail: dict[str, Any] = {
+            "message": p.message,
+            "code": p.code,
+            "in": where if index is None else f"inputs[{index}].{where}",
+        }
+        if p.name:
+            detail["context"] = {"propertyName": [p.name]}
+        errors.append(detail)
+    return HubSpotError(
+        400,
+        "VALIDATION_ERROR",
+        text,
+        context={"inputs": [str(i) for i in indexes]} if indexes else None,
+        errors=errors,
+    )
 
 
 def _typed(prop: PropertyDef | None, raw: Any) -> Any:
@@ -104,8 +166,17 @@ class HubSpotPortal:
     contacts: dict[int, HsContact] = field(default_factory=dict)
     tasks: dict[int, HsTask] = field(default_factory=dict)
     tasks_by_contact: dict[int, list[int]] = field(default_factory=dict)
+    # Owners deactivated in the portal (admin API): they can no longer own records.
+    inactive_owners: set[int] = field(default_factory=set)
+    # Seconds between a write and the moment search sees it, read at each search (the
+    # gate points it at the limits, which can change at run time).
+    search_lag: Callable[[], float] = field(default=lambda: 0.0)
 
     def __post_init__(self) -> None:
+        # Contacts written within the search lag, as the search index still holds them,
+        # and when each was last written.
+        self._indexed: dict[int, HsContact] = {}
+        self._written_ms: dict[int, int] = {}
         # This portal's property definitions by object type: a profile or a properties-API
         # create changes them here, never in the module-level defaults.
         self.schema: dict[str, dict[str, PropertyDef]] = {
@@ -230,81 +301,137 @@ class HubSpotPortal:
         return ids[bisect_left(ids, bounds[0]) : bisect_right(ids, bounds[1])]
 
     def search_candidates(self, bounds: tuple[int, int] | None) -> list[HsContact]:
-        """Live contacts in (lastmodifieddate, id) order, narrowed to `bounds`."""
-        return [self.contacts[k] for k in self.modstamp_keys(bounds)]
+        """Live contacts in (lastmodifieddate, id) order, narrowed to `bounds`, as the
+        search index holds them."""
+        return [self.searchable(k) for k in self.modstamp_keys(bounds)]
 
     def id_candidates(self, bounds: tuple[int, int]) -> list[HsContact]:
-        """Live contacts with lo <= id <= hi, in id order."""
-        return [self.contacts[k] for k in self.id_keys(bounds)]
+        """Live contacts with lo <= id <= hi, in id order, as the search index holds them."""
+        return [self.searchable(k) for k in self.id_keys(bounds)]
 
-    def check_properties(self, props: dict[str, Any], schema: dict[str, PropertyDef]) -> None:
-        """Refuse the whole request (400) for unknown, read-only or invalid values."""
+    # -- the search index lags writes ----------------------------------------------------
+
+    def _lag_ms(self) -> int:
+        return max(0, int(self.search_lag() * 1000))
+
+    def settle_search(self) -> None:
+        """Let the search index catch up with the writes older than the lag.
+
+        HubSpot's search is eventually consistent: a write shows in search results a few
+        seconds later, while reads by id see it at once. Until then search matches and
+        renders the contact as it was before the write (`searchable`).
+        """
+        if not self._written_ms:
+            return
+        cutoff = now_ms() - self._lag_ms()
+        for cid, written in list(self._written_ms.items()):
+            if written <= cutoff:
+                before = self._indexed.pop(cid)
+                del self._written_ms[cid]
+                self.live.move(before.modified_ms, self.contacts[cid].modified_ms, cid)
+
+    def searchable(self, cid: int) -> HsContact:
+        """The contact as search sees it (its state before writes still within the lag)."""
+        return self._indexed.get(cid) or self.contacts[cid]
+
+    @contextmanager
+    def writing(self, c: HsContact) -> Iterator[None]:
+        """Wrap a change of `c`'s values: stamps `lastmodifieddate`, and keeps the previous
+        state for search until the lag has passed."""
+        self.settle_search()
+        lagged = self._lag_ms() > 0 or c.id in self._indexed
+        if lagged and c.id not in self._indexed:
+            self._indexed[c.id] = c.copy()
+        yield
+        old = c.modified_ms
+        c.modified_ms = now_ms()
+        if lagged:
+            self._written_ms[c.id] = c.modified_ms
+        else:
+            self.live.move(old, c.modified_ms, c.id)
+
+    def task_indexed(self, t: HsTask) -> bool:
+        """True once search sees the task (tasks are only created through the API)."""
+        return t.created_ms <= now_ms() - self._lag_ms()
+
+    def owner_ids(self) -> set[int]:
+        """Ids of the portal's active owners (the values `hubspot_owner_id` accepts)."""
+        return {
+            OWNER_ID_BASE + o.index
+            for o in self.population.owners
+            if OWNER_ID_BASE + o.index not in self.inactive_owners
+        }
+
+    def property_problems(
+        self, props: dict[str, Any], schema: dict[str, PropertyDef]
+    ) -> list[Problem]:
+        """Why these values cannot be written: unknown or read-only properties, values
+        outside an enumeration's options, non-numbers, owners that are not active."""
         problems = []
         for name, value in props.items():
             prop = schema.get(name)
             if prop is None:
                 problems.append(
-                    (name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist')
+                    Problem("PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist', name)
                 )
             elif prop.read_only:
-                problems.append((name, "READ_ONLY_VALUE", f"{name} is a read only property"))
+                problems.append(Problem("READ_ONLY_VALUE", f"{name} is a read only property", name))
             elif value in (None, ""):
                 continue
+            elif name == "hubspot_owner_id":
+                if not str(value).isdigit() or int(str(value)) not in self.owner_ids():
+                    problems.append(
+                        Problem("INVALID_OWNER_ID", f"{value} is not a valid owner id", name)
+                    )
             elif prop.options and str(value) not in prop.options:
                 problems.append(
-                    (
-                        name,
+                    Problem(
                         "INVALID_OPTION",
                         f"{value} was not one of the allowed options: {list(prop.options)}",
+                        name,
                     )
                 )
             elif prop.type == "number":
                 try:
                     float(str(value))
                 except ValueError:
-                    problems.append((name, "INVALID_FLOAT", f"{value} is not a valid number"))
+                    problems.append(
+                        Problem("INVALID_FLOAT", f"{value} is not a valid number", name)
+                    )
+        return problems
+
+    def check_properties(self, props: dict[str, Any], schema: dict[str, PropertyDef]) -> None:
+        """Refuse the whole request (400) for unknown, read-only or invalid values."""
+        problems = self.property_problems(props, schema)
         if problems:
-            detail = ", ".join(
-                json.dumps(
-                    {"isValid": False, "message": msg, "error": code, "name": name},
-                    separators=(",", ":"),
-                )
-                for name, code, msg in problems
-            )
-            raise HubSpotError(
-                400, "VALIDATION_ERROR", f"Property values were not valid: [{detail}]"
-            )
+            raise invalid_input([(None, p) for p in problems])
 
     def update_contact(self, c: HsContact, props: dict[str, Any]) -> None:
-        """Apply a validated update, refusing a backward lifecycle move as the API does."""
+        """Apply a validated update. A backward lifecycle move is ignored, as HubSpot does
+        (it answers 200 and keeps the stage): clear the stage first, then set it."""
         new_stage = props.get("lifecyclestage")
         if new_stage:
             current = self.contact_value(c, "lifecyclestage")
             if current and LIFECYCLE_RANK.get(str(new_stage), 0) < LIFECYCLE_RANK.get(current, 0):
-                raise HubSpotError(
-                    400,
-                    "VALIDATION_ERROR",
-                    f'Property values were not valid: [{{"isValid":false,"message":"{new_stage} '
-                    f"is not a valid lifecycle stage transition from {current}; clear "
-                    f'lifecyclestage first, then set it","error":"INVALID_OPTION",'
-                    f'"name":"lifecyclestage"}}]',
-                    context={"id": [str(c.id)]},
-                )
-        if c.props is None:
-            c.props = {}
-        for name, value in props.items():
-            c.props[name] = "" if value is None else str(value)
-        old = c.modified_ms
-        c.modified_ms = now_ms()
-        self.live.move(old, c.modified_ms, c.id)
+                props = {k: v for k, v in props.items() if k != "lifecyclestage"}
+        if not props:
+            return
+        with self.writing(c):
+            if c.props is None:
+                c.props = {}
+            for name, value in props.items():
+                c.props[name] = "" if value is None else str(value)
 
     # -- tasks ---------------------------------------------------------------------------
 
-    def create_task(self, props: dict[str, Any], associations: list[dict[str, Any]]) -> HsTask:
-        self.check_properties(props, self.schema["tasks"])
+    def task_problems(
+        self, props: dict[str, Any], associations: list[dict[str, Any]]
+    ) -> tuple[list[Problem], list[int]]:
+        """(why this task input is invalid, the contact ids it associates to)."""
+        problems = self.property_problems(props, self.schema["tasks"])
         if not props.get("hs_timestamp"):
-            raise HubSpotError(
-                400, "VALIDATION_ERROR", "Property values were not valid: hs_timestamp is required"
+            problems.append(
+                Problem("REQUIRED_PROPERTY", "hs_timestamp is required", "hs_timestamp")
             )
         contact_ids = []
         for assoc in associations or []:
@@ -315,21 +442,38 @@ class HubSpotPortal:
                 and t.get("associationCategory") == "HUBSPOT_DEFINED"
                 for t in types
             ):
-                raise HubSpotError(
-                    400,
-                    "VALIDATION_ERROR",
-                    f"Invalid association types {types}: a task to contact "
-                    f"association is HUBSPOT_DEFINED {TASK_TO_CONTACT}",
+                problems.append(
+                    Problem(
+                        "INVALID_ASSOCIATION_TYPE",
+                        f"Invalid association types {types}: a task to contact "
+                        f"association is HUBSPOT_DEFINED {TASK_TO_CONTACT}",
+                        part="associations",
+                    )
                 )
+                continue
             contact = self.find_contact(to_id)
             if contact is None:
-                raise HubSpotError(
-                    400,
-                    "VALIDATION_ERROR",
-                    f"Association target contact {to_id} does not exist",
-                    context={"ids": [to_id]},
+                # Archived and merged-away contacts are not association targets either.
+                problems.append(
+                    Problem(
+                        "INVALID_ASSOCIATION",
+                        f"Association target contact {to_id} does not exist",
+                        part="associations",
+                    )
                 )
+                continue
             contact_ids.append(contact.id)
+        return problems, contact_ids
+
+    def create_task(self, props: dict[str, Any], associations: list[dict[str, Any]]) -> HsTask:
+        """Validate and create one task (400 VALIDATION_ERROR when invalid)."""
+        problems, contact_ids = self.task_problems(props, associations)
+        if problems:
+            raise invalid_input([(None, p) for p in problems])
+        return self.add_task(props, contact_ids)
+
+    def add_task(self, props: dict[str, Any], contact_ids: list[int]) -> HsTask:
+        """Store a validated task associated to `contact_ids`."""
         stamp = now_ms()
         task = HsTask(
             TASK_ID_BASE + len(self.tasks),
@@ -434,20 +578,26 @@ class HubSpotPortal:
 
     # -- owners --------------------------------------------------------------------------
 
-    def owners_json(self) -> list[dict[str, Any]]:
+    def owners_json(self, archived: bool = False) -> list[dict[str, Any]]:
+        """Active owners, or with `archived` the deactivated ones (as the owners API)."""
         stamp = hubspot_iso(self.population.spec.as_of_ms - 400 * 86_400_000)
-        return [
-            {
-                "id": str(OWNER_ID_BASE + o.index),
-                "email": o.email,
-                "firstName": o.first,
-                "lastName": o.last,
-                "userId": 9_000_000 + o.index,
-                "type": "PERSON",
-                "createdAt": stamp,
-                "updatedAt": stamp,
-                "archived": False,
-                "teams": [],
-            }
-            for o in self.population.owners
-        ]
+        out = []
+        for o in self.population.owners:
+            oid = OWNER_ID_BASE + o.index
+            if (oid in self.inactive_owners) != archived:
+                continue
+            out.append(
+                {
+                    "id": str(oid),
+                    "email": o.email,
+                    "firstName": o.first,
+                    "lastName": o.last,
+                    "userId": 9_000_000 + o.index,
+                    "type": "PERSON",
+                    "createdAt": stamp,
+                    "updatedAt": stamp,
+                    "archived": archived,
+                    "teams": [],
+                }
+            )
+        return out

@@ -27,10 +27,15 @@ class Limits:
     hubspot_search_per_s: int = 5
     salesforce_daily: int = 100_000
     enabled: bool = True
+    # Seconds before HubSpot search sees a write (reads by id see it at once); 0 makes
+    # search consistent. Not a rate limit, but a size of the portal set the same way.
+    search_lag_s: float = 3.0
 
     def __post_init__(self) -> None:
         if self.hubspot_tier not in TIER_TEN_SECONDLY:
             raise ValueError(f"tier must be one of {sorted(TIER_TEN_SECONDLY)}")
+        if not 0 <= float(self.search_lag_s) <= 3600:
+            raise ValueError("search_lag_s must be between 0 and 3600 seconds")
 
     @property
     def ten_secondly(self) -> int:
@@ -71,8 +76,12 @@ class Limiter:
         while window and window[0] <= now - span:
             window.popleft()
 
-    def hubspot(self, path: str) -> tuple[Rejection | None, dict[str, str]]:
-        """(rejection or None, rate-limit headers for the response)."""
+    def hubspot(self, path: str, oauth: bool = False) -> tuple[Rejection | None, dict[str, str]]:
+        """(rejection or None, rate-limit headers for the response).
+
+        Search answers carry no X-HubSpot-RateLimit headers; OAuth answers carry no
+        daily ones (an OAuth app has no daily limit to report).
+        """
         lim = self.limits
         now = time.monotonic()
         search = is_search(path)
@@ -95,11 +104,15 @@ class Limiter:
                     max(0, lim.ten_secondly // 10 - sum(1 for t in self._window if t > now - 1) - 1)
                 ),
             }
+            if oauth:
+                del headers["X-HubSpot-RateLimit-Daily"]
+                del headers["X-HubSpot-RateLimit-Daily-Remaining"]
         if not lim.enabled:
             self.hubspot_used += 1
             return None, headers
         if self.hubspot_used >= lim.daily:
-            headers["X-HubSpot-RateLimit-Daily-Remaining"] = "0"
+            if "X-HubSpot-RateLimit-Daily" in headers:
+                headers["X-HubSpot-RateLimit-Daily-Remaining"] = "0"
             return Rejection("DAILY", headers), headers
         if search:
             if len(self._search) >= lim.hubspot_search_per_s:
@@ -132,6 +145,7 @@ class Limiter:
                 "per_10s": lim.ten_secondly,
                 "daily": lim.daily,
                 "search_per_s": lim.hubspot_search_per_s,
+                "search_lag_s": lim.search_lag_s,
                 "used_today": self.hubspot_used,
             },
             "salesforce": {"daily": lim.salesforce_daily, "used_today": self.salesforce_used},

@@ -9,6 +9,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import uvicorn
@@ -113,17 +114,22 @@ def serve(
     host: str = "127.0.0.1",
     activities_per_contact: float = 20.0,
     tls_dir: str | None = None,
+    profile: str = "configured",
+    scopes: Iterable[str] | None = None,
 ) -> None:
     """Build a sandbox and serve it in the foreground, printing where it listens.
 
     Prints the HubSpot base URL, the Salesforce instance URL and the CA file path (and
-    the fixed credentials), then serves until interrupted.
+    the fixed credentials), then serves until interrupted. `profile` is "configured" or
+    "stock"; `scopes` are all the HubSpot token is granted (default: the product's).
     """
     rules, seed_faults = parse_spec(faults)
     spec = PopulationSpec(
         contacts=contacts, seed=seed, activities_per_contact=activities_per_contact
     )
-    sandbox = build_sandbox(spec, Limits(hubspot_tier=tier), Faults(rules, seed_faults))
+    sandbox = build_sandbox(
+        spec, Limits(hubspot_tier=tier), Faults(rules, seed_faults), profile=profile, scopes=scopes
+    )
     server = SandboxServer(sandbox, port=port, host=host, tls_dir=tls_dir)
     creds = sandbox.credentials
     print(f"HubSpot base URL:        {server.base_url}", flush=True)
@@ -135,6 +141,7 @@ def serve(
         f"Salesforce client id/secret: {creds.salesforce_client_id} / "
         f"{creds.salesforce_client_secret}"
     )
+    print(f"HubSpot portal:          {sandbox.portal_id} ({profile} profile, {tier} tier)")
     print(f"Admin API:               {server.base_url}/_sandbox/info")
     print(
         f"Generated {len(sandbox.population.people)} people and "

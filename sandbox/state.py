@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.auth import Credentials
 from sandbox.faults import Faults
+from sandbox.hubspot_access import PROFILES, portal_id_for
+from sandbox.hubspot_properties import apply_profile
 from sandbox.hubspot_store import HubSpotPortal
 from sandbox.limits import Limiter, Limits
 from sandbox.population import Population, PopulationSpec, generate
@@ -88,6 +90,12 @@ class Sandbox:
     # throttled or faulted). Runs on the server's event loop: keep it short.
     on_request: Callable[[str, str, int, str], None] | None = None
     crm_requests: int = 0
+    # Test facility: a list here makes sandbox.recorder append every HubSpot exchange.
+    exchanges: list[Any] | None = None
+    # "configured": the product's development portal (its properties exist, every API is
+    # served on every tier); "stock": a HubSpot portal as it comes (see hubspot_access).
+    profile: str = "configured"
+    portal_id: int = 0
 
 
 def build_sandbox(
@@ -95,20 +103,34 @@ def build_sandbox(
     limits: Limits | None = None,
     faults: Faults | None = None,
     credentials: Credentials | None = None,
+    profile: str = "configured",
+    scopes: Iterable[str] | None = None,
 ) -> Sandbox:
-    """Generate the population and render the HubSpot portal and the Salesforce org."""
+    """Generate the population and render the HubSpot portal and the Salesforce org.
+
+    `profile` is "configured" or "stock"; `scopes`, if given, are all the HubSpot token
+    is granted (default: every scope the product needs).
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}")
     started = time.perf_counter()
     population = generate(spec)
     portal = HubSpotPortal(population)
+    apply_profile(portal, profile)
     org = Org(population)
+    credentials = credentials or Credentials()
+    if scopes is not None:
+        credentials.set_hubspot_scopes(scopes)
     return Sandbox(
         spec,
         population,
         portal,
         org,
-        credentials or Credentials(),
+        credentials,
         Limiter(limits or Limits()),
         faults or Faults(),
         Stats(),
         time.perf_counter() - started,
+        profile=profile,
+        portal_id=portal_id_for(spec.seed),
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
@@ -100,6 +100,14 @@ class AdminClient:
     def hubspot_tasks(self) -> list[dict[str, Any]]:
         return cast("list[dict[str, Any]]", self._get("/hubspot/tasks"))
 
+    def set_hubspot_owner_active(self, owner_id: str | int, active: bool) -> dict[str, Any]:
+        """Deactivate (or reactivate) a HubSpot owner, as removing a user's seat does:
+        an inactive owner is listed only with `archived=true` and cannot own records."""
+        return cast(
+            "dict[str, Any]",
+            self._send("PUT", f"/hubspot/owners/{owner_id}", {"active": active}),
+        )
+
     def salesforce_record(self, record_id: str) -> dict[str, Any]:
         """{"sobject", "fields": {all fields}, "tasks": [tasks created with this WhoId]}."""
         return cast("dict[str, Any]", self._get(f"/salesforce/records/{record_id}"))
@@ -184,13 +192,20 @@ def running_sandbox(
     tier: str = "professional",
     faults: str | list[FaultRule] | None = None,
     activities_per_contact: float = 20.0,
+    search_lag_s: float = 0.0,
+    profile: str = "configured",
+    scopes: Iterable[str] | None = None,
     **limits: Any,
 ) -> Iterator[SandboxHandle]:
     """Start a sandbox in-process on a free port; stop it on exit.
 
     `faults` is a spec string (see sandbox.faults) or a list of FaultRule. `limits` are
     Limits' fields: hubspot_per_10s, hubspot_daily, hubspot_search_per_s,
-    salesforce_daily, enabled.
+    salesforce_daily, enabled. `search_lag_s` is how long HubSpot search takes to see a
+    write (HubSpot: a few seconds; `Limits` and the server default to 3). It is 0 here
+    unless asked for, so that a test searching right after a write sees it.
+    `profile` is "configured" (the product's portal) or "stock" (a portal as it comes);
+    `scopes` are all the HubSpot token is granted (default: what the product needs).
     """
     if isinstance(faults, str) or faults is None:
         rules, fault_seed = parse_spec(faults)
@@ -199,7 +214,13 @@ def running_sandbox(
     spec = PopulationSpec(
         contacts=contacts, seed=seed, activities_per_contact=activities_per_contact
     )
-    sandbox = build_sandbox(spec, Limits(hubspot_tier=tier, **limits), Faults(rules, fault_seed))
+    sandbox = build_sandbox(
+        spec,
+        Limits(hubspot_tier=tier, search_lag_s=search_lag_s, **limits),
+        Faults(rules, fault_seed),
+        profile=profile,
+        scopes=scopes,
+    )
     server = SandboxServer(sandbox)
     server.start()
     creds = sandbox.credentials
@@ -225,6 +246,8 @@ def sandbox_process(
     tier: str = "professional",
     faults: str | None = None,
     startup_timeout: float = 120.0,
+    profile: str = "configured",
+    scopes: Iterable[str] | None = None,
 ) -> Iterator[SandboxHandle]:
     """Serve a sandbox from a `python -m sandbox` subprocess on a free port.
 
@@ -246,6 +269,10 @@ def sandbox_process(
     ]
     if faults:
         cmd += ["--faults", faults]
+    if profile != "configured":
+        cmd += ["--profile", profile]
+    if scopes is not None:
+        cmd += ["--scopes", ",".join(scopes)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
         found: dict[str, str] = {}

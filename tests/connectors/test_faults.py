@@ -26,7 +26,7 @@ FAST = ThrottleSettings(rate=10_000, burst=1_000)
 # create lands before the connector looks for it.
 TIMEOUT_S = 0.5
 SLOW_S = 1.0
-LIMITS = {"hubspot_search_per_s": 10_000, "hubspot_per_10s": 1_000_000}
+LIMITS: dict[str, Any] = {"hubspot_search_per_s": 10_000, "hubspot_per_10s": 1_000_000}
 
 
 def _run(handle: Any, crm: str) -> dict[str, Any]:

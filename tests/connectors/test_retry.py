@@ -5,7 +5,7 @@ import json
 import pytest
 import requests
 import urllib3
-from hubspot.crm.contacts.exceptions import ApiException
+from hubspot.crm.contacts.exceptions import ApiException  # type: ignore[import-untyped]
 from simple_salesforce.exceptions import SalesforceRefusedRequest
 
 from connectors.errors import (
@@ -61,15 +61,15 @@ def test_classification() -> None:
         )
     )
     assert isinstance(daily, DailyLimitExceeded) and "daily" in daily.message
-    sf = SalesforceRefusedRequest(
-        "u", 403, "query", [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "m"}]
-    )
+    limit = [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "m"}]
+    sf = SalesforceRefusedRequest("u", 403, "query", limit)  # type: ignore[arg-type]
     assert isinstance(classify(sf), DailyLimitExceeded)
     reset = classify(urllib3.exceptions.ProtocolError("Connection aborted"))
     assert isinstance(reset, RetriableError) and reset.transport
     assert isinstance(classify(requests.ReadTimeout()), RetriableError)
     assert classify(KeyError("x")) is None
-    assert "q=" not in classify(_http_error(500, {})).message  # no SOQL (customer data) in messages
+    failed = classify(_http_error(500, {}))
+    assert failed is not None and "q=" not in failed.message  # no SOQL (customer data)
 
 
 def test_retries_retriable_then_succeeds() -> None:
@@ -157,3 +157,43 @@ def test_secrets_never_appear_in_errors() -> None:
     with pytest.raises(FatalError) as info:
         call_with_retry(leaky, policy=FAST, redact=Redactor(["pat-na1-SECRET123"]))
     assert "SECRET123" not in str(info.value)
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_create_answered_with_a_5xx_is_not_resent_but_looked_up(status: int) -> None:
+    calls = []
+
+    def create() -> None:
+        calls.append(1)
+        raise _hubspot(status, {"category": "INTERNAL_ERROR", "message": "oops"})
+
+    with pytest.raises(AmbiguousWriteError, match=str(status)):
+        call_with_retry(create, policy=FAST, redact=Redactor(), idempotent=False)
+    assert len(calls) == 1
+
+
+def test_a_create_refused_with_429_is_sent_again() -> None:
+    calls = []
+
+    def create() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise _hubspot(429, {"policyName": "TEN_SECONDLY_ROLLING"})
+        return "created"
+
+    assert call_with_retry(create, policy=FAST, redact=Redactor(), idempotent=False) == "created"
+    assert len(calls) == 3
+
+
+def test_a_refusal_keeps_the_context_hubspot_sent() -> None:
+    refused = classify(
+        _hubspot(
+            400,
+            {
+                "category": "VALIDATION_ERROR",
+                "message": "Property values were not valid",
+                "context": {"ids": ["101"]},
+            },
+        )
+    )
+    assert isinstance(refused, FatalError) and refused.context == {"ids": ["101"]}

@@ -63,22 +63,38 @@ def test_bad_number_is_a_record_error() -> None:
         to_contact(HUBSPOT, HUBSPOT.contacts[0], "1", {"numemployees": "many"})
 
 
-def test_form_id_decides_the_activity_type() -> None:
-    activity = to_activity(
-        HUBSPOT,
-        "e_submitted_form",
-        "ev1",
-        "101",
-        "2026-01-31T09:00:00Z",
-        {"hs_form_id": "content-download", "asset": "Guide", "asset_type": "ebook"},
-    )
+def test_the_form_decides_the_activity_type() -> None:
+    submission = {
+        "form": ("2f1c0d9e-0000-4000-8000-000000000003", "Download content"),
+        "form_name": "Download content",
+        "page_url": "https://www.example.com/forms/content-download",
+        "values": {"email": "a@b.example"},
+    }
+    activity = to_activity(HUBSPOT, "forms", "conv1", "101", 1769850000000, submission)
     assert activity is not None
     assert activity.type is ActivityType.CONTENT_DOWNLOAD
-    assert (activity.asset, activity.asset_type, activity.form) == (
-        "Guide",
-        "ebook",
-        "content-download",
+    assert (activity.form, activity.url) == (
+        "Download content",
+        "https://www.example.com/forms/content-download",
     )
+    # Webinar registrations come from participations: the form is skipped, not counted.
+    webinar = {**submission, "form": ("x", "Webinar registration")}
+    assert to_activity(HUBSPOT, "forms", "conv2", "101", 1769850000000, webinar) is None
+
+
+def test_email_events_and_participations_by_type_and_state() -> None:
+    click = {"type": "CLICK", "url": "https://example.com/pricing", "emailCampaignId": 310000001}
+    activity = to_activity(HUBSPOT, "marketing_email", "1:e1", "101", 1769850000000, click)
+    assert activity is not None and activity.type is ActivityType.EMAIL_CLICK
+    assert (activity.url, activity.campaign) == ("https://example.com/pricing", "310000001")
+    sent = to_activity(HUBSPOT, "marketing_email", "1:e2", "101", 1769850000000, {"type": "SENT"})
+    assert sent is not None and sent.raw_type == "marketing_email:SENT"
+    attended = {"state": "ATTENDED", "event_name": "Pricing 101"}
+    webinar = to_activity(HUBSPOT, "webinars", "p1", "101", 1769850000000, attended)
+    assert webinar is not None and webinar.type is ActivityType.WEBINAR_ATTENDED
+    assert webinar.campaign == "Pricing 101"
+    with pytest.raises(RecordError, match="recipient"):
+        to_activity(HUBSPOT, "marketing_email", "1:e3", None, 1769850000000, click)
 
 
 def test_unknown_activity_is_kept_as_other_with_raw_type() -> None:
@@ -111,7 +127,7 @@ def test_campaign_member_and_handoff_tasks() -> None:
     ("raw", "size"),
     [("250", 250), (120, 120), ("25-50", 25), ("1000+", 1000), ("5,000-10,000", 5000), ("", None)],
 )
-def test_company_size_reads_numbers_and_hubspot_bands(raw, size) -> None:
+def test_company_size_reads_numbers_and_hubspot_bands(raw: str | int, size: int | None) -> None:
     from connectors.translate import _int
 
     assert _int(raw) == size

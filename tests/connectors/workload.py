@@ -4,13 +4,14 @@ the state it leaves in the sandbox, and the fewest requests the batch sizes allo
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors import hubspot as hubspot_writes
 from connectors import hubspot_pulls as hubspot
-from connectors import salesforce
+from connectors import hubspot_sources, salesforce
 from connectors.protocol import CrmConnector, Deletion
 from scoring.records import Activity, Contact, Crm, LifecycleStage
 from scoring.writes import HandoffTask, Priority, PropertyUpdate, StageChange, WriteOutcome
@@ -34,6 +35,7 @@ class Pulled:
     cursors: dict[str, datetime | None] = field(default_factory=dict)
     issues: list[str] = field(default_factory=list)
     skipped: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 def pull(connector: CrmConnector, since: dict[str, datetime | None] | None = None) -> Pulled:
@@ -51,18 +53,107 @@ def pull(connector: CrmConnector, since: dict[str, datetime | None] | None = Non
             sink.extend(page.records)
             out.issues += [f"{e.crm_id}: {e.message}" for e in page.errors]
             out.skipped += page.skipped
+            out.warnings += page.warnings
             if page.cursor is not None:
                 out.cursors[name] = page.cursor
     return out
 
 
-def expected_ids(crm: str, expected: dict[str, Any]) -> dict[str, set[str]]:
-    """The ids a complete pull must return, per stream, from the sandbox's admin API."""
+# Events API types the default HubSpot mapping reads (the configured portal's names).
+HUBSPOT_EVENT_TYPES = ("e_visited_page", "pe_social_engagement", "pe_support_complaint")
+EMAIL_TYPES = ("OPEN", "CLICK", "BOUNCE", "STATUSCHANGE")
+ENGAGEMENTS = ("calls", "emails", "communications")
+# Registrations come from participations: the default mapping skips this form.
+SKIPPED_FORM = "webinar-registration"
+
+
+@dataclass
+class HubSpotActivities:
+    """What the default mapping must read from a sandbox portal, from its own data."""
+
+    ids: set[str]
+    skipped: int  # the skipped form, and email events / submissions of archived contacts
+    events: dict[str, int]  # per Events API type
+    email_events: dict[str, int]  # per email event type
+    emails: int  # distinct recipients and submitters to look up
+    submissions: dict[str, int]  # per form
+    participations: dict[int, int]  # per marketing event
+    objects: dict[str, int]  # meetings, calls, emails, communications
+
+
+def hubspot_activities(handle: Any, expected: dict[str, Any]) -> HubSpotActivities:
+    """The activities of the sandbox's portal the default mapping reads, from its own state.
+
+    The admin API lists the Events API's and the meetings' ids; the other sources'
+    ids are derived the way the sandbox renders them (its marketing and engagement
+    modules), so that the comparison is with the portal's data, not with a second read.
+    """
+    from sandbox.hubspot_engagements import ID_BASE, EngagementsApi
+    from sandbox.hubspot_marketing import MarketingApi
+    from sandbox.hubspot_store import CONTACT_ID_BASE
+
+    sb = handle.sandbox
+    portal = sb.portal
+    log = portal.population.hubspot
+    marketing = MarketingApi(sb)
+    engagements = EngagementsApi(portal)
+
+    def live(pos: int) -> bool:
+        return not portal.contacts[CONTACT_ID_BASE + log.person[pos]].archived
+
+    ids = {i for t in HUBSPOT_EVENT_TYPES for i in expected["events"][t]}
+    ids |= set(expected["meetings"])
+    skipped = 0
+    emails: set[str] = set()
+    email_events: dict[str, int] = {}
+    for etype in EMAIL_TYPES:
+        times, positions = marketing.email_index[etype]
+        email_events[etype] = len(positions)
+        for created, pos in zip(times, positions, strict=True):
+            emails.add(marketing._email_of(log.person[pos]))
+            if live(pos):
+                ids.add(f"{created}:{marketing._event_id(etype, pos)}")
+            else:
+                skipped += 1
+    submissions: dict[str, int] = {}
+    for slug, positions in marketing.submission_index.items():
+        submissions[slug] = len(positions)
+        for pos in positions:
+            emails.add(marketing._email_of(log.person[pos]))
+            if slug == SKIPPED_FORM or not live(pos):
+                skipped += 1
+            else:
+                ids.add(str(uuid.uuid5(marketing._ns, f"submission:{pos}")))
+    participations: dict[int, int] = {}
+    for index, rows in marketing.participation_index.items():
+        participations[index] = len(rows)
+        ids |= {str(uuid.uuid5(marketing._ns, f"participation:{pos}")) for pos, _ in rows}
+    objects = {"meetings": len(expected["meetings"])}
+    for name in ENGAGEMENTS:
+        objects[name] = len(engagements.logs[name].records)
+        ids |= {str(ID_BASE[name] + i) for i in range(objects[name])}
+    return HubSpotActivities(
+        ids=ids,
+        skipped=skipped,
+        events={t: len(expected["events"][t]) for t in HUBSPOT_EVENT_TYPES},
+        email_events=email_events,
+        emails=len(emails),
+        submissions=submissions,
+        participations=participations,
+        objects=objects,
+    )
+
+
+def expected_ids(
+    crm: str, expected: dict[str, Any], activities: HubSpotActivities | None = None
+) -> dict[str, set[str]]:
+    """The ids a complete pull must return, per stream (HubSpot: with `hubspot_activities`)."""
     if crm == "hubspot":
-        events = {i for ids in expected["events"].values() for i in ids}
+        if activities is None:
+            raise TypeError("HubSpot needs activities=hubspot_activities(handle, expected)")
         return {
             "contacts": set(expected["contacts"]),
-            "activities": events | set(expected["meetings"]),
+            "activities": activities.ids,
             "deletions": set(expected["archived_contacts"]),
         }
     return {
@@ -205,12 +296,11 @@ def _salesforce_task(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def record_counts(crm: str, expected: dict[str, Any]) -> dict[str, int]:
-    """Records per stream and object, from the admin API's expected ids."""
+    """Records per stream and object, from the admin API's expected ids (HubSpot's
+    activities: `hubspot_activities`)."""
     if crm == "hubspot":
         return {
             "contacts": len(expected["contacts"]),
-            "events": sum(len(ids) for ids in expected["events"].values()),
-            "meetings": len(expected["meetings"]),
             "archived": len(expected["archived_contacts"]),
         }
     deleted = expected["deleted"]
@@ -225,24 +315,50 @@ def record_counts(crm: str, expected: dict[str, Any]) -> dict[str, int]:
     }
 
 
-def minimum_requests(crm: str, counts: dict[str, int], writes: Writes | None) -> int:
+def _pages(n: int, size: int) -> int:
+    return max(1, math.ceil(n / size))
+
+
+def hubspot_activity_requests(a: HubSpotActivities) -> int:
+    """The fewest requests a full pull of the default mapping's activity sources costs.
+
+    Every request stream costs one request even when empty; the custom events cost one
+    read of the event definitions; each recipient or submitter is looked up once, 100 a
+    call; forms and marketing events are listed once.
+    """
+    src = hubspot_sources
+    total = sum(_pages(n, src.EVENTS_PAGE) for n in a.events.values()) + 1
+    total += sum(_pages(n, src.EMAIL_EVENTS_PAGE) for n in a.email_events.values())
+    total += math.ceil(a.emails / src.BATCH_READ)
+    total += 1 + sum(_pages(n, src.SUBMISSIONS_PAGE) for n in a.submissions.values())
+    total += 1 + sum(_pages(n, src.PARTICIPATIONS_PAGE) for n in a.participations.values())
+    total += sum(
+        _pages(n, src.SEARCH_PAGE) + math.ceil(n / src.ASSOCIATIONS_BATCH)
+        for n in a.objects.values()
+    )
+    return total
+
+
+def minimum_requests(
+    crm: str,
+    counts: dict[str, int],
+    writes: Writes | None,
+    activities: HubSpotActivities | None = None,
+) -> int:
     """The fewest requests the page and batch sizes allow for a full pull (+ write-back).
 
-    Counts: `contacts`, `events`, `meetings`, `archived` (HubSpot) or `Lead`, `Contact`,
+    Counts: `contacts`, `archived` (HubSpot, with `activities`) or `Lead`, `Contact`,
     `Task`, `Event`, `CampaignMember`, `deleted_Lead`, `deleted_Contact` (Salesforce).
     Every stream costs at least one request even when empty. A write-back also costs the
     mapping check that must precede any write: one schema read per object it names.
     """
-
-    def pages(n: int, size: int) -> int:
-        return max(1, math.ceil(n / size))
-
+    pages = _pages
     if crm == "hubspot":
+        if activities is None:
+            raise TypeError("HubSpot needs activities=hubspot_activities(handle, expected)")
         total = (
             pages(counts["contacts"], hubspot.SEARCH_PAGE)
-            + pages(counts["events"], hubspot.EVENTS_PAGE)
-            + pages(counts["meetings"], hubspot.SEARCH_PAGE)
-            + math.ceil(counts["meetings"] / hubspot.ASSOCIATIONS_BATCH)
+            + hubspot_activity_requests(activities)
             + pages(counts["archived"], hubspot.LIST_PAGE)
         )
         if writes is not None:

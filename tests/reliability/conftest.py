@@ -23,6 +23,12 @@ SANDBOX_ENV = (
 # Small populations with MQLs in both CRMs; faults are seeded, so every run repeats.
 CONTACTS = 240
 SEED = 3
+# As strict as HubSpot: its search sees a write only after a lag (whole-batch validation
+# and ignored backward stage sets are always on), so every lookup must wait it out. The
+# settle time covers the lag and what a busy machine adds to a request given up on.
+SEARCH_LAG_S = 0.5
+STRICT = {"contacts": CONTACTS, "seed": SEED, "hubspot_search_per_s": 100,
+          "search_lag_s": SEARCH_LAG_S}  # fmt: skip
 
 
 # Scores decay with time and windows close: two clean runs minutes apart can differ.
@@ -68,7 +74,7 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MQLSYNC_TASK_RETRY_DELAY_S", "0")
     monkeypatch.setenv("MQLSYNC_BACKOFF_BASE_S", "0.01")
     monkeypatch.setenv("MQLSYNC_BACKOFF_MAX_S", "0.05")
-    monkeypatch.setenv("MQLSYNC_SETTLE_S", "0")
+    monkeypatch.setenv("MQLSYNC_SETTLE_S", str(SEARCH_LAG_S + 2.5))
     monkeypatch.setenv("MQLSYNC_TIMEOUT_S", "2")
 
 
@@ -82,7 +88,7 @@ def crm_env(
 
     for name in SANDBOX_ENV:
         monkeypatch.delenv(name, raising=False)
-    with running_sandbox(contacts=CONTACTS, seed=SEED, hubspot_search_per_s=100) as sb:
+    with running_sandbox(**STRICT) as sb:
         point_settings_at(sb, f"sqlite:///{tmp_path / 'store.db'}")
         yield sb
     for name in SANDBOX_ENV:

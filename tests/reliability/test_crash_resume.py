@@ -42,9 +42,8 @@ from typing import Any
 import pytest
 
 from tests.reliability.conftest import (
-    CONTACTS,
     SANDBOX_ENV,
-    SEED,
+    STRICT,
     hubspot_mqls,
     hubspot_tasks_by_contact,
     run_cli,
@@ -258,7 +257,7 @@ def reference(
         env.setenv("MQLSYNC_BACKOFF_MAX_S", "0.05")
         env.setenv("MQLSYNC_SETTLE_S", "0")
         env.setenv("MQLSYNC_TIMEOUT_S", "2")
-        with running_sandbox(contacts=CONTACTS, seed=SEED, hubspot_search_per_s=100) as sb:
+        with running_sandbox(**STRICT) as sb:
             point_settings_at(sb, f"sqlite:///{where / 'store.db'}")
             watcher = Watcher()
             code = run_child(sb, watcher, where / "child.log")

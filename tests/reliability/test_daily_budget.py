@@ -35,9 +35,15 @@ def used_today(sb: Any, crm: str) -> int:
 @pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
 @pytest.mark.parametrize("left", ["few", "most"], ids=["spent-in-the-pull", "spent-in-writes"])
 def test_a_spent_daily_budget_stops_the_run_cleanly_and_the_next_run_goes_on(
-    crm_env: Any, clean: dict[str, Reference], crm: str, left: str
+    crm_env: Any,
+    clean: dict[str, Reference],
+    crm: str,
+    left: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sb = crm_env
+    # The CRM's own refusal is what this test meets: the run's share guard is tested below.
+    monkeypatch.setenv("MQLSYNC_HUBSPOT_DAILY_BUDGET_SHARE", "1")
     # Budget for a few requests (preflight and the first pull pages) or for all but the
     # last few of what a clean run needs (the writes and handoffs).
     needed = sum(n for endpoint, n in clean[crm].requests.items() if _crm_of(endpoint) == crm)
@@ -60,6 +66,31 @@ def test_a_spent_daily_budget_stops_the_run_cleanly_and_the_next_run_goes_on(
     resumed = run_cli("sync", crm)
     assert resumed.exit_code == 0, resumed.output
     assert_like_clean_run(sb, crm, clean[crm])
+
+
+def test_a_run_stops_at_its_share_of_the_hubspot_quota_before_hubspot_refuses(
+    crm_env: Any, clean: dict[str, Reference], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the default share (half the portal's daily quota, read from HubSpot's
+    rate-limit headers), a run that would need more stops itself, cursors kept, before
+    HubSpot refuses anything; other integrations of the portal keep the other half."""
+    sb = crm_env
+    needed = sum(n for e, n in clean["hubspot"].requests.items() if _crm_of(e) == "hubspot")
+    # A quota the run would spend two thirds of: half of it is spent first.
+    sb.admin.set_limits(hubspot_daily=used_today(sb, "hubspot") + needed * 3 // 2)
+    before = cursor_rows()
+    stopped = run_cli("sync", "hubspot")
+    assert stopped.exit_code != 0, stopped.output
+    assert "share of the daily API budget" in stopped.output, stopped.output
+    assert "Traceback" not in stopped.output, stopped.output
+    assert cursor_rows() == before, "the cursors moved in a run that did not finish"
+    assert sb.admin.stats()["throttled_by_policy"].get("DAILY", 0) == 0
+
+    monkeypatch.setenv("MQLSYNC_HUBSPOT_DAILY_BUDGET_SHARE", "1")
+    sb.admin.set_limits(hubspot_daily=1_000_000)
+    resumed = run_cli("sync", "hubspot")
+    assert resumed.exit_code == 0, resumed.output
+    assert_like_clean_run(sb, "hubspot", clean["hubspot"])
 
 
 def _crm_of(endpoint: str) -> str:

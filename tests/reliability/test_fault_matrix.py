@@ -167,12 +167,12 @@ def clean(
     from flows import runtime
     from flows.demo import point_settings_at
     from sandbox.testing import running_sandbox
-    from tests.reliability.conftest import CONTACTS, SANDBOX_ENV, SEED
+    from tests.reliability.conftest import SANDBOX_ENV, STRICT
 
     saved = {name: os.environ.get(name) for name in SANDBOX_ENV}
     references = {}
     for crm in OPERATIONS:
-        with running_sandbox(contacts=CONTACTS, seed=SEED, hubspot_search_per_s=100) as sb:
+        with running_sandbox(**STRICT) as sb:
             point_settings_at(sb, f"sqlite:///{tmp_path_factory.mktemp('clean') / 'store.db'}")
             run = run_cli("sync", crm)
             assert run.exit_code == 0, run.output

@@ -28,10 +28,10 @@ def clean_run_result(
     from flows import runtime
     from flows.demo import point_settings_at
     from sandbox.testing import running_sandbox
-    from tests.reliability.conftest import CONTACTS, SANDBOX_ENV, SEED
+    from tests.reliability.conftest import SANDBOX_ENV, STRICT
 
     saved = {name: os.environ.get(name) for name in SANDBOX_ENV}
-    with running_sandbox(contacts=CONTACTS, seed=SEED, hubspot_search_per_s=100) as sb:
+    with running_sandbox(**STRICT) as sb:
         point_settings_at(sb, f"sqlite:///{tmp_path_factory.mktemp('clean') / 'store.db'}")
         run = run_cli("sync", "hubspot")
         result = (run, hubspot_mqls(sb), hubspot_tasks_by_contact(sb))

@@ -1,0 +1,184 @@
+"""Incremental streams, written once: every pull of both CRMs is a declaration over `pull`.
+
+A `Stream` says what differs between sources: how to fetch raw pages from a window
+start, which field is the record's id, how to read the record's time (its cursor field)
+and how to translate it. `pull` owns what must be the same everywhere:
+
+- the window: a stored cursor minus the overlap (or, on a first pull, an optional floor);
+- de-duplication at the boundary: a record the overlap re-reads is yielded once;
+- per-record errors: a bad record is a `RecordIssue`, and the others go on;
+- the cursor rule: only the last page of the whole pull carries a cursor (a cursor
+  mid-pull would skip what later pages hold when the order is not by time); it is the
+  highest record time seen, never past the moment the pull began (a record edited
+  during the pull behind the read position is re-read next time), and never behind
+  the cursor the pull started from; a pull that reads nothing keeps its cursor;
+- sources the account refuses (`SourceUnavailable`): switched off for the pull with one
+  warning, while the other streams run and the cursor still moves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Mapping as MappingABC
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from connectors.common import window_start
+from connectors.paging import Page, RecordIssue, SeenIds
+from connectors.translate import RecordError, field_value, issue_id, parse_datetime, record_id
+
+T = TypeVar("T")
+
+Fetch = Callable[[datetime | None], Iterable[Sequence[Any]]]
+ReadTime = Callable[[Any], datetime | None]
+
+
+class SourceUnavailable(Exception):
+    """A source the account's scopes or tier refuse: the pull goes on without it.
+
+    `warning` is the one line the run logs, naming what the source needs.
+    """
+
+    def __init__(self, warning: str) -> None:
+        super().__init__(warning)
+        self.warning = warning
+
+
+def _no_time(_: Any) -> datetime | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Stream(Generic[T]):
+    """One incremental source, declared.
+
+    `fetch(start)` yields pages of raw records from `start` on (None: from the
+    beginning); `translate(record, crm_id)` makes the canonical record, None when the
+    mapping says the record is none, or raises `RecordError`; `time(record)` reads the
+    record's cursor field (may raise `RecordError`). `key` is the id field. With
+    `time_filter` the request cannot filter by time, and the engine drops records
+    older than the window start (they are not counted as skipped).
+    """
+
+    name: str
+    fetch: Fetch
+    translate: Callable[[Any, str], T | None]
+    time: ReadTime = _no_time
+    key: str = "id"
+    time_filter: bool = False
+
+
+def at(*path: str) -> ReadTime:
+    """A `time` reader for a field (a path into nested objects), parsed as a timestamp."""
+    name = path[-1]
+
+    def read(record: Any) -> datetime | None:
+        value: Any = record
+        for part in path:
+            value = field_value(value, part) if isinstance(value, MappingABC) else None
+        return parse_datetime(value, name)
+
+    return read
+
+
+def pull(
+    streams: Sequence[Stream[T]],
+    since: datetime | None,
+    overlap_minutes: float,
+    *,
+    floor: datetime | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Iterator[Page[T]]:
+    """Pages of canonical records from the streams in order, with one cursor at the end.
+
+    `floor` bounds a first pull (no cursor) so it does not read all history.
+    """
+    began = now()
+    start = window_start(since, overlap_minutes)
+    if start is None:
+        start = floor
+    seen = SeenIds()
+    high = since
+    pending: Page[T] | None = None
+    warned: set[str] = set()
+    for stream in streams:
+        for page in _stream_pages(stream, start, seen, warned):
+            for record_time in page.times:
+                if high is None or record_time > high:
+                    high = record_time
+            if pending is not None:
+                yield pending
+            pending = Page(page.records, None, page.errors, page.skipped, page.warnings)
+    cursor = _cursor(since, high, began)
+    if pending is None:
+        yield Page([], cursor)
+    else:
+        yield Page(pending.records, cursor, pending.errors, pending.skipped, pending.warnings)
+
+
+def _cursor(since: datetime | None, high: datetime | None, began: datetime) -> datetime | None:
+    if high is None:
+        return since
+    capped = min(high, began)
+    return capped if since is None or capped > since else since
+
+
+@dataclass
+class _Read(Generic[T]):
+    records: list[T]
+    errors: list[RecordIssue]
+    skipped: int
+    warnings: list[str]
+    times: list[datetime]
+
+
+def _stream_pages(
+    stream: Stream[T], start: datetime | None, seen: SeenIds, warned: set[str]
+) -> Iterator[_Read[T]]:
+    pages = iter(stream.fetch(start))
+    while True:
+        try:
+            raw = next(pages)
+        except StopIteration:
+            return
+        except SourceUnavailable as exc:
+            # Once per pull: the same refusal is not news a second time.
+            warnings = [] if exc.warning in warned else [exc.warning]
+            warned.add(exc.warning)
+            yield _Read([], [], 0, warnings, [])
+            return
+        yield _read_page(stream, raw, start, seen)
+
+
+def _read_page(
+    stream: Stream[T], raw: Sequence[Any], start: datetime | None, seen: SeenIds
+) -> _Read[T]:
+    out: _Read[T] = _Read([], [], 0, [], [])
+    for item in raw:
+        try:
+            crm_id = record_id(item, stream.key)
+            if not seen.first_time(crm_id):
+                continue
+            if stream.time_filter:
+                when = stream.time(item)
+                if start is not None and when is not None and when < start:
+                    continue
+                record = stream.translate(item, crm_id)
+            else:
+                # Translated first: its message names the canonical field as well.
+                record = stream.translate(item, crm_id)
+                when = stream.time(item)
+        except RecordError as exc:
+            out.errors.append(RecordIssue(issue_id(item, stream.key), str(exc)))
+            continue
+        if when is not None:
+            out.times.append(when)
+        if record is None:
+            out.skipped += 1
+        else:
+            out.records.append(record)
+    return out
+
+
+__all__ = ["SourceUnavailable", "Stream", "at", "pull"]

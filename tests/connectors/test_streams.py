@@ -1,0 +1,170 @@
+"""The incremental-stream engine's rules, on streams of plain dicts (no CRM needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from connectors.paging import Page
+from connectors.streams import SourceUnavailable, Stream, at, pull
+from connectors.translate import RecordError, parse_datetime
+
+T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+OVERLAP = 5.0
+
+
+def _at(minutes: float) -> str:
+    return (T0 + timedelta(minutes=minutes)).isoformat()
+
+
+def _rec(crm_id: str, minutes: float, **extra: Any) -> dict[str, Any]:
+    return {"id": crm_id, "time": _at(minutes), **extra}
+
+
+def _translate(item: Any, crm_id: str) -> str | None:
+    if item.get("bad"):
+        raise RecordError(f"field x: value {item['bad']!r}: not a number")
+    if item.get("skip"):
+        return None
+    return crm_id
+
+
+class Source:
+    """Serves fixed pages and remembers the window start each fetch was given."""
+
+    def __init__(self, pages: list[list[dict[str, Any]]], *, refuse: str | None = None) -> None:
+        self.pages = pages
+        self.refuse = refuse
+        self.starts: list[datetime | None] = []
+
+    def __call__(self, start: datetime | None) -> Iterator[Sequence[Any]]:
+        self.starts.append(start)
+        if self.refuse is not None:
+            raise SourceUnavailable(self.refuse)
+        yield from self.pages
+
+
+def _stream(source: Source, name: str = "s", **kw: Any) -> Stream[str]:
+    return Stream(name, source, _translate, time=at("time"), **kw)
+
+
+def _drain(pages: Iterator[Page[str]]) -> list[Page[str]]:
+    return list(pages)
+
+
+def _now(minutes: float) -> Any:
+    return lambda: T0 + timedelta(minutes=minutes)
+
+
+def test_overlap_window_and_boundary_de_duplication() -> None:
+    # The overlap re-reads "b" in the second stream (and "a" twice in one page).
+    first = Source([[_rec("a", 1), _rec("a", 1)], [_rec("b", 2)]])
+    second = Source([[_rec("b", 2), _rec("c", 3)]])
+    since = T0
+    pages = _drain(pull([_stream(first), _stream(second)], since, OVERLAP, now=_now(60)))
+    assert [r for p in pages for r in p.records] == ["a", "b", "c"]
+    assert first.starts == second.starts == [since - timedelta(minutes=OVERLAP)]
+
+
+def test_cursor_only_on_the_last_page_and_never_past_the_pull_start() -> None:
+    source = Source([[_rec("a", 1)], [_rec("b", 90)], [_rec("c", 30)]])
+    pages = _drain(pull([_stream(source)], None, OVERLAP, now=_now(60)))
+    assert [p.cursor for p in pages[:-1]] == [None, None]
+    # "b" is stamped after the pull began (a clock ahead, or an edit during the pull):
+    # the cursor stops at the pull's start, so the next overlap re-reads from there.
+    assert pages[-1].cursor == T0 + timedelta(minutes=60)
+
+
+def test_cursor_is_the_highest_time_read_across_chained_streams() -> None:
+    events = Source([[_rec("e1", 10), _rec("e2", 20)]])
+    meetings = Source([[_rec("m1", 15)]])
+    pages = _drain(pull([_stream(events), _stream(meetings)], None, OVERLAP, now=_now(60)))
+    assert [p.cursor for p in pages] == [None, T0 + timedelta(minutes=20)]
+
+
+def test_cursor_never_moves_backward() -> None:
+    since = T0 + timedelta(minutes=100)
+    # Only overlap records, all older than the stored cursor.
+    source = Source([[_rec("a", 97)]])
+    pages = _drain(pull([_stream(source)], since, OVERLAP, now=_now(200)))
+    assert pages[-1].cursor == since
+    # A pull that begins "before" the stored cursor (a clock set back) keeps it too.
+    source = Source([[_rec("a", 101)]])
+    pages = _drain(pull([_stream(source)], since, OVERLAP, now=_now(50)))
+    assert pages[-1].cursor == since
+
+
+def test_empty_pull_keeps_the_cursor() -> None:
+    since = T0
+    pages = _drain(pull([_stream(Source([[]]))], since, OVERLAP, now=_now(60)))
+    assert [(p.records, p.cursor) for p in pages] == [([], since)]
+    # A stream that serves no page at all still ends the pull with one page.
+    pages = _drain(pull([_stream(Source([]))], None, OVERLAP, now=_now(60)))
+    assert [(p.records, p.cursor) for p in pages] == [([], None)]
+
+
+def test_bad_record_is_reported_and_skipped_and_the_rest_arrive() -> None:
+    source = Source(
+        [
+            [
+                _rec("a", 1),
+                _rec("b", 2, bad="x"),
+                {"id": None, "time": _at(3)},
+                _rec("c", 4, skip=True),
+                {"id": "d", "time": "yesterday"},
+                _rec("e", 5),
+            ]
+        ]
+    )
+    (page,) = _drain(pull([_stream(source)], None, OVERLAP, now=_now(60)))
+    assert page.records == ["a", "e"]
+    assert [(i.crm_id, i.message.split(":")[0]) for i in page.errors] == [
+        ("b", "field x"),
+        ("(no id)", "field crm_id (id)"),
+        ("d", "field time"),
+    ]
+    assert page.skipped == 1  # the mapping said "c" is no record: not an error
+    # A skipped record was still read: its time counts for the cursor.
+    assert page.cursor == T0 + timedelta(minutes=5)
+
+
+def test_time_filter_drops_records_before_the_window() -> None:
+    since = T0 + timedelta(minutes=60)
+    source = Source([[_rec("old", 10), _rec("new", 58)]])
+    (page,) = _drain(pull([_stream(source, time_filter=True)], since, OVERLAP, now=_now(90)))
+    assert page.records == ["new"] and page.skipped == 0
+
+
+def test_first_pull_is_bounded_by_the_floor() -> None:
+    source = Source([[_rec("a", 1)]])
+    floor = T0 - timedelta(days=365)
+    _drain(pull([_stream(source)], None, OVERLAP, floor=floor, now=_now(60)))
+    assert source.starts == [floor]
+    again = Source([[_rec("a", 1)]])
+    _drain(pull([_stream(again)], T0, OVERLAP, floor=floor, now=_now(60)))
+    assert again.starts == [T0 - timedelta(minutes=OVERLAP)]
+
+
+def test_a_refused_source_is_one_warning_and_the_rest_runs() -> None:
+    refused = Source([], refuse="form submissions need the forms scope")
+    also = Source([], refuse="form submissions need the forms scope")
+    events = Source([[_rec("a", 10)]])
+    pages = _drain(
+        pull(
+            [_stream(refused), _stream(events), _stream(also)],
+            None,
+            OVERLAP,
+            now=_now(60),
+        )
+    )
+    assert [w for p in pages for w in p.warnings] == ["form submissions need the forms scope"]
+    assert [r for p in pages for r in p.records] == ["a"]
+    assert pages[-1].cursor == T0 + timedelta(minutes=10)
+
+
+def test_at_reads_nested_fields() -> None:
+    read = at("object", "properties", "hs_lastmodifieddate")
+    record = {"object": {"properties": {"hs_lastmodifieddate": "2026-11-01T09:00:00Z"}}}
+    assert read(record) == parse_datetime("2026-11-01T09:00:00Z")
+    assert read({"object": None}) is None
