@@ -72,6 +72,8 @@ class HubSpotConfig(BaseModel):
     overlap_minutes: float = 5.0
     # How far back the first activities pull (no cursor yet) reaches; None: all history.
     # A year covers the longest time window a scoring model normally uses.
+    # The archived-contacts list can only be read whole: at most this often.
+    archive_scan_hours: float = Field(default=24.0, ge=0)
     activity_lookback_days: float | None = Field(default=365.0, gt=0)
     allow_http_loopback: bool = False
     # After a create fails in transit, wait this long before looking for what landed: a

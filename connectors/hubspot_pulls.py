@@ -21,7 +21,7 @@ from connectors.hubspot_sources import (
     after_token,
     since_filter,
 )
-from connectors.paging import Page, paginate
+from connectors.paging import Page, paginate, with_last
 from connectors.protocol import Deletion
 from connectors.streams import Stream, at, pull
 from connectors.translate import last_numeric_id, parse_datetime, properties_of, to_contact
@@ -102,7 +102,18 @@ class HubSpotPulls(HubSpotSources):
         return pull(streams, since, self._config.overlap_minutes, floor=floor)
 
     def pull_deletions(self, since: datetime | None) -> Iterator[Page[Deletion]]:
-        """Archived contacts whose archive time is within the window (the list has no filter)."""
+        """Archived contacts, read whole at most every `archive_scan_hours`.
+
+        HubSpot's archived list has neither a time filter nor a sort, and search does not
+        see archived records: the only way to find new archives is to read the list
+        whole. So it is read at most so often, and the cursor is the moment the last whole
+        read began (every archive before it was seen), not the newest archive time.
+        """
+        began = datetime.now(UTC)
+        every = timedelta(hours=self._config.archive_scan_hours)
+        if since is not None and began - since < every:
+            yield Page([], cursor=since)  # read whole less than `every` ago: nothing to do
+            return
 
         def fetch(start: datetime | None) -> Iterator[list[Any]]:
             def page(after: str | None) -> dict[str, Any]:
@@ -121,4 +132,6 @@ class HubSpotPulls(HubSpotSources):
             return Deletion(self.crm, crm_id, parse_datetime(item.get("archivedAt"), "archivedAt"))
 
         stream = Stream("archived", fetch, translate, time=at("archivedAt"), time_filter=True)
-        return pull([stream], since, self._config.overlap_minutes)
+        for page, last in with_last(pull([stream], since, self._config.overlap_minutes)):
+            yield Page(page.records, began if last else None, page.errors, page.skipped,
+                       page.warnings)  # fmt: skip

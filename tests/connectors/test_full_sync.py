@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from connectors import hubspot_pulls as hubspot
 from connectors import hubspot_sources
 from connectors.config import ThrottleSettings
 from connectors.hubspot import HubSpotConnector
@@ -92,8 +91,6 @@ def test_full_pull_then_write_back(crm: str, big_sandbox: Any) -> None:
     again = _requests(sb)
     if crm == "hubspot":
         assert activities is not None
-        # The archived list has no time filter: it is read whole, 100 a page, every time.
-        archived_pages = math.ceil(counts["archived"] / hubspot.LIST_PAGE)
         # The overlap may hold recipients and submitters to look up again: at most one
         # read for each of the two sources that name contacts by email.
         assert again.pop("POST /crm/v3/objects/contacts/batch/read", 0) <= 2
@@ -119,7 +116,8 @@ def test_full_pull_then_write_back(crm: str, big_sandbox: Any) -> None:
             "POST /crm/v3/objects/calls/search": 1,
             "POST /crm/v3/objects/emails/search": 1,
             "POST /crm/v3/objects/communications/search": 1,
-            "GET /crm/v3/objects/contacts": archived_pages,
+            # The archived list has no time filter and is read whole, so at most daily:
+            # not again in the second pull.
         }
     else:
         assert again == {
