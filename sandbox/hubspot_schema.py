@@ -42,6 +42,22 @@ LEAD_STATUSES = (
     "BAD_TIMING",
 )
 
+ROLLUP_PROPERTIES = (
+    PropertyDef("hs_analytics_num_page_views", "Number of Pageviews", "number", "number",
+                read_only=True),
+    PropertyDef("hs_analytics_num_visits", "Number of Sessions", "number", "number",
+                read_only=True),
+    PropertyDef("hs_analytics_last_visit_timestamp", "Time of Last Session", "datetime", "date",
+                read_only=True),
+    PropertyDef("hs_email_open", "Marketing emails opened", "number", "number", read_only=True),
+    PropertyDef("hs_email_click", "Marketing emails clicked", "number", "number",
+                read_only=True),
+    PropertyDef("hs_email_last_open_date", "Last marketing email open date", "datetime", "date",
+                read_only=True),
+    PropertyDef("hs_email_last_click_date", "Last marketing email click date", "datetime",
+                "date", read_only=True),
+)  # fmt: skip
+
 CONTACT_PROPERTIES: dict[str, PropertyDef] = {
     p.name: p
     for p in (
@@ -59,6 +75,8 @@ CONTACT_PROPERTIES: dict[str, PropertyDef] = {
         PropertyDef("createdate", "Create Date", "datetime", "date", read_only=True),
         PropertyDef("lastmodifieddate", "Last Modified Date", "datetime", "date", read_only=True),
         PropertyDef("hs_object_id", "Record ID", "number", "number", read_only=True),
+        # Rollups HubSpot keeps on every portal, whatever the tier (calculated, read-only).
+        *ROLLUP_PROPERTIES,
         PropertyDef(
             "business_license_number", "Business license number", "string", "text", custom=True
         ),

@@ -23,7 +23,7 @@ from sandbox.hubspot_schema import (
     PropertyDef,
 )
 from sandbox.modindex import ModIndex
-from sandbox.population import Person, Population
+from sandbox.population import KIND, Person, Population
 
 CONTACT_ID_BASE = 100_001
 OWNER_ID_BASE = 70_000_001
@@ -140,6 +140,49 @@ def invalid_input(problems: Sequence[tuple[int | None, Problem]]) -> HubSpotErro
     )
 
 
+# Rollup properties: a count of a kind of activity, or the time of the latest one.
+ROLLUPS = {
+    "hs_analytics_num_page_views": "count",
+    "hs_analytics_num_visits": "count",
+    "hs_analytics_last_visit_timestamp": "last",
+    "hs_email_open": "count",
+    "hs_email_click": "count",
+    "hs_email_last_open_date": "last",
+    "hs_email_last_click_date": "last",
+}
+_ROLLUP_KINDS = {
+    KIND["page_view"]: (
+        "hs_analytics_num_page_views", "hs_analytics_num_visits",
+        "hs_analytics_last_visit_timestamp",
+    ),
+    KIND["email_open"]: ("hs_email_open", "hs_email_last_open_date"),
+    KIND["email_click"]: ("hs_email_click", "hs_email_last_click_date"),
+}  # fmt: skip
+
+
+def _count_rollups(pop: Population) -> dict[int, dict[str, int]]:
+    """Per person: page views, sessions (one per day with a view), opens, clicks and the
+    time of the latest of each, from the portal's activity log (sorted by time)."""
+    out: dict[int, dict[str, int]] = {}
+    days: set[tuple[int, int]] = set()
+    log = pop.hubspot
+    for person, kind, ts in zip(log.person, log.kind, log.ts, strict=True):
+        names = _ROLLUP_KINDS.get(kind)
+        if names is None:
+            continue
+        counts = out.setdefault(person, {})
+        for name in names:
+            if ROLLUPS[name] == "last":
+                counts[name] = ts
+            elif name == "hs_analytics_num_visits":
+                if (person, ts // 86_400_000) not in days:
+                    days.add((person, ts // 86_400_000))
+                    counts[name] = counts.get(name, 0) + 1
+            else:
+                counts[name] = counts.get(name, 0) + 1
+    return out
+
+
 def _typed(prop: PropertyDef | None, raw: Any) -> Any:
     if raw is None or raw == "" or prop is None:
         return None if raw == "" else raw
@@ -173,6 +216,7 @@ class HubSpotPortal:
     search_lag: Callable[[], float] = field(default=lambda: 0.0)
 
     def __post_init__(self) -> None:
+        self._rollups: dict[int, dict[str, int]] | None = None
         # Contacts written within the search lag, as the search index still holds them,
         # and when each was last written.
         self._indexed: dict[int, HsContact] = {}
@@ -247,7 +291,18 @@ class HubSpotPortal:
                 return p.business_license
             case "real_estate_license":
                 return p.real_estate_license
+        if name in ROLLUPS:
+            return self._rollup(p.index, name)
         return None
+
+    def _rollup(self, person: int, name: str) -> int | None:
+        """A contact's activity rollup, counted once per portal from the activity log."""
+        if self._rollups is None:
+            self._rollups = _count_rollups(self.population)
+        counts = self._rollups.get(person)
+        if counts is None:
+            return 0 if ROLLUPS[name] == "count" else None
+        return counts.get(name, 0 if ROLLUPS[name] == "count" else None)
 
     def contact_json(self, c: HsContact, names: list[str]) -> dict[str, Any]:
         props = {

@@ -205,3 +205,40 @@ def test_an_incremental_pull_reads_the_overlap_of_every_source(
     start = cursor - timedelta(minutes=connector._config.overlap_minutes)
     assert records and all(a.occurred_at >= start for a in records)
     assert again[-1].cursor is not None and again[-1].cursor >= cursor
+
+
+def test_below_enterprise_page_views_arrive_as_rollups_a_fit_rule_can_score(
+    starter: Any, enterprise: Any
+) -> None:
+    """A Starter portal serves no page-view events, but every contact carries HubSpot's
+    rollups: the page-view count equals the page views an Enterprise portal's Events API
+    lists for that contact, and a fit rule over it scores (scoring/models/default.yaml
+    shows the rule)."""
+    from scoring.engine import compile_model
+    from scoring.model import parse_model
+
+    contacts = [c for page in _connector(starter).pull_contacts(None) for c in page.records]
+    assert contacts and all("page_views" in c.properties for c in contacts)
+    events = _activities(enterprise, activity_lookback_days=None).activities
+    viewed = Counter(a.contact_id for a in events if a.type is ActivityType.PAGE_VIEW)
+    assert viewed, "no page views on the Enterprise portal: the comparison proves nothing"
+    by_id = {c.crm_id: c for c in contacts}
+    live = {cid: n for cid, n in viewed.items() if cid in by_id}  # archived ones aside
+    assert len(live) > len(viewed) / 2
+    for contact_id, n in live.items():
+        assert float(by_id[contact_id].properties["page_views"]) == n, contact_id
+    assert all(float(c.properties["page_views"]) == 0 for c in contacts if c.crm_id not in live)
+
+    model = parse_model(
+        "name: rollups\nversion: 1\nfit:\n  rules:\n"
+        "    - {id: many-page-views, field: page_views, gte: 10, points: 5}\n"
+        "  grades: {A: 40, B: 25, C: 10}\n"
+        "engagement:\n  rules:\n    - {id: demo, activity: demo_request, points: 30}\n"
+        "qualify: {threshold: 60}\n",
+        "rollups.yaml",
+    )
+    now = datetime.now(UTC)
+    scored = {c.crm_id: compile_model(model).score(c, [], now).fit for c in contacts}
+    heavy = {cid for cid, n in live.items() if n >= 10}
+    assert heavy, "no contact with 10 page views: the rule is not exercised"
+    assert {cid for cid, fit in scored.items() if fit == 5} == heavy
