@@ -8,7 +8,7 @@ sources the mapping declares (`connectors.hubspot_sources`), chained into one pu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +24,7 @@ from connectors.hubspot_sources import (
 from connectors.paging import Page, paginate, with_last
 from connectors.protocol import Deletion
 from connectors.streams import Stream, at, pull
-from connectors.translate import last_numeric_id, parse_datetime, properties_of, to_contact
+from connectors.translate import parse_datetime, properties_of, to_contact
 from scoring.records import Activity, Contact, Crm
 
 LIST_PAGE = 100
@@ -38,37 +38,6 @@ class HubSpotPulls(HubSpotSources):
     _contacts_search: Any
 
     # --- pulls -------------------------------------------------------------------------
-
-    def _keyset_search(
-        self,
-        search: Callable[..., Any],
-        filters: list[dict[str, Any]],
-        properties: list[str],
-        what: str,
-    ) -> Iterator[dict[str, Any]]:
-        """Search responses ordered by hs_object_id, each next page keyed by the last id."""
-
-        def fetch(last_id: int | None) -> dict[str, Any]:
-            keyed = list(filters)
-            if last_id is not None:
-                keyed.append(
-                    {"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)}
-                )
-            body = {
-                "filterGroups": [{"filters": keyed}] if keyed else [],
-                "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-                "properties": properties,
-                "limit": SEARCH_PAGE,
-            }
-            return self._call(search, body, search=True, what=what)
-
-        def next_id(response: dict[str, Any]) -> int | None:
-            results = response.get("results") or []
-            if not results or not (response.get("paging") or {}).get("next"):
-                return None
-            return last_numeric_id(results)
-
-        return paginate(fetch, next_id)
 
     def pull_contacts(self, since: datetime | None) -> Iterator[Page[Contact]]:
         """Contacts modified at or after `since` minus the overlap, by keyset search."""

@@ -36,7 +36,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.common import chunks, groups
 from connectors.config import HubSpotConfig
@@ -46,6 +46,7 @@ from connectors.paging import paginate
 from connectors.streams import SourceUnavailable, Stream, at
 from connectors.translate import (
     field_value,
+    last_numeric_id,
     properties_of,
     to_activity,
     valid_ids,
@@ -128,16 +129,18 @@ class HubSpotSources:
     _associations: Any
     _events: Any
 
-    def _call(
-        self,
-        method: Callable[..., Any],
-        *args: Any,
-        search: bool = False,
-        idempotent: bool = True,
-        what: str,
-        **kwargs: Any,
-    ) -> dict[str, Any]:
-        raise NotImplementedError
+    if TYPE_CHECKING:
+        # `HubSpotConnector` sends every request (throttled, retried, its token refreshed);
+        # the sources and pulls only name it.
+        def _call(
+            self,
+            method: Callable[..., Any],
+            *args: Any,
+            search: bool = False,
+            idempotent: bool = True,
+            what: str,
+            **kwargs: Any,
+        ) -> dict[str, Any]: ...
 
     def _keyset_search(
         self,
@@ -146,7 +149,33 @@ class HubSpotSources:
         properties: list[str],
         what: str,
     ) -> Iterator[dict[str, Any]]:
-        raise NotImplementedError
+        """Search responses ordered by hs_object_id, each next page keyed by the last id.
+
+        Paging by key rather than by offset: the 10,000-result cap of one search never
+        applies, and no record is skipped or read twice.
+        """
+
+        def fetch(last_id: int | None) -> dict[str, Any]:
+            keyed = list(filters)
+            if last_id is not None:
+                keyed.append(
+                    {"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)}
+                )
+            body = {
+                "filterGroups": [{"filters": keyed}] if keyed else [],
+                "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                "properties": properties,
+                "limit": SEARCH_PAGE,
+            }
+            return self._call(search, body, search=True, what=what)
+
+        def next_id(response: dict[str, Any]) -> int | None:
+            results = response.get("results") or []
+            if not results or not (response.get("paging") or {}).get("next"):
+                return None
+            return last_numeric_id(results)
+
+        return paginate(fetch, next_id)
 
     # --- one request to a path the typed APIs do not cover -----------------------------
 

@@ -8,7 +8,7 @@ stop a sync (the pull switches them off), so they never decide the verdict.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -461,8 +461,14 @@ def _failure(crm: Crm, check: str, message: str, fix: str) -> tuple[int, str]:
     return report.exit_code, render_report(report)
 
 
-def run_doctor(crm: Crm) -> tuple[int, str]:
-    """The doctor's exit code and table for `crm`, from the `MQLSYNC_*` settings."""
+def _with_connector(
+    crm: Crm, use: Callable[[CrmConnector, Mapping, str], tuple[int, str]], portal_fix: str
+) -> tuple[int, str]:
+    """`use`'s (exit code, table) over `crm`'s connector, mapping and mapping file.
+
+    A connector that cannot be built (settings, mapping file, credentials), or a CRM that
+    refuses a call, ends the command with one row saying what to fix, not a traceback.
+    """
     from flows.runtime import ConfigurationError
 
     try:
@@ -474,36 +480,36 @@ def run_doctor(crm: Crm) -> tuple[int, str]:
     except ConnectorError as exc:
         return _failure(crm, "credentials", exc.message, "check the CRM credentials")
     try:
+        return use(connector, mapping, mapping_file)
+    except ConnectorError as exc:
+        return _failure(crm, "portal", exc.message, portal_fix)
+
+
+def run_doctor(crm: Crm) -> tuple[int, str]:
+    """The doctor's exit code and table for `crm`, from the `MQLSYNC_*` settings."""
+
+    def check(connector: CrmConnector, mapping: Mapping, mapping_file: str) -> tuple[int, str]:
         if isinstance(connector, HubSpotConnector):
             report = hubspot_report(connector, mapping, mapping_file)
         else:
             report = salesforce_report(connector, mapping_file)
-    except ConnectorError as exc:
-        return _failure(crm, "portal", exc.message, "run the doctor again; see the message")
-    return report.exit_code, render_report(report)
+        return report.exit_code, render_report(report)
+
+    return _with_connector(crm, check, "run the doctor again; see the message")
 
 
 def run_setup(crm: Crm, *, dry_run: bool) -> tuple[int, str]:
     """Create what the mapping writes into `crm`; (exit code, table)."""
-    from flows.runtime import ConfigurationError
-
     if crm is not Crm.HUBSPOT:
         return EXIT_UNSUPPORTED, (
             "crm-setup salesforce: not supported yet; create the *__c fields of "
             "mappings/salesforce.yaml in Salesforce Setup, then run `mqlsync doctor salesforce`"
         )
-    try:
-        connector, mapping, _ = _build(crm)
-    except ConfigurationError as exc:
-        return _failure(crm, "configuration", str(exc), "see README: Running it against a real CRM")
-    except MappingError as exc:
-        return _failure(crm, "mapping file", exc.message, "run `mqlsync check`")
-    except ConnectorError as exc:
-        return _failure(crm, "credentials", exc.message, "check the CRM credentials")
-    assert isinstance(connector, HubSpotConnector)
-    try:
+
+    def setup(connector: CrmConnector, mapping: Mapping, _mapping_file: str) -> tuple[int, str]:
+        assert isinstance(connector, HubSpotConnector)
         actions = HubSpotPortal(connector).setup(mapping, dry_run=dry_run)
-    except ConnectorError as exc:
-        return _failure(crm, "portal", exc.message, "run `mqlsync doctor hubspot`")
-    code = EXIT_NOT_READY if setup_failed(actions) else EXIT_READY
-    return code, render_setup(actions, dry_run=dry_run)
+        code = EXIT_NOT_READY if setup_failed(actions) else EXIT_READY
+        return code, render_setup(actions, dry_run=dry_run)
+
+    return _with_connector(crm, setup, "run `mqlsync doctor hubspot`")

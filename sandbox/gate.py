@@ -27,7 +27,8 @@ def crm_of(path: str) -> str | None:
     return None
 
 
-def _bearer(scope: Scope) -> str | None:
+def bearer(scope: Scope) -> str | None:
+    """The request's token: its Authorization header without the `Bearer ` prefix."""
     for name, value in scope.get("headers", []):
         if name == b"authorization":
             text = bytes(value).decode("latin-1")
@@ -62,7 +63,7 @@ class Gate:
         number, hook = sb.crm_requests, sb.on_request  # test facility (state.Sandbox)
         if hook is not None:
             hook(method, path, number, "before")
-        token = _bearer(scope)
+        token = bearer(scope)
         if (
             crm == "hubspot"
             and path != HUBSPOT_TOKEN_PATH

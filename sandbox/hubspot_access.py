@@ -139,14 +139,6 @@ def portal_id_for(seed: int) -> int:
     return 20_000_000 + (seed * 7_919) % 9_000_000
 
 
-def _bearer(scope: Scope) -> str | None:
-    for name, value in scope.get("headers", []):
-        if name == b"authorization":
-            text = bytes(value).decode("latin-1")
-            return text[7:].strip() if text.lower().startswith("bearer ") else text.strip()
-    return None
-
-
 def missing_scopes_body(scopes: tuple[str, ...]) -> dict[str, Any]:
     """HubSpot's 403 for a token without the scope: category MISSING_SCOPES, and the
     scopes of which one is needed in `errors[].context.requiredGranularScopes`."""
@@ -178,11 +170,12 @@ class HubSpotAccess:
     """ASGI layer: authentication of the paths the gate leaves open, tier, scopes."""
 
     def __init__(self, app: ASGIApp, sandbox: Sandbox) -> None:
-        from sandbox.gate import crm_of  # the gate imports the state, which imports us
+        from sandbox.gate import bearer, crm_of  # the gate imports the state, which imports us
 
         self.app = app
         self.sandbox = sandbox
         self._gate_knows = crm_of
+        self._bearer = bearer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -190,7 +183,7 @@ class HubSpotAccess:
             await self.app(scope, receive, send)
             return
         sb = self.sandbox
-        token = _bearer(scope)
+        token = self._bearer(scope)
         if self._gate_knows(path) is None and not sb.credentials.hubspot_token_valid(token):
             await respond(
                 send,

@@ -20,8 +20,14 @@ from starlette.routing import Route
 
 from sandbox import catalog, hubspot_search
 from sandbox.clock import DAY_MS, hubspot_iso, now_ms
-from sandbox.hubspot_routes import error_body
-from sandbox.hubspot_schema import PropertyDef
+from sandbox.hubspot_routes import (
+    association_json,
+    batch_response,
+    error_body,
+    missing_error,
+    prop_names,
+)
+from sandbox.hubspot_schema import DEFAULT_PROPERTIES, OBJECT_METADATA, PropertyDef
 from sandbox.hubspot_store import CONTACT_ID_BASE, OWNER_ID_BASE, HubSpotPortal, as_string
 from sandbox.population import KIND
 
@@ -37,11 +43,7 @@ def _common() -> tuple[PropertyDef, ...]:
     return (
         PropertyDef("hs_timestamp", "Activity date", "datetime", "date"),
         PropertyDef("hubspot_owner_id", "Activity assigned to", "enumeration", "select"),
-        PropertyDef("hs_createdate", "Create date", "datetime", "date", read_only=True),
-        PropertyDef(
-            "hs_lastmodifieddate", "Last modified date", "datetime", "date", read_only=True
-        ),
-        PropertyDef("hs_object_id", "Record ID", "number", "number", read_only=True),
+        *OBJECT_METADATA,
     )
 
 
@@ -127,7 +129,6 @@ ENGAGEMENT_SCHEMAS: dict[str, dict[str, PropertyDef]] = {
         )
     },
 }
-DEFAULT_PROPERTIES = ("hs_createdate", "hs_lastmodifieddate", "hs_object_id")
 
 
 class Engagement(NamedTuple):
@@ -299,7 +300,7 @@ class EngagementsApi:
             matches = hubspot_search.sort_records(
                 matches, body.get("sorts") or [], get, "hs_lastmodifieddate"
             )
-            names = _names(body.get("properties"))
+            names = prop_names(body.get("properties"), DEFAULT_PROPERTIES)
             page = matches[offset : offset + size]
             out: dict[str, Any] = {
                 "total": len(matches),
@@ -330,49 +331,14 @@ class EngagementsApi:
                     missing.append(ident)
                     continue
                 contact = CONTACT_ID_BASE + records[index].person
-                results.append(
-                    {
-                        "from": {"id": ident},
-                        "to": [
-                            {
-                                "toObjectId": str(contact),
-                                "associationTypes": [
-                                    {
-                                        "category": "HUBSPOT_DEFINED",
-                                        "typeId": TO_CONTACT[object_type],
-                                    }
-                                ],
-                            }
-                        ],
-                    }
-                )
-            out: dict[str, Any] = {
-                "status": "COMPLETE",
-                "results": results,
-                "startedAt": hubspot_iso(started),
-                "completedAt": hubspot_iso(now_ms()),
-            }
+                results.append(association_json(ident, contact, TO_CONTACT[object_type]))
+            errors = []
             if missing:
-                out["numErrors"] = 1
-                out["errors"] = [
-                    {
-                        "status": "error",
-                        "category": "OBJECT_NOT_FOUND",
-                        "message": f"No associations found for some {object_type}",
-                        "context": {"ids": missing},
-                        "links": {},
-                        "errors": [],
-                    }
-                ]
-                return JSONResponse(out, status_code=207)
-            return JSONResponse(out)
+                message = f"No associations found for some {object_type}"
+                errors.append(missing_error(message, missing))
+            return batch_response(results, errors, started)
 
         return associations
-
-
-def _names(values: Any) -> list[str]:
-    names = [n for v in values or [] for n in str(v).split(",") if n]
-    return names or list(DEFAULT_PROPERTIES)
 
 
 async def _json(request: Request) -> dict[str, Any] | None:

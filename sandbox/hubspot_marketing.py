@@ -15,8 +15,8 @@ import heapq
 import json
 import uuid
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -31,6 +31,8 @@ from sandbox.population import KIND
 
 if TYPE_CHECKING:
     from sandbox.state import Sandbox
+
+T = TypeVar("T")
 
 HOUR_MS = 3_600_000
 EMAIL_CAMPAIGN_BASE = 310_000_001
@@ -75,6 +77,28 @@ def _offset(value: str | None) -> int:
     if number < 0:
         raise ValueError("negative offset")
     return number
+
+
+def _list_page(
+    request: Request,
+    items: Sequence[T],
+    render: Callable[[T], dict[str, Any]],
+    default_limit: int,
+    *,
+    total: bool = False,
+) -> Response:
+    """A page of a v3 list: `after` is an offset, `limit` at most 100."""
+    q = request.query_params
+    try:
+        limit = min(int(q.get("limit") or default_limit), 100)
+        start = _offset(q.get("after"))
+    except ValueError as exc:
+        return error_body(400, "VALIDATION_ERROR", f"Invalid parameter: {exc}")
+    body: dict[str, Any] = {"total": len(items)} if total else {}
+    body["results"] = [render(item) for item in items[start : start + limit]]
+    if start + limit < len(items):
+        body["paging"] = {"next": {"after": str(start + limit)}}
+    return JSONResponse(body)
 
 
 def _backwards(
@@ -374,21 +398,9 @@ class MarketingApi:
         }
 
     async def list_forms(self, request: Request) -> Response:
-        q = request.query_params
-        if q.get("archived", "").lower() == "true":
+        if request.query_params.get("archived", "").lower() == "true":
             return JSONResponse({"results": []})
-        try:
-            limit = min(int(q.get("limit") or 20), 100)
-            start = _offset(q.get("after"))
-        except ValueError as exc:
-            return error_body(400, "VALIDATION_ERROR", f"Invalid parameter: {exc}")
-        slugs = list(self.forms)
-        body: dict[str, Any] = {
-            "results": [self.form_json(s) for s in slugs[start : start + limit]]
-        }
-        if start + limit < len(slugs):
-            body["paging"] = {"next": {"after": str(start + limit)}}
-        return JSONResponse(body)
+        return _list_page(request, list(self.forms), self.form_json, 20)
 
     async def get_form(self, request: Request) -> Response:
         slug = self.form_slugs.get(request.path_params["form_id"])
@@ -512,17 +524,8 @@ class MarketingApi:
         }
 
     async def marketing_events(self, request: Request) -> Response:
-        q = request.query_params
-        try:
-            limit = min(int(q.get("limit") or 10), 100)
-            start = _offset(q.get("after"))
-        except ValueError as exc:
-            return error_body(400, "VALIDATION_ERROR", f"Invalid parameter: {exc}")
-        indexes = list(range(len(catalog.WEBINARS)))[start : start + limit]
-        body: dict[str, Any] = {"results": [self.marketing_event_json(i) for i in indexes]}
-        if start + limit < len(catalog.WEBINARS):
-            body["paging"] = {"next": {"after": str(start + limit)}}
-        return JSONResponse(body)
+        indexes = range(len(catalog.WEBINARS))
+        return _list_page(request, indexes, self.marketing_event_json, 10)
 
     async def counters(self, request: Request) -> Response:
         index = self._event_index(request.path_params["event_id"])
@@ -561,23 +564,10 @@ class MarketingApi:
         }
 
     def _breakdown(self, request: Request, rows: list[tuple[int, int, str]]) -> Response:
-        q = request.query_params
-        try:
-            limit = min(int(q.get("limit") or 10), 100)
-            start = _offset(q.get("after"))
-        except ValueError as exc:
-            return error_body(400, "VALIDATION_ERROR", f"Invalid parameter: {exc}")
-        state = q.get("state")
+        state = request.query_params.get("state")
         if state:
             rows = [r for r in rows if r[2] == state.upper()]
-        page = rows[start : start + limit]
-        body: dict[str, Any] = {
-            "total": len(rows),
-            "results": [self.participation_json(i, p, s) for i, p, s in page],
-        }
-        if start + limit < len(rows):
-            body["paging"] = {"next": {"after": str(start + limit)}}
-        return JSONResponse(body)
+        return _list_page(request, rows, lambda r: self.participation_json(*r), 10, total=True)
 
     def _contact_filter(self, identifier: str) -> int | None:
         """The population index of a contact named by id or email, or None."""
@@ -653,11 +643,6 @@ class MarketingApi:
         q = request.query_params
         with_props = q.get("includeProperties", "").lower() == "true"
         search = (q.get("searchString") or "").lower()
-        try:
-            limit = min(int(q.get("limit") or 100), 100)
-            start = _offset(q.get("after"))
-        except ValueError as exc:
-            return error_body(400, "VALIDATION_ERROR", f"Invalid parameter: {exc}")
         items = [
             (n, short)
             for n, short in enumerate(self._definitions())
@@ -665,14 +650,11 @@ class MarketingApi:
         ]
         if q.get("sortOrder", "").upper() == "DESC":
             items.reverse()
-        page = items[start : start + limit]
-        body: dict[str, Any] = {
-            "total": len(items),
-            "results": [self.definition_json(n, s, with_props) for n, s in page],
-        }
-        if start + limit < len(items):
-            body["paging"] = {"next": {"after": str(start + limit)}}
-        return JSONResponse(body)
+
+        def render(item: tuple[int, str]) -> dict[str, Any]:
+            return self.definition_json(*item, with_props)
+
+        return _list_page(request, items, render, 100, total=True)
 
     async def event_definition(self, request: Request) -> Response:
         wanted = request.path_params["event_name"]

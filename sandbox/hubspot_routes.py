@@ -13,11 +13,7 @@ from starlette.routing import Route
 
 from sandbox import faults, hubspot_search
 from sandbox.clock import hubspot_iso, now_ms, parse_instant
-from sandbox.hubspot_schema import (
-    DEFAULT_CONTACT_PROPERTIES,
-    DEFAULT_MEETING_PROPERTIES,
-    DEFAULT_TASK_PROPERTIES,
-)
+from sandbox.hubspot_schema import DEFAULT_CONTACT_PROPERTIES, DEFAULT_PROPERTIES
 from sandbox.hubspot_store import (
     CONTACT_ID_BASE,
     MEETING_TO_CONTACT,
@@ -54,7 +50,7 @@ def _from_error(exc: HubSpotError) -> JSONResponse:
     return error_body(exc.status, exc.category, exc.message, **extra)
 
 
-def _missing_error(message: str, ids: list[str]) -> dict[str, Any]:
+def missing_error(message: str, ids: list[str]) -> dict[str, Any]:
     """The batch error HubSpot adds when some of the requested ids do not exist."""
     return _record_error(HubSpotError(404, "OBJECT_NOT_FOUND", message, context={"ids": ids}))
 
@@ -74,14 +70,31 @@ def _record_error(exc: HubSpotError) -> dict[str, Any]:
     return out
 
 
-def _prop_names(values: list[str] | None, default: tuple[str, ...]) -> list[str]:
+def prop_names(values: list[str] | None, default: tuple[str, ...]) -> list[str]:
+    """The `properties` a read asks for (repeated or comma-separated), or `default`."""
     names = [n for v in values or [] for n in str(v).split(",") if n]
     return names or list(default)
 
 
-def _batch_response(
+def association_json(ident: str, contact: int, type_id: int) -> dict[str, Any]:
+    """One result of a v4 associations batch read: an object and its one contact."""
+    return {
+        "from": {"id": ident},
+        "to": [
+            {
+                # A string, and no label for an unlabelled type: as the v4 associations
+                # document (associations.json) gives them.
+                "toObjectId": str(contact),
+                "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": type_id}],
+            }
+        ],
+    }
+
+
+def batch_response(
     results: list[dict[str, Any]], errors: list[dict[str, Any]], started: int, status: int = 200
 ) -> JSONResponse:
+    """A batch answer: 200 (or `status`), or 207 when some inputs failed with `errors`."""
     body: dict[str, Any] = {
         "status": "COMPLETE",
         "results": results,
@@ -152,7 +165,7 @@ class HubSpotApi:
         q = request.query_params
         limit = min(int(q.get("limit", 10)), LIST_LIMIT)
         archived = _flag(q.get("archived"))
-        names = _prop_names(q.getlist("properties"), DEFAULT_CONTACT_PROPERTIES)
+        names = prop_names(q.getlist("properties"), DEFAULT_CONTACT_PROPERTIES)
         try:
             ids, nxt = self.portal.list_page(q.get("after"), limit, archived)
         except ValueError:
@@ -172,7 +185,7 @@ class HubSpotApi:
         )
         if contact is None:
             return Response(status_code=404)  # the real API answers an empty 404 here
-        names = _prop_names(q.getlist("properties"), DEFAULT_CONTACT_PROPERTIES)
+        names = prop_names(q.getlist("properties"), DEFAULT_CONTACT_PROPERTIES)
         return JSONResponse(self.portal.contact_json(contact, names))
 
     async def patch_contact(self, request: Request) -> Response:
@@ -210,7 +223,7 @@ class HubSpotApi:
             return error_body(400, "VALIDATION_ERROR", str(exc))
         except HubSpotError as exc:
             return _from_error(exc)
-        names = _prop_names(body.get("properties"), DEFAULT_CONTACT_PROPERTIES)
+        names = prop_names(body.get("properties"), DEFAULT_CONTACT_PROPERTIES)
         sorts = body.get("sorts") or []
         if pred is hubspot_search.always and hubspot_search.is_presorted(sorts, indexed):
             # The index alone answers: page through its keys without touching records.
@@ -234,7 +247,7 @@ class HubSpotApi:
         except HubSpotError as exc:
             return _from_error(exc)
         archived = _flag(request.query_params.get("archived"))
-        names = _prop_names(body.get("properties"), DEFAULT_CONTACT_PROPERTIES)
+        names = prop_names(body.get("properties"), DEFAULT_CONTACT_PROPERTIES)
         results, missing = [], []
         failing = faults.partial_failures(request, [str(i.get("id")) for i in inputs])
         errors = [_record_error(_retriable(i)) for i in failing]
@@ -249,13 +262,13 @@ class HubSpotApi:
                 results.append(self.portal.contact_json(contact, names))
         if missing:
             errors.append(
-                _missing_error(
+                missing_error(
                     "Could not get some CONTACT objects, they may be "
                     "deleted or not exist. Check that ids are valid.",
                     missing,
                 )
             )
-        return _batch_response(results, errors, started)
+        return batch_response(results, errors, started)
 
     async def batch_update(self, request: Request) -> Response:
         started = now_ms()
@@ -296,12 +309,12 @@ class HubSpotApi:
             # Ids that do not exist (or were archived or merged away) are the documented
             # 207 case: the other inputs are written.
             errors.append(
-                _missing_error(
+                missing_error(
                     "Could not update some CONTACT objects, they may be deleted or not exist.",
                     missing,
                 )
             )
-        return _batch_response(results, errors, started)
+        return batch_response(results, errors, started)
 
     # -- tasks --------------------------------------------------------------------------
 
@@ -313,7 +326,7 @@ class HubSpotApi:
             )
         except HubSpotError as exc:
             return _from_error(exc)
-        names = [*DEFAULT_TASK_PROPERTIES, *task.props]
+        names = [*DEFAULT_PROPERTIES, *task.props]
         return JSONResponse(self.portal.task_json(task, names, with_assoc=False), status_code=201)
 
     async def batch_create_tasks(self, request: Request) -> Response:
@@ -344,9 +357,9 @@ class HubSpotApi:
                 continue
             task = portal.add_task(item.get("properties") or {}, contact_ids)
             results.append(
-                portal.task_json(task, [*DEFAULT_TASK_PROPERTIES, *task.props], with_assoc=False)
+                portal.task_json(task, [*DEFAULT_PROPERTIES, *task.props], with_assoc=False)
             )
-        return _batch_response(results, errors, started, 201)
+        return batch_response(results, errors, started, 201)
 
     async def get_task(self, request: Request) -> Response:
         try:
@@ -355,7 +368,7 @@ class HubSpotApi:
             task = None
         if task is None:
             return Response(status_code=404)
-        names = _prop_names(request.query_params.getlist("properties"), DEFAULT_TASK_PROPERTIES)
+        names = prop_names(request.query_params.getlist("properties"), DEFAULT_PROPERTIES)
         return JSONResponse(self.portal.task_json(task, names))
 
     async def search_tasks(self, request: Request) -> Response:
@@ -374,7 +387,7 @@ class HubSpotApi:
             return _from_error(exc)
         matches = [t for t in portal.tasks.values() if portal.task_indexed(t) and pred(t)]
         matches = hubspot_search.sort_records(matches, body.get("sorts") or [], portal.task_value)
-        names = _prop_names(body.get("properties"), DEFAULT_TASK_PROPERTIES)
+        names = prop_names(body.get("properties"), DEFAULT_PROPERTIES)
         page = matches[offset : offset + size]
         return JSONResponse(
             _search_body(
@@ -406,7 +419,7 @@ class HubSpotApi:
         matches = hubspot_search.sort_records(
             matches, body.get("sorts") or [], portal.meeting_value, "hs_lastmodifieddate"
         )
-        names = _prop_names(body.get("properties"), DEFAULT_MEETING_PROPERTIES)
+        names = prop_names(body.get("properties"), DEFAULT_PROPERTIES)
         page = matches[offset : offset + size]
         return JSONResponse(
             _search_body(len(matches), offset, size, [portal.meeting_json(m, names) for m in page])
@@ -434,30 +447,16 @@ class HubSpotApi:
             if contact is None:
                 missing.append(ident)
                 continue
-            results.append(
-                {
-                    "from": {"id": ident},
-                    "to": [
-                        {
-                            # A string, and no label for an unlabelled type: as the
-                            # v4 associations document (associations.json) gives them.
-                            "toObjectId": str(contact),
-                            "associationTypes": [
-                                {"category": "HUBSPOT_DEFINED", "typeId": MEETING_TO_CONTACT}
-                            ],
-                        }
-                    ],
-                }
-            )
+            results.append(association_json(ident, contact, MEETING_TO_CONTACT))
         errors = []
         if missing:
             errors.append(
-                _missing_error(
+                missing_error(
                     "No associations found for some meetings",
                     missing,
                 )
             )
-        return _batch_response(results, errors, started)
+        return batch_response(results, errors, started)
 
     # -- owners (the properties API is sandbox.hubspot_properties) -----------------------
 

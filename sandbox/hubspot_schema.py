@@ -98,6 +98,15 @@ DEFAULT_CONTACT_PROPERTIES = (
     "lastname",
 )
 
+# What every CRM object but a contact (whose names differ) carries, read-only; a read
+# that names no properties returns these.
+OBJECT_METADATA = (
+    PropertyDef("hs_createdate", "Create date", "datetime", "date", read_only=True),
+    PropertyDef("hs_lastmodifieddate", "Last modified date", "datetime", "date", read_only=True),
+    PropertyDef("hs_object_id", "Record ID", "number", "number", read_only=True),
+)
+DEFAULT_PROPERTIES = tuple(p.name for p in OBJECT_METADATA)
+
 TASK_PROPERTIES: dict[str, PropertyDef] = {
     p.name: p
     for p in (
@@ -127,14 +136,9 @@ TASK_PROPERTIES: dict[str, PropertyDef] = {
         ),
         PropertyDef("hubspot_owner_id", "Assigned to", "enumeration", "select"),
         PropertyDef("mqlsync_handoff_key", "Handoff key", "string", "text", custom=True),
-        PropertyDef("hs_createdate", "Create date", "datetime", "date", read_only=True),
-        PropertyDef(
-            "hs_lastmodifieddate", "Last modified date", "datetime", "date", read_only=True
-        ),
-        PropertyDef("hs_object_id", "Record ID", "number", "number", read_only=True),
+        *OBJECT_METADATA,
     )
 }
-DEFAULT_TASK_PROPERTIES = ("hs_createdate", "hs_lastmodifieddate", "hs_object_id")
 
 MEETING_PROPERTIES: dict[str, PropertyDef] = {
     p.name: p
@@ -142,14 +146,9 @@ MEETING_PROPERTIES: dict[str, PropertyDef] = {
         PropertyDef("hs_timestamp", "Activity date", "datetime", "date"),
         PropertyDef("hs_meeting_title", "Meeting name", "string", "text"),
         PropertyDef("hs_meeting_start_time", "Start time", "datetime", "date"),
-        PropertyDef("hs_createdate", "Create date", "datetime", "date", read_only=True),
-        PropertyDef(
-            "hs_lastmodifieddate", "Last modified date", "datetime", "date", read_only=True
-        ),
-        PropertyDef("hs_object_id", "Record ID", "number", "number", read_only=True),
+        *OBJECT_METADATA,
     )
 }
-DEFAULT_MEETING_PROPERTIES = ("hs_createdate", "hs_lastmodifieddate", "hs_object_id")
 
 SCHEMAS = {"contacts": CONTACT_PROPERTIES, "tasks": TASK_PROPERTIES, "meetings": MEETING_PROPERTIES}
 

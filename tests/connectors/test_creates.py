@@ -9,6 +9,7 @@ from connectors.creates import create_once
 from connectors.errors import AmbiguousWriteError
 from scoring.records import Crm
 from scoring.writes import HandoffTask, OutcomeStatus, Priority, WriteOutcome
+from tests.connectors.clock import Clock
 
 Attempt = tuple[dict[str, WriteOutcome], list[HandoffTask]]
 
@@ -62,21 +63,6 @@ def test_every_task_has_an_outcome_when_all_attempts_are_ambiguous() -> None:
     assert set(outcomes) == {"k1", "k2"}
     assert all(o.status is OutcomeStatus.FAILED for o in outcomes.values())
     assert "not known to be created" in (outcomes["k1"].message or "")
-
-
-class Clock:
-    """A clock that moves only when slept on, so a test waits on nothing."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 class LaggingCrm(FlakyCrm):

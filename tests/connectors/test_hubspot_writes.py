@@ -22,6 +22,7 @@ from connectors.hubspot import HubSpotConnector
 from connectors.throttle import DailyQuota, RateLimitHeaders
 from scoring.records import Crm, LifecycleStage
 from scoring.writes import HandoffTask, OutcomeStatus, Priority, PropertyUpdate, StageChange
+from tests.connectors.clock import Clock
 from tests.connectors.conftest import TEST_RETRY
 
 FAST = ThrottleSettings(rate=1_000.0, burst=100)
@@ -321,19 +322,6 @@ def test_the_ten_second_window_is_paced_from_the_headers() -> None:
         assert stats["limits"]["hubspot"]["used_today"] == 14
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 def headers(remaining: int, daily_remaining: int = 900) -> dict[str, str]:
     return {
         "X-HubSpot-RateLimit-Max": "100",
@@ -345,7 +333,7 @@ def headers(remaining: int, daily_remaining: int = 900) -> dict[str, str]:
 
 
 def test_pacing_by_headers() -> None:
-    clock = Clock()
+    clock = Clock(100.0)
     limits = RateLimitHeaders(0.1, clock=clock, sleep=clock.sleep)
     assert limits.pace() == 0 and limits.quota() is None
     limits.observe(headers(50, 800))
