@@ -181,13 +181,16 @@ class HubSpotConnector(HubSpotPulls):
         quota = self._limits.quota()
         share = self._config.daily_budget_share
         with self._requests_lock:
-            # A share of 1 leaves the whole quota to the run: HubSpot's own 429 ends it.
-            if quota is not None and share < 1 and self._requests >= share * quota.limit:
+            # The portal's use as HubSpot last reported it (every integration of the
+            # portal, every worker), or this run's own count where that is higher (the
+            # headers trail by a request). A share of 1 leaves it to HubSpot's own 429.
+            used = max(quota.limit - quota.remaining, self._requests) if quota else 0
+            if quota is not None and share < 1 and used >= share * quota.limit:
                 raise RunBudgetSpent(
-                    f"HubSpot: this run has sent {self._requests} requests, {share:.0%} of "
-                    f"the account's daily limit of {quota.limit}: its share of the daily API "
-                    "budget is spent (the run stops and the next one resumes from its "
-                    "cursors)",
+                    f"HubSpot: the portal has used {used} of its daily limit of "
+                    f"{quota.limit} requests ({self._requests} by this run): the run's share "
+                    f"({share:.0%}) of the daily API budget is spent (the run stops and the "
+                    "next one resumes from its cursors)",
                     code="RUN_BUDGET",
                 )
             self._requests += 1
@@ -325,12 +328,16 @@ class HubSpotConnector(HubSpotPulls):
                 for item in self._batch_read(list(targets), [field])
             }
         except ConnectorError as exc:
+            # Not "failed": the move was accepted and may have landed. Its caller keeps the
+            # intent and the handoff claim, so the move is made again and confirmed later.
             return {
-                crm_id: failed(
-                    self.crm,
-                    crm_id,
-                    f"contact {crm_id}: stage {target!r} written but not confirmed: {exc.message}",
-                    outcomes[crm_id].attempts,
+                crm_id: WriteOutcome(
+                    crm=self.crm,
+                    target=crm_id,
+                    status=OutcomeStatus.UNCONFIRMED,
+                    message=f"contact {crm_id}: stage {target!r} written but not confirmed: "
+                    f"{exc.message}",
+                    attempts=outcomes[crm_id].attempts,
                 )
                 for crm_id, target in targets.items()
             }

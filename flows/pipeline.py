@@ -326,6 +326,11 @@ def _apply(
         events.append(_write_event(outcome, "change_stage", {"to": change.to_stage.value}))
         if outcome.status is not OutcomeStatus.OK:
             report.failures.append((change.crm_id, "stage", outcome.message or ""))
+            if outcome.status is OutcomeStatus.UNCONFIRMED:
+                # Accepted, not read back: it may have landed. The intent stays for the next
+                # run to resume, and the claim stays held (given back open below), so that
+                # whoever finishes it moves the stage again and creates the task.
+                continue
             if not is_backward(change.from_stage, change.to_stage):
                 # One request that failed changed nothing; only a cut two-step move
                 # leaves something to finish. The next decision is made afresh.

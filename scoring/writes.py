@@ -74,6 +74,8 @@ class OutcomeStatus(StrEnum):
     FAILED = "failed"
     # The CRM already had it (a task found by its key): nothing was sent.
     ALREADY_DONE = "already_done"
+    # Sent and accepted, but reading it back failed: it may or may not have taken effect.
+    UNCONFIRMED = "unconfirmed"
 
 
 class WriteOutcome(BaseModel):

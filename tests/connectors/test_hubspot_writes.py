@@ -224,6 +224,31 @@ def test_a_stage_batch_refused_for_one_contact_moves_the_others(sb: Any) -> None
     assert all(stage_of(sb, i) == "marketingqualifiedlead" for i in leads)
 
 
+def test_a_move_whose_read_back_fails_is_unconfirmed_not_failed(sb: Any) -> None:
+    """Accepted but not read back: it may have landed, so it must not be given up as
+    "not moved" (its caller would release the handoff of a contact now at MQL)."""
+    leads = contacts_at(sb, "lead", 9)[6:8]
+    hs = connector(sb)
+    # Every read of the contacts fails for longer than the retries last.
+    sb.admin.set_faults([{"kind": "500", "count": 50, "crm": "hubspot",
+                          "path": "/crm/v3/objects/contacts/batch/read"}])  # fmt: skip
+    try:
+        outcomes = hs.change_stages(
+            [
+                StageChange(
+                    crm=Crm.HUBSPOT, crm_id=i, from_stage=LifecycleStage.LEAD,
+                    to_stage=LifecycleStage.MQL, lead_status="mql",
+                )
+                for i in leads
+            ]
+        )  # fmt: skip
+    finally:
+        sb.admin.clear_faults()
+    assert [o.status for o in outcomes] == [OutcomeStatus.UNCONFIRMED] * 2
+    assert all("not confirmed" in (o.message or "") for o in outcomes)
+    assert all(stage_of(sb, i) == "marketingqualifiedlead" for i in leads)
+
+
 # --- creates that may have landed ------------------------------------------------------
 
 

@@ -81,7 +81,7 @@ def test_a_run_stops_at_its_share_of_the_hubspot_quota_before_hubspot_refuses(
     before = cursor_rows()
     stopped = run_cli("sync", "hubspot")
     assert stopped.exit_code != 0, stopped.output
-    assert "share of the daily API budget" in stopped.output, stopped.output
+    assert "share (50%) of the daily API budget is spent" in stopped.output, stopped.output
     assert "Traceback" not in stopped.output, stopped.output
     assert cursor_rows() == before, "the cursors moved in a run that did not finish"
     assert sb.admin.stats()["throttled_by_policy"].get("DAILY", 0) == 0

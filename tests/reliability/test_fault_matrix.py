@@ -297,3 +297,37 @@ def test_a_faulted_sync_tells_the_truth_and_a_repair_run_ends_like_a_clean_one(
     repair = run_cli("sync", case.crm)
     assert repair.exit_code == 0, repair.output
     assert_like_clean_run(sb, case.crm, reference)
+
+
+def test_a_stage_move_accepted_but_not_read_back_keeps_its_handoff(
+    crm_env: Any, clean: dict[str, Reference]
+) -> None:
+    """HubSpot accepts the MQL moves, then every read-back of them fails: the moves may
+    have landed, so their handoffs must stay claimed (not released, which would leave a
+    contact at MQL that no later run hands off); the repair run finishes them."""
+    from sandbox.faults import FaultRule
+
+    sb = crm_env
+    armed: list[bool] = []
+
+    def after_first_write(method: str, path: str, n: int, phase: str) -> None:
+        if not armed and phase == "after" and path.endswith("/contacts/batch/update"):
+            armed.append(True)
+            sb.sandbox.faults.set([FaultRule(
+                "500", count=10_000, crm="hubspot", path="/crm/v3/objects/contacts/batch/read"
+            )])  # fmt: skip
+
+    sb.sandbox.on_request = after_first_write
+    try:
+        faulted = run_cli("sync", "hubspot")
+    finally:
+        sb.sandbox.on_request = None
+        sb.admin.clear_faults()
+    assert armed, "no contact write happened: nothing was tested"
+    assert faulted.exit_code != 0, faulted.output
+    assert "not confirmed" in faulted.output or "handoff(s) pending" in faulted.output
+    assert tasks_by_contact(sb, "hubspot") != clean["hubspot"].tasks, "nothing was cut off"
+
+    repair = run_cli("sync", "hubspot")
+    assert repair.exit_code == 0, repair.output
+    assert_like_clean_run(sb, "hubspot", clean["hubspot"])
