@@ -466,7 +466,9 @@ class HubSpotSources:
 
     def _forms(self) -> Iterator[dict[str, Any]]:
         def page(after: str | None) -> dict[str, Any]:
-            query = {"limit": FORMS_PAGE, "after": after}
+            # Every type: pop-ups (`flow`) and external forms HubSpot captures are listed
+            # only when asked for, and they are where many leads come in.
+            query = {"limit": FORMS_PAGE, "after": after, "formTypes": "all"}
             return self._request("GET", "/marketing/v3/forms/", query=query, what="forms")
 
         for response in paginate(page, after_token):

@@ -400,7 +400,12 @@ class MarketingApi:
     async def list_forms(self, request: Request) -> Response:
         if request.query_params.get("archived", "").lower() == "true":
             return JSONResponse({"results": []})
-        return _list_page(request, list(self.forms), self.form_json, 20)
+        # `formTypes` filters by type (hubspot when absent, `all` for every type). This
+        # portal's forms are all HubSpot forms: the list document (forms.json) describes
+        # its results as HubSpotFormDefinition only, so no other type is served here.
+        wanted = set(request.query_params.getlist("formTypes")) or {"hubspot"}
+        slugs = list(self.forms) if wanted & {"all", "hubspot"} else []
+        return _list_page(request, slugs, self.form_json, 20)
 
     async def get_form(self, request: Request) -> Response:
         slug = self.form_slugs.get(request.path_params["form_id"])
