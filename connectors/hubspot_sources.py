@@ -529,11 +529,13 @@ class HubSpotSources:
                         if isinstance(p, dict)
                     ]
 
+        # Filtered and cursored by when HubSpot recorded a participation, not when it
+        # happened: a webinar tool reports attendance hours or days after the event.
         return Stream(
             name,
             fetch,
             self._translate(name, "occurredAt"),
-            time=at("record", "occurredAt"),
+            time=at("record", "recordedAt"),
             time_filter=True,
         )
 
@@ -732,6 +734,7 @@ def _participation_row(item: dict[str, Any], event: dict[str, Any]) -> dict[str,
     record = {
         "state": props.get("attendanceState"),
         "occurredAt": props.get("occurredAt"),
+        "recordedAt": item.get("createdAt") or props.get("occurredAt"),
         "duration_seconds": props.get("attendanceDurationSeconds"),
         "attendance_percentage": props.get("attendancePercentage"),
         "event_id": marketing.get("marketingEventId") or event.get("objectId"),

@@ -108,6 +108,11 @@ def _backwards(
         yield times[i], etype, positions[i]
 
 
+# How long after a webinar its attendance reaches HubSpot (a webinar tool's sync): a
+# participation's createdAt trails its occurredAt by this much.
+ATTENDANCE_REPORTED_AFTER_MS = 2 * DAY_MS
+
+
 class MarketingApi:
     """Route handlers for the marketing sources of one sandbox's portal."""
 
@@ -555,7 +560,10 @@ class MarketingApi:
                 contact_json[key] = str(value)
         return {
             "id": str(uuid.uuid5(self._ns, f"participation:{pos}")),
-            "createdAt": hubspot_iso(ts),
+            # Attendance comes from the webinar tool after the event: recorded later.
+            "createdAt": hubspot_iso(
+                ts + (ATTENDANCE_REPORTED_AFTER_MS if state == "ATTENDED" else 0)
+            ),
             "properties": props,
             "associations": {
                 "contact": contact_json,
