@@ -625,9 +625,12 @@ def _warning(api: str, sources: list[str], exc: FatalError) -> str:
             needs += ", or check that the portal's subscription includes it"
     else:
         needs = f"it needs {TIERS[api]}"
+    # The activities share one cursor, which moves on without this source: what it holds
+    # from now on is read by a backfill once it is allowed.
     return (
         f"HubSpot refused {_API_NAMES[api]} ({answer}): activity source(s) "
-        f"{', '.join(sources)} off for this run; {needs}"
+        f"{', '.join(sources)} off for this run; {needs}, then run a backfill from the "
+        "day it was first refused to read what it missed"
     )
 
 
