@@ -30,6 +30,16 @@ def now_ms() -> int:
     return value
 
 
+def wall_ms() -> int:
+    """Wall-clock milliseconds, as they are: for measuring delays such as the search lag.
+
+    `now_ms` runs ahead of the wall clock when many records are stamped within one
+    millisecond (a bulk write of thousands stamps thousands of milliseconds); a delay
+    measured against it would last that much longer than asked.
+    """
+    return int(time.time() * 1000)
+
+
 def hubspot_iso(ms: int) -> str:
     """HubSpot's timestamp format: `2026-01-31T09:00:00.000Z`."""
     dt = datetime.fromtimestamp(ms / 1000, UTC)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox import hubspot_events
-from sandbox.clock import hubspot_iso, now_ms, parse_instant
+from sandbox.clock import hubspot_iso, now_ms, parse_instant, wall_ms
 from sandbox.hubspot_schema import (
     LIFECYCLE_RANK,
     SCHEMAS,
@@ -84,6 +84,8 @@ class HsTask:
     contact_ids: list[int]
     created_ms: int
     modified_ms: int
+    # When it was created by the wall clock: the search lag runs from here.
+    written_wall_ms: int = field(default_factory=wall_ms)
 
 
 @dataclass
@@ -378,7 +380,7 @@ class HubSpotPortal:
         """
         if not self._written_ms:
             return
-        cutoff = now_ms() - self._lag_ms()
+        cutoff = wall_ms() - self._lag_ms()
         for cid, written in list(self._written_ms.items()):
             if written <= cutoff:
                 before = self._indexed.pop(cid)
@@ -401,13 +403,13 @@ class HubSpotPortal:
         old = c.modified_ms
         c.modified_ms = now_ms()
         if lagged:
-            self._written_ms[c.id] = c.modified_ms
+            self._written_ms[c.id] = wall_ms()  # the lag runs from when it was written
         else:
             self.live.move(old, c.modified_ms, c.id)
 
     def task_indexed(self, t: HsTask) -> bool:
         """True once search sees the task (tasks are only created through the API)."""
-        return t.created_ms <= now_ms() - self._lag_ms()
+        return t.written_wall_ms <= wall_ms() - self._lag_ms()
 
     def owner_ids(self) -> set[int]:
         """Ids of the portal's active owners (the values `hubspot_owner_id` accepts)."""

@@ -282,6 +282,26 @@ def test_a_lost_create_is_found_once_the_search_index_caught_up(lagging: Any) ->
     assert [created[t.key] for t in tasks] == [1, 1, 1], "a task was created twice"
 
 
+def test_the_lag_is_the_same_after_a_bulk_write_ran_the_stamps_ahead(lagging: Any) -> None:
+    """Stamps are strictly increasing, so a bulk write of thousands of records within a
+    few milliseconds runs them seconds ahead of the wall clock; the search lag must still
+    last what it says (it once lasted that much longer, and a lookup made after the
+    settle time missed tasks that existed: each was created twice)."""
+    from sandbox.clock import now_ms, wall_ms
+
+    for _ in range(20_000):  # what stamping 20,000 records in one burst does
+        now_ms()
+    assert now_ms() - wall_ms() > 5_000, "the stamps did not run ahead: nothing is tested"
+    sb = lagging
+    tasks = [task(f"bulk-{n}", c) for n, c in enumerate(live_ids(sb, 2, start=20))]
+    sb.admin.set_faults([{"kind": "lost_write", "count": 1, "path": TASKS, "crm": "hubspot"}])
+    outcomes = connector(sb, settle_s=SETTLE_S).create_tasks(tasks)
+    sb.admin.clear_faults()
+    assert {o.status for o in outcomes} == {OutcomeStatus.OK}
+    created = tasks_by_key(sb)
+    assert [created[t.key] for t in tasks] == [1, 1], "a task was created twice"
+
+
 def test_without_waiting_out_the_lag_the_task_would_be_created_twice(lagging: Any) -> None:
     # The control: the sandbox's lag is real, so the test above proves the wait.
     sb = lagging
