@@ -130,3 +130,38 @@ def test_decisions_are_audited_once_when_a_batch_is_retried(crm_env: Any) -> Non
         ).all()
     assert promoted
     assert {n for _, n in promoted} == {1}
+
+
+def test_a_poisoned_task_is_isolated_reported_and_handed_off_once_fixed(
+    crm_env: Any, clean_run_result: Any
+) -> None:
+    """One MQL is merged away in the CRM between its stage move and its task: HubSpot
+    refuses the whole task batch for that one input. The batch is split until that task
+    stands alone; every other MQL gets its task; the refused one is reported and stays
+    pending; once the contact is back, the next run hands it off, once."""
+    sb = crm_env
+    _, _, clean_tasks = clean_run_result
+    portal = sb.sandbox.portal
+    poisoned = sorted(clean_tasks)[len(clean_tasks) // 2]
+    contact = portal.contacts[int(poisoned)]
+
+    def merge_away_before_the_tasks(method: str, path: str, n: int, phase: str) -> None:
+        if phase == "before" and path.endswith("/tasks/batch/create"):
+            contact.archived = True  # what a merge does to the contact merged away
+
+    sb.sandbox.on_request = merge_away_before_the_tasks
+    try:
+        faulted = run_cli("sync", "hubspot")
+    finally:
+        sb.sandbox.on_request = None
+    assert contact.archived, "no task batch was sent: nothing was tested"
+    assert faulted.exit_code != 0, faulted.output
+    assert "1 handoff(s) pending" in faulted.output, faulted.output
+    tasks = hubspot_tasks_by_contact(sb)
+    assert set(tasks) == set(clean_tasks) - {poisoned}, "more than the poisoned task failed"
+    assert max(tasks.values()) == 1
+
+    contact.archived = False
+    repair = run_cli("sync", "hubspot")
+    assert repair.exit_code == 0, repair.output
+    assert_like_clean_run(sb, clean_run_result)
