@@ -8,7 +8,7 @@ sources the mapping declares (`connectors.hubspot_sources`), chained into one pu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -60,15 +60,19 @@ class HubSpotPulls(HubSpotSources):
         stream = Stream("contacts", fetch, translate, time=at("properties", updated))
         return pull([stream], since, self._config.overlap_minutes)
 
-    def pull_activities(self, since: datetime | None) -> Iterator[Page[Activity]]:
-        """Every activity source the mapping declares, chained into one pull, one cursor.
+    def pull_activities(
+        self, since: datetime | None, sources: Mapping[str, datetime] | None = None
+    ) -> Iterator[Page[Activity]]:
+        """Every activity source the mapping declares, chained into one pull.
 
-        A first pull (no cursor) reaches back `activity_lookback_days`, not all history.
+        Each source reads from its own cursor in `sources` where one is stored, so a
+        source refused for a while (a scope granted later) reads what it missed. A first
+        pull (no cursor) reaches back `activity_lookback_days`, not all history.
         """
         lookback = self._config.activity_lookback_days
         floor = None if lookback is None else datetime.now(UTC) - timedelta(days=lookback)
         streams = self._activity_streams(PullContext())
-        return pull(streams, since, self._config.overlap_minutes, floor=floor)
+        return pull(streams, since, self._config.overlap_minutes, floor=floor, source_since=sources)
 
     def pull_deletions(self, since: datetime | None) -> Iterator[Page[Deletion]]:
         """Archived contacts, read whole at most every `archive_scan_hours`.

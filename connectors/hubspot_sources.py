@@ -625,12 +625,11 @@ def _warning(api: str, sources: list[str], exc: FatalError) -> str:
             needs += ", or check that the portal's subscription includes it"
     else:
         needs = f"it needs {TIERS[api]}"
-    # The activities share one cursor, which moves on without this source: what it holds
-    # from now on is read by a backfill once it is allowed.
+    # Each source keeps its own cursor: once allowed, the next sync reads what it missed.
     return (
         f"HubSpot refused {_API_NAMES[api]} ({answer}): activity source(s) "
-        f"{', '.join(sources)} off for this run; {needs}, then run a backfill from the "
-        "day it was first refused to read what it missed"
+        f"{', '.join(sources)} off for this run; {needs} (the sync after that reads what "
+        "it missed)"
     )
 
 

@@ -29,6 +29,8 @@ class Page(Generic[T]):
     `cursor` is None while no progress can be stored yet (e.g. mid-way through an
     id-ordered pull); store/ keeps its previous cursor then. `warnings` name sources
     switched off for this pull (a scope or tier the account lacks), once each.
+    `source_cursors` (last page of a pull of several sources) is each source's own
+    cursor: a source switched off, or added later, keeps its place.
     """
 
     records: list[T]
@@ -36,6 +38,7 @@ class Page(Generic[T]):
     errors: list[RecordIssue] = field(default_factory=list)
     skipped: int = 0
     warnings: list[str] = field(default_factory=list)
+    source_cursors: dict[str, datetime] = field(default_factory=dict)
 
 
 def paginate(fetch: Callable[[K | None], R], next_token: Callable[[R], K | None]) -> Iterator[R]:

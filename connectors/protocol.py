@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -42,8 +42,14 @@ class CrmConnector(Protocol):
         """Contacts changed at or after `since` minus the overlap window (all if None)."""
         ...
 
-    def pull_activities(self, since: datetime | None) -> Iterator[Page[Activity]]:
-        """Activities recorded at or after `since` minus the overlap window (all if None)."""
+    def pull_activities(
+        self, since: datetime | None, sources: Mapping[str, datetime] | None = None
+    ) -> Iterator[Page[Activity]]:
+        """Activities recorded at or after `since` minus the overlap window (all if None).
+
+        `sources`: each activity source's own cursor, by name, as the last page's
+        `source_cursors` gave them; a source missing from a non-empty one is new.
+        """
         ...
 
     def pull_deletions(self, since: datetime | None) -> Iterator[Page[Deletion]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -148,8 +149,11 @@ class SalesforceConnector:
             soql += " WHERE " + " AND ".join(clauses)
         return soql + f" ORDER BY {MODSTAMP} ASC, Id ASC"
 
-    def pull_activities(self, since: datetime | None) -> Iterator[Page[Activity]]:
-        """Task, Event and CampaignMember rows modified since the window start."""
+    def pull_activities(
+        self, since: datetime | None, sources: MappingABC[str, datetime] | None = None
+    ) -> Iterator[Page[Activity]]:
+        """Task, Event and CampaignMember rows modified since the window start (each
+        source's own cursor in `sources`, where one is stored)."""
         streams: list[Stream[Activity]] = []
         for name, decl in self._mapping.activity_sources.items():
 
@@ -167,7 +171,7 @@ class SalesforceConnector:
                 )
 
             streams.append(self._stream(name, self._mapping.activity_fields(name), translate))
-        return pull(streams, since, self._config.overlap_minutes)
+        return pull(streams, since, self._config.overlap_minutes, source_since=sources)
 
     def pull_deletions(self, since: datetime | None) -> Iterator[Page[Deletion]]:
         """Deleted Leads and Contacts (queryAll with IsDeleted = true)."""

@@ -13,7 +13,10 @@ and how to translate it. `pull` owns what must be the same everywhere:
   during the pull behind the read position is re-read next time), and never behind
   the cursor the pull started from; a pull that reads nothing keeps its cursor;
 - sources the account refuses (`SourceUnavailable`): switched off for the pull with one
-  warning, while the other streams run and the cursor still moves.
+  warning, while the other streams run and the cursor still moves;
+- each stream's own cursor (`Page.source_cursors`), for callers that store one per
+  source: a stream refused keeps its place, so once allowed it reads what it missed,
+  and a stream added later starts from the floor, not from the others' cursor.
 """
 
 from __future__ import annotations
@@ -89,32 +92,48 @@ def pull(
     *,
     floor: datetime | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    source_since: MappingABC[str, datetime] | None = None,
 ) -> Iterator[Page[T]]:
     """Pages of canonical records from the streams in order, with one cursor at the end.
 
     `floor` bounds a first pull (no cursor) so it does not read all history.
+    `source_since` holds each stream's own stored cursor by name; when it is empty (none
+    stored yet) every stream starts from `since`, and a stream missing from a non-empty
+    one is new and starts from the floor.
     """
     began = now()
-    start = window_start(since, overlap_minutes)
-    if start is None:
-        start = floor
     seen = SeenIds()
     high = since
     pending: Page[T] | None = None
     warned: set[str] = set()
+    own_cursors: dict[str, datetime] = {}
     for stream in streams:
+        own = (source_since or {}).get(stream.name) if source_since else since
+        start = window_start(own, overlap_minutes)
+        if start is None:
+            start = floor
+        own_high = own
+        refused = False
         for page in _stream_pages(stream, start, seen, warned):
+            refused = refused or page.refused
             for record_time in page.times:
                 if high is None or record_time > high:
                     high = record_time
+                if own_high is None or record_time > own_high:
+                    own_high = record_time
             if pending is not None:
                 yield pending
             pending = Page(page.records, None, page.errors, page.skipped, page.warnings)
+        # A refused stream keeps its place (or takes this window's start as its place).
+        mine = (own or start) if refused else _cursor(own, own_high, began)
+        if mine is not None:
+            own_cursors[stream.name] = mine
     cursor = _cursor(since, high, began)
     if pending is None:
-        yield Page([], cursor)
+        yield Page([], cursor, source_cursors=own_cursors)
     else:
-        yield Page(pending.records, cursor, pending.errors, pending.skipped, pending.warnings)
+        yield Page(pending.records, cursor, pending.errors, pending.skipped, pending.warnings,
+                   own_cursors)  # fmt: skip
 
 
 def _cursor(since: datetime | None, high: datetime | None, began: datetime) -> datetime | None:
@@ -131,6 +150,7 @@ class _Read(Generic[T]):
     skipped: int
     warnings: list[str]
     times: list[datetime]
+    refused: bool = False
 
 
 def _stream_pages(
@@ -146,7 +166,7 @@ def _stream_pages(
             # Once per pull: the same refusal is not news a second time.
             warnings = [] if exc.warning in warned else [exc.warning]
             warned.add(exc.warning)
-            yield _Read([], [], 0, warnings, [])
+            yield _Read([], [], 0, warnings, [], refused=True)
             return
         yield _read_page(stream, raw, start, seen)
 

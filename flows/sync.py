@@ -99,7 +99,7 @@ def sync(
     pulls = []
     for stream in tasks.STREAMS:
         since = tasks.stored_cursor(which, stream)
-        state = tasks.pulling()(which, stream, since, return_state=True)
+        state = tasks.pulling()(which, stream, since, by_source=True, return_state=True)
         if not state.is_completed():
             reason = _why_failed(state, which)
             message = f"pull of {stream} failed, nothing scored; cursors kept: {reason}"
@@ -121,6 +121,8 @@ def sync(
             for pull in pulls:
                 if pull.cursor is not None:
                     tasks.advance_cursor(which, pull.stream, pull.cursor)
+                for source, value in pull.source_cursors.items():
+                    tasks.advance_cursor(which, tasks.SOURCE_PREFIX + source, value)
     pending = tasks.Pending() if dry_run else tasks.pending_work(which)
     summary = report.publish(which, "sync", pulls, outcome, dry_run, pending)
     return _verdict(which, "sync", summary, problems, pending)

@@ -116,24 +116,37 @@ class PullResult:
     skipped: int = 0  # records the mapping says are no activity, or with no contact
     # Sources switched off for this pull (a scope or tier the account lacks), once each.
     warnings: list[str] = field(default_factory=list)
+    source_cursors: dict[str, datetime] = field(default_factory=dict)
+
+
+# Each activity source's own cursor is stored as object "activities:<source>".
+SOURCE_PREFIX = "activities:"
 
 
 @task(retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=retry_unless_fatal,
       cache_policy=NONE)  # fmt: skip
-def pull_stream(crm: Crm, stream: str, since: datetime | None) -> PullResult:
-    """Pull one stream since `since` into the store; the cursor is returned, not stored."""
+def pull_stream(
+    crm: Crm, stream: str, since: datetime | None, by_source: bool = False
+) -> PullResult:
+    """Pull one stream since `since` into the store; the cursor is returned, not stored.
+
+    With `by_source`, each activity source reads from its own stored cursor.
+    """
     logger = get_run_logger()
     connector = runtime.connector_for(crm)
     engine = runtime.store_engine()
     now = datetime.now(UTC)
     result = PullResult(stream=stream)
-    pull = {
-        "contacts": connector.pull_contacts,
-        "activities": connector.pull_activities,
-        "deletions": connector.pull_deletions,
-    }[stream]
+    if stream == "activities":
+        sources = cursors.cursors_under(engine, crm.value, SOURCE_PREFIX) if by_source else {}
+        pages = connector.pull_activities(since, sources)
+    else:
+        pages = {"contacts": connector.pull_contacts, "deletions": connector.pull_deletions}[
+            stream
+        ](since)
     bad: list[AuditEvent] = []
-    for page in pull(since):
+    for page in pages:
+        result.source_cursors.update(page.source_cursors)
         result.pages += 1
         result.records += len(page.records)
         if stream == "contacts":

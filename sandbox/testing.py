@@ -85,6 +85,10 @@ class AdminClient:
     def clear_faults(self) -> None:
         self._send("DELETE", "/faults")
 
+    def set_hubspot_scopes(self, scopes: list[str]) -> Any:
+        """Grant the HubSpot tokens exactly these scopes (a private app's scopes edited)."""
+        return self._send("PUT", "/hubspot/scopes", {"scopes": scopes})
+
     def set_limits(self, **limits: Any) -> Any:
         """Change limit sizes at run time (Limits' fields); also resets the windows."""
         return self._send("PUT", "/limits", limits)

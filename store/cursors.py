@@ -17,6 +17,18 @@ def cursor_for(engine: Engine, crm: str, obj: str) -> datetime | None:
         ).scalar_one_or_none()
 
 
+def cursors_under(engine: Engine, crm: str, prefix: str) -> dict[str, datetime]:
+    """Cursors whose object starts with `prefix` ("activities:"), keyed by the rest."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(CursorRow.object, CursorRow.value).where(
+                CursorRow.crm == crm,
+                CursorRow.object.startswith(prefix),  # type: ignore[attr-defined]
+            )
+        ).all()
+    return {obj.removeprefix(prefix): value for obj, value in rows if value is not None}
+
+
 def advance_cursor(engine: Engine, crm: str, obj: str, value: datetime, now: datetime) -> None:
     """Move the cursor forward to `value`; never backwards, even with two runs at once."""
     with engine.begin() as connection:

@@ -6,7 +6,7 @@ tests say exactly what the CRM did (including failing) without a server.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from itertools import count
 
@@ -41,7 +41,9 @@ class MemoryCrm:
     def pull_contacts(self, since: datetime | None) -> Iterator[Page[Contact]]:
         return iter(())
 
-    def pull_activities(self, since: datetime | None) -> Iterator[Page[Activity]]:
+    def pull_activities(
+        self, since: datetime | None, sources: Mapping[str, datetime] | None = None
+    ) -> Iterator[Page[Activity]]:
         return iter(())
 
     def pull_deletions(self, since: datetime | None) -> Iterator[Page[Deletion]]:

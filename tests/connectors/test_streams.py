@@ -168,3 +168,58 @@ def test_at_reads_nested_fields() -> None:
     record = {"object": {"properties": {"hs_lastmodifieddate": "2026-11-01T09:00:00Z"}}}
     assert read(record) == parse_datetime("2026-11-01T09:00:00Z")
     assert read({"object": None}) is None
+
+
+def test_each_source_keeps_its_own_cursor_and_a_refused_one_its_place() -> None:
+    """Sources read from their own stored cursors; one refused keeps its place (so once
+    allowed it reads what it missed) while the others and the shared cursor move on."""
+    since = {"a": T0 + timedelta(minutes=10), "b": T0 + timedelta(minutes=30)}
+    a = Source([[_rec("a1", 40), _rec("a2", 50)]])
+    b = Source([], refuse="scope x missing")
+    pages = _drain(
+        pull([_stream(a, "a"), _stream(b, "b")], T0 + timedelta(minutes=30), OVERLAP,
+             now=_now(60), source_since=since)
+    )  # fmt: skip
+    assert a.starts == [T0 + timedelta(minutes=5)]  # a's own cursor minus the overlap
+    assert pages[-1].source_cursors == {"a": T0 + timedelta(minutes=50), "b": since["b"]}
+    assert pages[-1].cursor == T0 + timedelta(minutes=50)
+    assert [w for p in pages for w in p.warnings] == ["scope x missing"]
+
+    # Granted later: b reads from its own place, not from the shared cursor.
+    b_now = Source([[_rec("b1", 35)]])
+    again = _drain(
+        pull([_stream(b_now, "b")], T0 + timedelta(minutes=50), OVERLAP, now=_now(70),
+             source_since=pages[-1].source_cursors)
+    )  # fmt: skip
+    assert b_now.starts == [T0 + timedelta(minutes=25)]
+    assert [r for p in again for r in p.records] == ["b1"]
+
+
+def test_a_source_refused_from_the_start_takes_its_first_window_as_its_place() -> None:
+    """On a portal's first pull, a refused source's place is where it would have begun
+    (the floor), so once allowed it reads from there; the other source moves on."""
+    floor = T0 - timedelta(days=1)
+    refused = Source([], refuse="tier")
+    pages = _drain(
+        pull([_stream(Source([[_rec("a1", 40)]]), "a"), _stream(refused, "b")],
+             None, OVERLAP, floor=floor, now=_now(60))
+    )  # fmt: skip
+    assert pages[-1].source_cursors == {"a": T0 + timedelta(minutes=40), "b": floor}
+
+
+def test_a_source_added_later_starts_from_the_floor_not_the_shared_cursor() -> None:
+    old, new = Source([[_rec("a1", 40)]]), Source([[_rec("n1", -100)]])
+    floor = T0 - timedelta(days=1)
+    pages = _drain(
+        pull([_stream(old, "a"), _stream(new, "new")], T0 + timedelta(minutes=30), OVERLAP,
+             floor=floor, now=_now(60), source_since={"a": T0 + timedelta(minutes=30)})
+    )  # fmt: skip
+    assert new.starts == [floor]
+    assert "n1" in [r for p in pages for r in p.records]
+
+
+def test_with_no_source_cursors_stored_every_source_starts_from_the_shared_one() -> None:
+    a, b = Source([[_rec("a1", 40)]]), Source([[_rec("b1", 41)]])
+    _drain(pull([_stream(a, "a"), _stream(b, "b")], T0 + timedelta(minutes=30), OVERLAP,
+                now=_now(60), source_since={}))  # fmt: skip
+    assert a.starts == b.starts == [T0 + timedelta(minutes=25)]
