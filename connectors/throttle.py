@@ -66,13 +66,16 @@ class Throttle:
         self.shared = shared
 
     def acquire(self, *names: str) -> None:
-        """Wait for the default bucket and each named one, then for the shared limit."""
+        """Wait for the default bucket and each named one, then for the shared limits of
+        the same names (a search takes a slot of the shared search limit too: HubSpot
+        counts its search requests per account, whatever the number of workers)."""
         for name in ("default", *names):
             bucket = self._buckets.get(name)
             if bucket is not None:
                 bucket.acquire()
         if self.shared is not None:
-            self.shared("default")
+            for name in ("default", *names):
+                self.shared(name)
 
 
 class DailyQuota(NamedTuple):

@@ -77,13 +77,16 @@ def _shared_limit(crm: Crm, settings: Settings) -> Throttle | None:
         return None
     from prefect.concurrency.sync import rate_limit
 
-    name = f"mqlsync-{crm.value}-api"
+    from flows.setup import HUBSPOT_SEARCH_LIMIT, HUBSPOT_SEARCH_PER_S, limit_name
+
     rate = settings.hubspot_rate_per_s if crm is Crm.HUBSPOT else settings.salesforce_rate_per_s
     buckets = {"default": TokenBucket(rate, max(1, int(rate)))}
+    limits = {"default": limit_name(crm.value)}
     if crm is Crm.HUBSPOT:
-        buckets["search"] = TokenBucket(4.0, 4)
+        buckets["search"] = TokenBucket(HUBSPOT_SEARCH_PER_S, int(HUBSPOT_SEARCH_PER_S))
+        limits["search"] = HUBSPOT_SEARCH_LIMIT
     # strict: a missing limit is an error, not a silent free-for-all across workers.
-    return Throttle(buckets, shared=lambda _bucket: rate_limit(name, strict=True))
+    return Throttle(buckets, shared=lambda bucket: rate_limit(limits[bucket], strict=True))
 
 
 def _common(settings: Settings) -> dict[str, Any]:

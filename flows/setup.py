@@ -17,21 +17,31 @@ from flows.settings import Settings
 WORK_POOL = "mqlsync-process"
 
 
+# HubSpot's search endpoints allow five requests per second per account, apart from the
+# other limits; every worker together keeps under it.
+HUBSPOT_SEARCH_LIMIT = "mqlsync-hubspot-search"
+HUBSPOT_SEARCH_PER_S = 4.0
+
+
 def limit_name(crm: str) -> str:
     return f"mqlsync-{crm}-api"
 
 
 def setup_prefect(settings: Settings, echo: Callable[[str], None] = print) -> None:
-    """Create the process work pool and one rate limit per CRM (requests per second)."""
-    rates = {"hubspot": settings.hubspot_rate_per_s, "salesforce": settings.salesforce_rate_per_s}
+    """Create the process work pool and the rate limits: one per CRM (requests per
+    second) and HubSpot's search limit."""
+    rates = {
+        limit_name("hubspot"): settings.hubspot_rate_per_s,
+        limit_name("salesforce"): settings.salesforce_rate_per_s,
+        HUBSPOT_SEARCH_LIMIT: HUBSPOT_SEARCH_PER_S,
+    }
     with get_client(sync_client=True) as client:
         try:
             client.create_work_pool(WorkPoolCreate(name=WORK_POOL, type="process"))
             echo(f"work pool {WORK_POOL}: created")
         except ObjectAlreadyExists:
             echo(f"work pool {WORK_POOL}: exists")
-        for crm, rate in rates.items():
-            name = limit_name(crm)
+        for name, rate in rates.items():
             # A rate limit: `rate` slots, each freed after 1/rate s, so at most `rate`
             # requests start per second across every worker.
             slots = max(1, int(rate))

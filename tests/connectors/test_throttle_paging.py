@@ -40,7 +40,7 @@ def test_throttle_passes_every_named_bucket_and_the_shared_hook() -> None:
     for _ in range(6):
         throttle.acquire("search")
     assert clock.now == pytest.approx(1.0, abs=0.05)
-    assert shared == ["default"] * 6
+    assert shared == ["default", "search"] * 6
 
 
 def test_paginator_follows_tokens_and_refuses_a_repeat() -> None:
