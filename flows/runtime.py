@@ -83,7 +83,7 @@ def _shared_limit(crm: Crm, settings: Settings) -> Throttle | None:
     buckets = {"default": TokenBucket(rate, max(1, int(rate)))}
     limits = {"default": limit_name(crm.value)}
     if crm is Crm.HUBSPOT:
-        buckets["search"] = TokenBucket(HUBSPOT_SEARCH_PER_S, int(HUBSPOT_SEARCH_PER_S))
+        buckets["search"] = TokenBucket(HUBSPOT_SEARCH_PER_S, 1)
         limits["search"] = HUBSPOT_SEARCH_LIMIT
     # strict: a missing limit is an error, not a silent free-for-all across workers.
     return Throttle(buckets, shared=lambda bucket: rate_limit(limits[bucket], strict=True))

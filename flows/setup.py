@@ -18,9 +18,10 @@ WORK_POOL = "mqlsync-process"
 
 
 # HubSpot's search endpoints allow five requests per second per account, apart from the
-# other limits; every worker together keeps under it.
+# other limits; every worker together keeps under it. One slot, no burst: a bucket of C
+# slots refilled at r/s lets C + r requests through in a second.
 HUBSPOT_SEARCH_LIMIT = "mqlsync-hubspot-search"
-HUBSPOT_SEARCH_PER_S = 4.0
+HUBSPOT_SEARCH_PER_S = 3.5
 
 
 def limit_name(crm: str) -> str:
@@ -44,7 +45,7 @@ def setup_prefect(settings: Settings, echo: Callable[[str], None] = print) -> No
         for name, rate in rates.items():
             # A rate limit: `rate` slots, each freed after 1/rate s, so at most `rate`
             # requests start per second across every worker.
-            slots = max(1, int(rate))
+            slots = 1 if name == HUBSPOT_SEARCH_LIMIT else max(1, int(rate))
             try:
                 client.read_global_concurrency_limit_by_name(name)
                 client.update_global_concurrency_limit(
