@@ -95,16 +95,42 @@ class HubSpotConfig(BaseModel):
         return self
 
 
+DEFAULT_LOGIN_URL = "https://login.salesforce.com"
+TOKEN_PATH = "/services/oauth2/token"
+
+
 class SalesforceConfig(BaseModel):
-    """How to reach one Salesforce org; either a session id or client credentials (or both)."""
+    """How to reach one Salesforce org, and how to get a session there.
+
+    Sessions come from one of two OAuth grants, renewed on a 401 and before
+    `session_minutes` have passed:
+    - JWT bearer (`jwt_key_file` or `jwt_private_key`, with `client_id` = the connected
+      app's consumer key and `username`): an RS256 assertion signed with the key of the
+      certificate uploaded to the connected app. Chosen when a key is given.
+    - client credentials (`client_id` and `client_secret`).
+    A `session_id` may be given as well (with `instance_url`): it is used until it dies,
+    then renewed by the grant, if any; without a grant a dead session stops the run.
+
+    The token endpoint is `token_url`, else `<login_url>/services/oauth2/token`; without
+    `login_url` it is on `instance_url` when that is set (a My Domain serves it too), else
+    on https://login.salesforce.com. The API base is the `instance_url` of the token
+    answer, else the configured one.
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    instance_url: str
+    instance_url: str | None = None  # required with a static `session_id`
+    login_url: str | None = None  # e.g. https://login.salesforce.com, https://test.salesforce.com
     session_id: SecretStr | None = None
-    client_id: str | None = None
+    client_id: str | None = None  # the connected app's consumer key
     client_secret: SecretStr | None = None
-    token_url: str | None = None  # default: <instance_url>/services/oauth2/token
+    token_url: str | None = None  # default: <login URL>/services/oauth2/token
+    username: str | None = None  # the user a JWT bearer session acts as (`sub`)
+    jwt_key_file: Path | None = None  # PEM private key of the connected app's certificate
+    jwt_private_key: SecretStr | None = None  # or the PEM text itself (e.g. a Secret block)
+    # Neither grant's answer says when the session ends: it lives for the org's session
+    # timeout (2 hours by default). Renew before that; a 401 renews it anyway.
+    session_minutes: float = Field(default=110.0, gt=0)
     api_version: str = "59.0"
     ca_file: Path | None = None
     mapping_file: Path | None = None
@@ -115,9 +141,45 @@ class SalesforceConfig(BaseModel):
     overlap_minutes: float = 10.0
     settle_s: float = 5.0  # as HubSpotConfig.settle_s
     allow_http_loopback: bool = False
+    # The share of the org's daily API requests (Sforce-Limit-Info: api-usage=N/M, which
+    # counts every integration of the org) past which this run stops with
+    # `RunBudgetSpent`. 1.0: only Salesforce's own REQUEST_LIMIT_EXCEEDED stops it.
+    daily_budget_share: float = Field(default=0.5, gt=0, le=1)
+
+    @property
+    def uses_jwt(self) -> bool:
+        return self.jwt_key_file is not None or self.jwt_private_key is not None
+
+    @property
+    def uses_client_credentials(self) -> bool:
+        return not self.uses_jwt and bool(self.client_id and self.client_secret)
+
+    @property
+    def effective_login_url(self) -> str:
+        """The login URL: the token endpoint's host and the JWT audience."""
+        return (self.login_url or self.instance_url or DEFAULT_LOGIN_URL).rstrip("/")
+
+    @property
+    def token_endpoint(self) -> str:
+        return self.token_url or self.effective_login_url + TOKEN_PATH
 
     @model_validator(mode="after")
     def _tls_only(self) -> Any:
         require_tls("Salesforce instance URL", self.instance_url, self.allow_http_loopback)
+        require_tls("Salesforce login URL", self.login_url, self.allow_http_loopback)
         require_tls("Salesforce token URL", self.token_url, self.allow_http_loopback)
+        if self.jwt_key_file is not None and self.jwt_private_key is not None:
+            raise ValueError("give the Salesforce JWT key once: a key file or the key text")
+        if self.uses_jwt and not (self.client_id and self.username):
+            raise ValueError(
+                "the Salesforce JWT bearer flow needs the connected app's consumer key "
+                "(client id) and the username to act as, besides the private key"
+            )
+        if self.session_id is not None and not self.instance_url:
+            raise ValueError("a Salesforce session id needs the instance URL it belongs to")
+        if self.session_id is None and not (self.uses_jwt or self.uses_client_credentials):
+            raise ValueError(
+                "Salesforce needs a JWT key (with client id and username), client "
+                "credentials (client id and secret), or a session id with its instance URL"
+            )
         return self

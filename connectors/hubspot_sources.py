@@ -555,7 +555,7 @@ class HubSpotSources:
         self, name: str, decl: ActivitySource, ctx: PullContext
     ) -> Stream[Activity]:
         obj = decl.object or name
-        occurred = decl.occurred_at or "hs_timestamp"
+        occurred = (decl.time_fields or ["hs_timestamp"])[0]
         properties = list(
             dict.fromkeys([*self._mapping.activity_fields(name), occurred, "hs_lastmodifieddate"])
         )

@@ -108,6 +108,10 @@ class StageMapping(_Strict):
     write: dict[LifecycleStage, str]
     # CRM values that read as a stage without being written (e.g. "Recycled" → lead).
     read: dict[str, LifecycleStage | None] = Field(default_factory=dict)
+    # A field of the same object that holds the canonical stage name ("mql") where the
+    # CRM has no value of `field` for a stage (a stock Salesforce org has no "Marketing
+    # Qualified" lead status): the stage is then written there and `field` left alone.
+    fallback_field: str | None = None
 
     def from_crm(self, value: str | None) -> LifecycleStage | None:
         """The canonical stage for a CRM value; None for values with no canonical stage."""
@@ -127,15 +131,36 @@ class LeadStatusMapping(_Strict):
     field: str
     object: str | None = None
     values: dict[str, str]
+    # Other values that read as a key, in order of preference; where the CRM lacks the
+    # value in `values`, the first of these it has is written instead (a stock
+    # Salesforce org has "Closed - Not Converted" where a configured one has "Unqualified").
+    also: dict[str, list[str]] = Field(default_factory=dict)
 
     @field_validator("values")
     @classmethod
     def _distinct(cls, value: dict[str, str]) -> dict[str, str]:
         return _no_duplicate_targets(value, "status value")
 
+    @model_validator(mode="after")
+    def _also_known(self) -> LeadStatusMapping:
+        for key in self.also:
+            if key not in self.values:
+                raise Located(f"also names {key!r}, which values does not map", "also", key)
+        seen = {value: key for key, value in self.values.items()}
+        for key, values in self.also.items():
+            for index, value in enumerate(values):
+                if seen.setdefault(value, key) != key:
+                    raise Located(f"{value!r} already reads as {seen[value]!r}", "also", key, index)
+        return self
+
+    def candidates(self, key: str) -> list[str]:
+        """The CRM values that read as `key`, the preferred one first."""
+        first = self.values.get(key)
+        return [*([first] if first is not None else []), *self.also.get(key, [])]
+
     def key_for(self, crm_value: str | None) -> str | None:
-        for key, value in self.values.items():
-            if value == crm_value:
+        for key in self.values:
+            if crm_value in self.candidates(key):
                 return key
         return None
 
@@ -225,11 +250,22 @@ class ActivitySource(_Strict):
     event: str | None = None  # events_api: the event name (default: the source's key)
     event_types: list[str] = Field(default_factory=list)  # email_events: only these types
     contact: list[str] = Field(default_factory=list)  # first non-empty field is the contact id
-    occurred_at: str | None = None  # field holding the time (events carry their own)
+    # Field holding the time (events carry their own); a list: the first non-empty one
+    # (a Salesforce all-day Event has an ActivityDate and no ActivityDateTime).
+    occurred_at: str | list[str] | None = None
     fields: list[str] = Field(default_factory=list)  # extra fields to request
+
+    @property
+    def time_fields(self) -> list[str]:
+        """The fields holding the time, in order of preference (none: the source's default)."""
+        if self.occurred_at is None:
+            return []
+        return [self.occurred_at] if isinstance(self.occurred_at, str) else list(self.occurred_at)
 
     @model_validator(mode="after")
     def _fits_kind(self) -> ActivitySource:
+        if isinstance(self.occurred_at, list) and self.kind is not None:
+            raise Located("a list of time fields is for Salesforce sources", "occurred_at")
         if self.object is not None and self.kind != "crm_object":
             raise Located("object is only for kind crm_object", "object")
         if self.kind == "crm_object" and not self.object:
@@ -354,6 +390,22 @@ class Mapping(_Strict):
     activity_sources: dict[str, ActivitySource]
     activities: list[ActivityRule]
     skip_activities: list[ActivitySkip] = Field(default_factory=list)
+    # `Object.Field` names the account may lack: a missing one is dropped from the pulls
+    # with one warning (its value reads as empty), where any other missing field stops
+    # the run before it starts.
+    optional: list[str] = Field(default_factory=list)
+
+    @field_validator("optional")
+    @classmethod
+    def _optional_named(cls, value: list[str]) -> list[str]:
+        for index, name in enumerate(value):
+            head, dot, rest = name.partition(".")
+            if not (head and dot and rest):
+                raise Located(f"{name!r}: name an optional field as Object.Field", index)
+        return value
+
+    def is_optional(self, obj: str, name: str) -> bool:
+        return f"{obj}.{name}" in self.optional
 
     @field_validator("not_mapped")
     @classmethod
@@ -446,8 +498,7 @@ class Mapping(_Strict):
         """CRM fields a pull must request for one activity source."""
         decl = self.activity_sources[source]
         names: list[str] = [*decl.contact, *decl.fields]
-        if decl.occurred_at:
-            names.append(decl.occurred_at)
+        names.extend(decl.time_fields)
         rules: list[ActivityRule | ActivitySkip] = [
             *self.rules_for(source),
             *(s for s in self.skip_activities if s.source == source),

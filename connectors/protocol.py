@@ -14,11 +14,14 @@ from scoring.writes import HandoffTask, PropertyUpdate, StageChange, WriteOutcom
 
 @dataclass(frozen=True)
 class Deletion:
-    """A contact removed from the CRM (HubSpot archived, Salesforce IsDeleted)."""
+    """A contact removed from the CRM (HubSpot archived, Salesforce IsDeleted), or a
+    Salesforce lead converted: sales took it, and it lives on as `converted_to`."""
 
     crm: Crm
     crm_id: str
     deleted_at: datetime | None
+    converted_to: str | None = None
+    converted_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,10 @@ Retriable: 429 (honouring Retry-After, else bounded exponential backoff with jit
 5xx, connection resets and timeouts (for a create, only 429: see `_may_have_landed`).
 Fatal: other 4xx. A 401 refreshes the session
 and tries again (within the attempt budget); without a way to refresh it is fatal. A
-daily-limit answer stops the run. A create that fails in transit is never re-sent here:
-the caller looks it up first (see `AmbiguousWriteError`).
+daily-limit answer stops the run; Salesforce's concurrent-request limit (the same
+REQUEST_LIMIT_EXCEEDED code, another message) is retried like a 503. A create that
+fails in transit is never re-sent here: the caller looks it up first (see
+`AmbiguousWriteError`).
 """
 
 from __future__ import annotations
@@ -103,9 +105,21 @@ def _error_code_and_message(body: Any) -> tuple[str | None, str]:
             or parsed.get("errorCode")
             # HubSpot's OAuth endpoint names its error in `status` ("BAD_REFRESH_TOKEN").
             or (parsed.get("status") if isinstance(parsed.get("status"), str) else None)
+            # Salesforce's OAuth endpoint: {"error": "invalid_grant", "error_description"}.
+            or (parsed.get("error") if isinstance(parsed.get("error"), str) else None)
         )
+        if "message" not in parsed and isinstance(parsed.get("error_description"), str):
+            return code, str(parsed["error_description"])
         return code, str(parsed.get("message", ""))
     return None, str(parsed or "")[:500]
+
+
+def _concurrent_limit(message: str) -> bool:
+    """Whether a Salesforce REQUEST_LIMIT_EXCEEDED is about requests running at once
+    ("ConcurrentPerOrgLongTxn Limit exceeded.", "ConcurrentRequests (Concurrent API
+    Requests) Limit exceeded"), which passes as they finish, rather than the day's
+    total ("TotalRequests Limit exceeded.")."""
+    return "concurrent" in message.lower()
 
 
 def _from_status(
@@ -119,6 +133,13 @@ def _from_status(
     )
     if status == 401:
         return AuthExpired(text, status=status, code=code)
+    if code == "REQUEST_LIMIT_EXCEEDED" and _concurrent_limit(message):
+        return RetriableError(
+            f"{text} (the org's limit of long-running requests at once, not its daily budget)",
+            status=status,
+            code=code,
+            retry_after=_retry_after(headers),
+        )
     if code == "REQUEST_LIMIT_EXCEEDED" or (status == 429 and code == "DAILY"):
         return DailyLimitExceeded(
             f"{text} (the CRM's daily API budget is spent; the run stops and resumes from "

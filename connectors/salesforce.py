@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Mapping as MappingABC
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -22,11 +21,20 @@ from simple_salesforce.format import format_soql
 from connectors.common import chunks, failed, ok
 from connectors.config import SalesforceConfig
 from connectors.creates import create_in_batches
-from connectors.errors import ConnectorError, MappingError
+from connectors.errors import MappingError
 from connectors.mapping import ActivitySource, ContactSource, Mapping, default_mapping, load_mapping
 from connectors.paging import Page
 from connectors.protocol import ContactStatus, Deletion
 from connectors.retry import Redactor
+from connectors.salesforce_org import (
+    CONVERSION_FIELDS,
+    Described,
+    LeadStatusRow,
+    OrgPlan,
+    check_fields,
+    choose_stage,
+    choose_statuses,
+)
 from connectors.salesforce_session import SalesforceSession
 from connectors.streams import Stream, at, pull
 from connectors.throttle import Throttle, TokenBucket
@@ -40,19 +48,12 @@ QUERY_PAGE = 2000  # records per query page, the server's default batch size
 COLLECTION_SIZE = 200  # sObject Collections limit per call
 IDS_PER_QUERY = 200  # keeps a `WHERE Id IN (...)` query well under the URL length limit
 MODSTAMP = "SystemModstamp"
+CONVERTED_LEAD = "CANNOT_UPDATE_CONVERTED_LEAD"
 T = TypeVar("T")
 # Per-record error codes in a collections answer that are worth another attempt.
 RETRIABLE_CODES = frozenset(
     {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_RUNNING_TOO_LONG", "TEMPORARY_ERROR"}
 )
-
-
-@dataclass(frozen=True)
-class _Described:
-    """What check_mapping needs from one describe: field names, relationship targets."""
-
-    fields: set[str]
-    relationships: dict[str, tuple[str, ...]]
 
 
 def _soql_time(value: datetime) -> str:
@@ -83,19 +84,38 @@ class SalesforceConnector:
         )
         self._redact = Redactor()
         self._session = SalesforceSession(config, self._throttle, self._redact)
-        # The session supplies the real token on every request; this one only fills a slot.
-        self._sf = Salesforce(
-            instance_url=config.instance_url.rstrip("/"),
-            session_id=self._session.token or "pending",
-            version=config.api_version,
-            session=self._session,
-        )
-        self._checked = False
+        self._client: Salesforce | None = None  # built on first use: see `api`
+        self._plan: OrgPlan | None = None  # the mapping as this org runs it, once checked
+        self._describes: dict[str, Described] = {}
+        self._warnings: list[str] = []
+        self._converted_to: dict[str, str] = {}  # lead id → the Contact it became
+
+    @property
+    def api(self) -> Salesforce:
+        """The simple-salesforce client: every request it sends goes through this
+        connector's session (TLS, auth renewal, throttle, budget guard, retries).
+
+        Built on first use, at the instance the token answer names (the login host is
+        not the org's instance), so making a connector costs no request.
+        """
+        if self._client is None:
+            self._client = Salesforce(
+                instance_url=self._session.instance_url(),
+                # The session sets the current token on every request; this fills a slot.
+                session_id=self._session.token or "pending",
+                version=self._config.api_version,
+                session=self._session,
+            )
+        return self._client
+
+    @property
+    def mapping(self) -> Mapping:
+        return self._mapping
 
     # --- pulls -------------------------------------------------------------------------
 
     def _rows(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
-        return self._sf.query_all_iter(soql, include_deleted=include_deleted)
+        return self.api.query_all_iter(soql, include_deleted=include_deleted)
 
     def _pages(self, rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         """Regroup rows into pages of the server's page size, so pages map to requests."""
@@ -115,28 +135,51 @@ class SalesforceConnector:
         *,
         where: str = "",
         deleted: bool = False,
+        name: str | None = None,
     ) -> Stream[T]:
         """One SObject read on SystemModstamp from the window start, a page per request."""
 
+        present = self._org().present(obj, fields)
+
         def fetch(start: datetime | None) -> Iterator[list[dict[str, Any]]]:
-            soql = self._select(obj, ["Id", MODSTAMP, *fields], start, where)
+            soql = self._select(obj, ["Id", MODSTAMP, *present], start, where)
             return self._pages(self._rows(soql, include_deleted=deleted))
 
-        return Stream(obj, fetch, translate, time=at(MODSTAMP), key="Id")
+        return Stream(name or obj, fetch, translate, time=at(MODSTAMP), key="Id")
 
     def pull_contacts(self, since: datetime | None) -> Iterator[Page[Contact]]:
-        """Leads, then Contacts, modified at or after `since` minus the overlap."""
+        """Leads, then Contacts, modified at or after `since` minus the overlap.
+
+        A converted lead is no contact of its own: the Contact it became is (see
+        `pull_deletions`), so that the person is counted once.
+        """
+        plan = self._org()
+        mapping = plan.mapping
         streams: list[Stream[Contact]] = []
-        for source in self._mapping.contacts:
+        for source in mapping.contacts:
             extra: tuple[str, ...] = ()
-            if self._mapping.stage.object in (None, source.object):
-                extra += (self._mapping.stage.field,)
+            if mapping.stage.object in (None, source.object):
+                extra += (mapping.stage.field,)
+                if plan.original_stage is not None:
+                    extra += (plan.original_stage.field,)
 
             def translate(row: Any, crm_id: str, source: ContactSource = source) -> Contact:
-                return to_contact(self._mapping, source, crm_id, row)
+                contact = to_contact(mapping, source, crm_id, row)
+                if contact.lifecycle_stage is None and plan.original_stage is not None:
+                    # Stage in the fallback field, not written yet: the status tells.
+                    stage = plan.original_stage.from_crm(row.get(plan.original_stage.field))
+                    contact = contact.model_copy(update={"lifecycle_stage": stage})
+                return contact
 
-            streams.append(self._stream(source.object, source.crm_fields(extra), translate))
+            where = "IsConverted = false" if self._converts(source.object) else ""
+            streams.append(
+                self._stream(source.object, source.crm_fields(extra), translate, where=where)
+            )
         return pull(streams, since, self._config.overlap_minutes)
+
+    def _converts(self, obj: str) -> bool:
+        """True for an object whose records are converted (Lead): it has IsConverted."""
+        return all(f in self._describe(obj).fields for f in CONVERSION_FIELDS)
 
     def _select(self, obj: str, fields: list[str], start: datetime | None, where: str = "") -> str:
         clauses = [where] if where else []
@@ -154,34 +197,53 @@ class SalesforceConnector:
     ) -> Iterator[Page[Activity]]:
         """Task, Event and CampaignMember rows modified since the window start (each
         source's own cursor in `sources`, where one is stored)."""
+        mapping = self._org().mapping
         streams: list[Stream[Activity]] = []
-        for name, decl in self._mapping.activity_sources.items():
+        for name, decl in mapping.activity_sources.items():
 
             def translate(
                 row: Any, crm_id: str, name: str = name, decl: ActivitySource = decl
             ) -> Activity | None:
                 contact_id = next((v for f in decl.contact if (v := field_value(row, f))), None)
-                return to_activity(
-                    self._mapping,
-                    name,
-                    crm_id,
-                    contact_id,
-                    field_value(row, decl.occurred_at or "CreatedDate"),
-                    row,
-                )
+                # The first time field with a value: an all-day Event has only its date.
+                times = decl.time_fields or ["CreatedDate"]
+                occurred = next((v for f in times if (v := field_value(row, f))), None)
+                return to_activity(mapping, name, crm_id, contact_id, occurred, row)
 
-            streams.append(self._stream(name, self._mapping.activity_fields(name), translate))
+            streams.append(self._stream(name, mapping.activity_fields(name), translate))
         return pull(streams, since, self._config.overlap_minutes, source_since=sources)
 
     def pull_deletions(self, since: datetime | None) -> Iterator[Page[Deletion]]:
-        """Deleted Leads and Contacts (queryAll with IsDeleted = true)."""
+        """Deleted Leads and Contacts (queryAll with IsDeleted = true), and converted Leads.
+
+        A converted lead is never written to again (Salesforce refuses it): it leaves
+        the live contacts, and names the Contact it became and when.
+        """
 
         def translate(row: Any, crm_id: str) -> Deletion:
             return Deletion(self.crm, crm_id, parse_datetime(row.get(MODSTAMP), MODSTAMP))
 
+        def converted(row: Any, crm_id: str) -> Deletion:
+            when = parse_datetime(row.get("ConvertedDate"), "ConvertedDate")
+            into = row.get("ConvertedContactId")
+            return Deletion(
+                self.crm, crm_id, when, converted_to=str(into) if into else None, converted_at=when
+            )
+
         streams = [
             self._stream(source.object, [], translate, where="IsDeleted = true", deleted=True)
-            for source in self._mapping.contacts
+            for source in self._org().mapping.contacts
+        ]
+        streams += [
+            self._stream(
+                source.object,
+                ["ConvertedContactId", "ConvertedDate"],
+                converted,
+                where="IsConverted = true",
+                name=f"{source.object} converted",
+            )
+            for source in self._org().mapping.contacts
+            if self._converts(source.object)
         ]
         return pull(streams, since, self._config.overlap_minutes)
 
@@ -190,11 +252,19 @@ class SalesforceConnector:
     def read_status(self, crm_ids: Sequence[str]) -> dict[str, ContactStatus]:
         """Lead status and owner (Leads), owner (Contacts), 200 ids a query."""
         result: dict[str, ContactStatus] = {}
-        status = self._mapping.lead_status
+        plan = self._org()
+        status = plan.mapping.lead_status
+        stage = plan.mapping.stage
         for source, ids in self._by_source(crm_ids):
             owner = source.fields.get("owner_id", "OwnerId")
             has_status = status.object in (None, source.object)
-            fields = ["Id", owner, *([status.field] if has_status else [])]
+            has_stage = stage.object in (None, source.object)
+            fields = [
+                "Id",
+                owner,
+                *([status.field] if has_status else []),
+                *([stage.field] if has_stage else []),
+            ]
             for batch in chunks(ids, IDS_PER_QUERY):
                 soql = format_soql(
                     "SELECT {:literal} FROM {:literal} WHERE Id IN {}",
@@ -208,10 +278,17 @@ class SalesforceConnector:
                         crm_id=str(row["Id"]),
                         lead_status=value,
                         status_key=status.key_for(value),
-                        lifecycle_stage=self._mapping.stage.from_crm(value) if has_status else None,
+                        lifecycle_stage=self._stage_of(row) if has_stage else None,
                         owner_id=row.get(owner),
                     )
         return result
+
+    def _stage_of(self, row: MappingABC[str, Any]) -> Any:
+        plan = self._org()
+        stage = plan.mapping.stage.from_crm(row.get(plan.mapping.stage.field))
+        if stage is None and plan.original_stage is not None:
+            stage = plan.original_stage.from_crm(row.get(plan.original_stage.field))
+        return stage
 
     def _by_source(self, crm_ids: Sequence[str]) -> list[tuple[ContactSource, list[str]]]:
         groups: dict[str, list[str]] = {}
@@ -237,45 +314,49 @@ class SalesforceConnector:
 
     def change_stages(self, changes: Sequence[StageChange]) -> list[WriteOutcome]:
         """Set `Lead.Status` from the mapping (a lead status key, else the stage's value)."""
-        self._ensure_checked()
-        status = self._mapping.lead_status
-        stage = self._mapping.stage
+        plan = self._org()
         records: dict[str, dict[str, Any]] = {}
         outcomes: dict[str, WriteOutcome] = {}
         for change in changes:
-            obj = self._mapping.source_for_id(change.crm_id).object
-            if stage.object not in (None, obj):
-                outcomes[change.crm_id] = failed(
-                    self.crm, change.crm_id, f"{obj} records have no {stage.field} field"
-                )
+            obj = plan.mapping.source_for_id(change.crm_id).object
+            values = self._stage_values(plan, obj, change)
+            if isinstance(values, str):
+                outcomes[change.crm_id] = failed(self.crm, change.crm_id, values)
                 continue
-            if change.lead_status is not None:
-                value = status.values.get(change.lead_status)
-            else:
-                value = stage.write.get(change.to_stage)
-            if value is None:
-                outcomes[change.crm_id] = failed(
-                    self.crm,
-                    change.crm_id,
-                    f"no {stage.field} value mapped for {change.lead_status or change.to_stage}",
-                )
-                continue
-            records[change.crm_id] = {
-                "attributes": {"type": obj},
-                "Id": change.crm_id,
-                stage.field: value,
-            }
+            records[change.crm_id] = {"attributes": {"type": obj}, "Id": change.crm_id, **values}
         outcomes.update(self._collections_update(records))
         return [outcomes[c.crm_id] for c in changes]
 
+    def _stage_values(self, plan: OrgPlan, obj: str, change: StageChange) -> dict[str, Any] | str:
+        """The fields a stage move sets on this org, or why it cannot be written.
+
+        To the status field: the sales status due, else the stage's status. To a fallback
+        field: the stage's name, and the status too where one is due and the org has it.
+        """
+        stage, status = plan.mapping.stage, plan.mapping.lead_status
+        if stage.object not in (None, obj):
+            return f"{obj} records have no {stage.field} field"
+        due = plan.status_values.get(change.lead_status) if change.lead_status else None
+        if plan.stage_to_status:
+            value = due if change.lead_status is not None else stage.write.get(change.to_stage)
+            if value is None:
+                return f"no {stage.field} value mapped for {change.lead_status or change.to_stage}"
+            return {stage.field: value}
+        values: dict[str, Any] = {stage.field: stage.write[change.to_stage]}
+        if due is not None:
+            values[status.field] = due
+        return values
+
     def _collections_update(self, records: dict[str, dict[str, Any]]) -> dict[str, WriteOutcome]:
         outcomes: dict[str, WriteOutcome] = {}
-        pending = list(records)
+        # One type after another: a call processes a chunk per change of type and refuses
+        # more than ten, so Leads and Contacts must not alternate.
+        pending = sorted(records, key=lambda i: str(records[i]["attributes"]["type"]))
         for attempt in range(1, self._config.retry.max_attempts + 1):
             retry: list[str] = []
-            for batch in chunks(pending, COLLECTION_SIZE):
+            for batch in chunks(pending, COLLECTION_SIZE):  # a retry keeps the order
                 body = {"allOrNone": False, "records": [records[i] for i in batch]}
-                results = self._sf.restful("composite/sobjects", method="PATCH", json=body) or []
+                results = self.api.restful("composite/sobjects", method="PATCH", json=body) or []
                 for crm_id, result in zip(batch, results, strict=False):
                     if result.get("success"):
                         outcomes[crm_id] = ok(self.crm, crm_id, crm_id, attempt)
@@ -311,24 +392,45 @@ class SalesforceConnector:
         self, pending: list[HandoffTask], attempt: int
     ) -> tuple[dict[str, WriteOutcome], list[HandoffTask]]:
         body = {"allOrNone": False, "records": [self._task_record(t) for t in pending]}
-        results = self._sf.restful("composite/sobjects", method="POST", json=body) or []
+        results = self.api.restful("composite/sobjects", method="POST", json=body) or []
         outcomes: dict[str, WriteOutcome] = {}
         retry: list[HandoffTask] = []
+        converted: list[HandoffTask] = []
         for task, result in zip(pending, results, strict=False):
             if result.get("success"):
                 outcomes[task.key] = ok(self.crm, task.key, str(result.get("id")), attempt)
                 continue
             errors = result.get("errors") or []
             outcomes[task.key] = failed(self.crm, task.key, self._messages(errors), attempt)
-            if any(e.get("statusCode") in RETRIABLE_CODES for e in errors):
+            codes = {e.get("statusCode") for e in errors}
+            if codes & RETRIABLE_CODES:
                 retry.append(task)
+            elif CONVERTED_LEAD in codes and task.contact_id not in self._converted_to:
+                converted.append(task)
+        # A lead converted since it was scored: the task goes to the Contact it became,
+        # where sales now works the person (nothing was created: the record was refused).
+        into = self._converted_contacts([t.contact_id for t in converted])
+        self._converted_to.update(into)
+        retry += [t for t in converted if t.contact_id in into]
         return outcomes, retry
+
+    def _converted_contacts(self, lead_ids: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for batch in chunks(list(dict.fromkeys(lead_ids)), IDS_PER_QUERY):
+            soql = format_soql(
+                "SELECT Id, ConvertedContactId FROM Lead WHERE IsConverted = true AND Id IN {}",
+                list(batch),
+            )
+            for row in self._rows(soql):
+                if row.get("ConvertedContactId"):
+                    found[str(row["Id"])] = str(row["ConvertedContactId"])
+        return found
 
     def _task_record(self, task: HandoffTask) -> dict[str, Any]:
         m = self._mapping.tasks
         values: dict[str, Any] = {
             "key": task.key,
-            "contact_id": task.contact_id,
+            "contact_id": self._converted_to.get(task.contact_id, task.contact_id),
             "owner_id": task.owner_id,
             "subject": task.subject,
             "body": task.body,
@@ -361,70 +463,65 @@ class SalesforceConnector:
     # --- schema check ------------------------------------------------------------------
 
     def check_mapping(self) -> list[str]:
-        """Fields the mapping names that the org lacks, and status values not in LeadStatus."""
-        m = self._mapping
-        problems: list[str] = []
-        wanted: dict[str, list[str]] = {}
-        for source in m.contacts:
-            names = [*source.crm_fields(), *m.write_back.values()]
-            if m.stage.object in (None, source.object):
-                names.append(m.stage.field)
-            wanted[source.object] = names
-        wanted[m.tasks.object] = [*m.tasks.fields.values(), *m.tasks.constants]
-        describes: dict[str, _Described] = {}
-        for obj, names in wanted.items():
-            problems += [
-                f"{obj}.{n}: {problem}"
-                for n in dict.fromkeys(names)
-                if (problem := self._field_problem(obj, n, describes))
-            ]
-        statuses: set[str] = set()
-        for row in self._rows("SELECT ApiName, MasterLabel FROM LeadStatus"):
-            statuses.update(str(v) for v in (row.get("ApiName"), row.get("MasterLabel")) if v)
-        for value in [*m.lead_status.values.values(), *m.stage.write.values()]:
-            if value not in statuses:
-                problems.append(f"LeadStatus has no value {value!r}")
-        # A clean check holds for this connector's life: writes need not ask again.
-        self._checked = not problems
+        """What in the mapping this org lacks and a run cannot do without (empty: none).
+
+        Every field a pull or a write names is checked against describe, before any
+        query: an optional one the org lacks is left out (`warnings`), any other stops
+        the run, named. Only then is `LeadStatus` read, to give each status key the
+        org's value and to choose where the stage is written.
+        """
+        describe = self._describe
+        plan, problems = check_fields(self._mapping, describe)
+        if not problems:
+            statuses = self._lead_statuses()
+            choose_statuses(plan, statuses)
+            problems += choose_stage(plan, statuses, describe)
+        # A clean check holds for this connector's life: pulls and writes need not ask again.
+        self._plan = None if problems else plan
+        self._warnings = list(plan.warnings)
         return problems
 
-    def _field_problem(self, obj: str, name: str, describes: dict[str, _Described]) -> str | None:
-        """Why `obj` has no field `name` (None if it has); `Rel.Field` is checked on the
-        object the relationship points to, as SOQL resolves it."""
-        described = self._described(obj, describes)
-        head, _, rest = name.partition(".")
-        if not rest:
-            return None if head in described.fields else "no such Salesforce field"
-        targets = described.relationships.get(head)
-        if targets is None:
-            return f"no relationship {head!r} on {obj}"
-        for target in targets:
-            problem = self._field_problem(target, rest, describes)
-            if problem is None:
-                return None
-        return f"no field {rest!r} on {' or '.join(targets)}"
+    @property
+    def warnings(self) -> list[str]:
+        """What the last check left out or chose for this org (optional fields, statuses)."""
+        return list(self._warnings)
 
-    def _described(self, obj: str, cache: dict[str, _Described]) -> _Described:
-        if obj not in cache:
-            result = self._sf.restful(f"sobjects/{obj}/describe") or {}
+    def _lead_statuses(self) -> list[LeadStatusRow]:
+        rows = self._rows("SELECT ApiName, MasterLabel, IsConverted, IsDefault FROM LeadStatus")
+        return [
+            LeadStatusRow(
+                value=str(row.get("ApiName") or row.get("MasterLabel")),
+                label=str(row.get("MasterLabel") or row.get("ApiName")),
+                converted=bool(row.get("IsConverted")),
+                default=bool(row.get("IsDefault")),
+            )
+            for row in rows
+        ]
+
+    def _describe(self, obj: str) -> Described:
+        if obj not in self._describes:
+            result = self.api.restful(f"sobjects/{obj}/describe") or {}
             fields = result.get("fields") or []
-            cache[obj] = _Described(
+            self._describes[obj] = Described(
                 fields={f["name"] for f in fields},
                 relationships={
                     f["relationshipName"]: tuple(f.get("referenceTo") or ())
                     for f in fields
                     if f.get("relationshipName")
                 },
+                updateable={f["name"] for f in fields if f.get("updateable")},
+                createable={f["name"] for f in fields if f.get("createable")},
             )
-        return cache[obj]
+        return self._describes[obj]
+
+    def _org(self) -> OrgPlan:
+        """The mapping as this org runs it, checked on first use (before any pull)."""
+        if self._plan is not None:
+            return self._plan
+        problems = self.check_mapping()
+        if problems or self._plan is None:
+            raise MappingError("mapping does not match the Salesforce org: " + "; ".join(problems))
+        return self._plan
 
     def _ensure_checked(self) -> None:
-        if self._checked:
-            return
-        try:
-            problems = self.check_mapping()
-        except ConnectorError as exc:
-            raise MappingError(f"could not check the mapping against Salesforce: {exc}") from exc
-        if problems:
-            raise MappingError("mapping does not match the Salesforce org: " + "; ".join(problems))
-        self._checked = True
+        self._org()

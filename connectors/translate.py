@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from connectors.mapping import ContactSource, Mapping
+from connectors.mapping import ActivitySource, ContactSource, Mapping
 from scoring.records import ACTIVITY_ATTRIBUTES, Activity, ActivityType, Contact, Crm
 
 # Longest free text kept; longer text is cut (see the module docstring).
@@ -481,10 +481,14 @@ def _activity_names(mapping: Mapping, source: str) -> tuple[str, str]:
     if mapping.crm is Crm.HUBSPOT:
         kind = decl.kind if decl else "events_api"
         if kind == "crm_object":
-            return "association to contacts", (decl.occurred_at if decl else None) or "hs_timestamp"
+            return "association to contacts", _time_names(decl, "hs_timestamp")
         return _HUBSPOT_NAMES.get(kind or "events_api", ("objectId", "occurredAt"))
     contact = "/".join(decl.contact) if decl and decl.contact else "WhoId"
-    return contact, (decl.occurred_at if decl else None) or "CreatedDate"
+    return contact, _time_names(decl, "CreatedDate")
+
+
+def _time_names(decl: ActivitySource | None, default: str) -> str:
+    return "/".join(decl.time_fields if decl and decl.time_fields else [default])
 
 
 def to_activity(

@@ -243,7 +243,13 @@ def backfill(
 def doctor(
     crm: Annotated[str, typer.Argument(help="hubspot or salesforce")],
 ) -> None:
-    """Check the CRM: token, scopes, sources, quota, mapping; exit 0 only if a sync would run."""
+    """Check the CRM: credentials, access, API use, the mapping's fields and values.
+
+    HubSpot: token, scopes, activity sources, quota, properties and options. Salesforce:
+    authentication, API version, daily API use, every mapped field (present, writable),
+    task picklist values and lead statuses, with a proposed mapping for missing statuses.
+    Exit 0 only if a sync would run.
+    """
     from flows.doctor import run_doctor
 
     code, text = run_doctor(_crm(crm))
@@ -253,15 +259,28 @@ def doctor(
 
 @app.command("crm-setup")
 def crm_setup(
-    crm: Annotated[str, typer.Argument(help="hubspot (salesforce: not supported yet)")],
+    crm: Annotated[str, typer.Argument(help="hubspot or salesforce")],
     dry_run: Annotated[bool, typer.Option(help="print what would be created; create nothing")] = (
         False
     ),
+    package_dir: Annotated[
+        Path,
+        typer.Option(
+            help="salesforce: where to write a metadata deploy package when the integration "
+            "user may not create fields"
+        ),
+    ] = Path("mqlsync-salesforce-package"),
 ) -> None:
-    """Create the property group and the properties the mapping writes (existing ones kept)."""
+    """Create what the mapping writes into the CRM (what exists is kept).
+
+    HubSpot: the property group and the written-back properties. Salesforce: the custom
+    fields (Tooling API) and the permission set mqlsync_integration granting the
+    integration user read and edit on them; without "Customize Application", a deploy
+    package and the steps to deploy it instead.
+    """
     from flows.doctor import run_setup
 
-    code, text = run_setup(_crm(crm), dry_run=dry_run)
+    code, text = run_setup(_crm(crm), dry_run=dry_run, package_dir=package_dir)
     typer.echo(text, err=code != 0)
     raise typer.Exit(code=code)
 

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import Engine
 
 from connectors.config import HubSpotConfig, SalesforceConfig, ThrottleSettings
+from connectors.errors import FatalError
 from connectors.hubspot import HubSpotConnector
 from connectors.hubspot_auth import HubSpotOAuth
 from connectors.mapping import Mapping, default_mapping, load_mapping
 from connectors.protocol import CrmConnector
 from connectors.retry import RetryPolicy
 from connectors.salesforce import SalesforceConnector
+from connectors.salesforce_auth import read_private_key
 from connectors.throttle import Throttle, TokenBucket
 from flows.settings import Settings, get_settings
 from scoring.model import ScoringModel
@@ -148,30 +151,98 @@ def _hubspot(settings: Settings) -> HubSpotConnector:
     )
 
 
-def _salesforce(settings: Settings) -> SalesforceConnector:
-    if not settings.salesforce_instance_url:
-        raise ConfigurationError("no Salesforce instance: set MQLSYNC_SALESFORCE_INSTANCE_URL")
-    session = _secret(settings.salesforce_session_id, "mqlsync-salesforce-session-id")
-    secret = _secret(settings.salesforce_client_secret, "mqlsync-salesforce-client-secret")
-    client_id = _secret(settings.salesforce_client_id, "mqlsync-salesforce-client-id")
-    if session is None and (client_id is None or secret is None):
+def _salesforce_jwt_key(settings: Settings) -> tuple[Path | None, SecretStr | None]:
+    """The JWT key the settings name: (its file, or its PEM text from a Secret block)."""
+    key_file, block = settings.salesforce_jwt_key_file, settings.salesforce_jwt_key_block
+    if key_file is not None and block:
         raise ConfigurationError(
-            "no Salesforce credentials: set MQLSYNC_SALESFORCE_SESSION_ID, or "
-            "MQLSYNC_SALESFORCE_CLIENT_ID and MQLSYNC_SALESFORCE_CLIENT_SECRET"
+            "set one of MQLSYNC_SALESFORCE_JWT_KEY_FILE and MQLSYNC_SALESFORCE_JWT_KEY_BLOCK"
+        )
+    if block:
+        pem = _secret(None, block)
+        if not pem:
+            raise ConfigurationError(
+                f"cannot load the Prefect Secret block {block!r} named by "
+                "MQLSYNC_SALESFORCE_JWT_KEY_BLOCK: it should hold the PEM private key of the "
+                "connected app's certificate"
+            )
+        return None, SecretStr(pem)
+    if key_file is not None and not key_file.is_file():
+        raise ConfigurationError(f"MQLSYNC_SALESFORCE_JWT_KEY_FILE {key_file}: no such file")
+    return key_file, None
+
+
+def _salesforce(settings: Settings) -> SalesforceConnector:
+    key_file, key_text = _salesforce_jwt_key(settings)
+    jwt = key_file is not None or key_text is not None
+    username = settings.salesforce_username
+    if username and not jwt:
+        raise ConfigurationError(
+            "MQLSYNC_SALESFORCE_USERNAME is for the JWT bearer flow: set "
+            "MQLSYNC_SALESFORCE_JWT_KEY_FILE (or MQLSYNC_SALESFORCE_JWT_KEY_BLOCK) too"
+        )
+    session = _secret(settings.salesforce_session_id, "mqlsync-salesforce-session-id")
+    if session is not None and not settings.salesforce_instance_url:
+        raise ConfigurationError(
+            "MQLSYNC_SALESFORCE_SESSION_ID needs MQLSYNC_SALESFORCE_INSTANCE_URL, the org's "
+            "URL the session belongs to"
+        )
+    client_id = _secret(settings.salesforce_client_id, "mqlsync-salesforce-client-id")
+    if jwt and not (client_id and username):
+        missing = [
+            name
+            for name, value in (
+                ("MQLSYNC_SALESFORCE_CLIENT_ID (the connected app's consumer key)", client_id),
+                ("MQLSYNC_SALESFORCE_USERNAME (the user to act as)", username),
+            )
+            if not value
+        ]
+        raise ConfigurationError(
+            "the Salesforce JWT bearer flow needs " + " and ".join(missing) + " besides the key"
+        )
+    # With a JWT key the client secret is not needed (nor looked up).
+    secret = (
+        None
+        if jwt
+        else _secret(settings.salesforce_client_secret, "mqlsync-salesforce-client-secret")
+    )
+    if not jwt and session is None and (client_id is None or secret is None):
+        raise ConfigurationError(
+            "no Salesforce credentials: set MQLSYNC_SALESFORCE_CLIENT_ID and "
+            "MQLSYNC_SALESFORCE_CLIENT_SECRET (client credentials), or "
+            "MQLSYNC_SALESFORCE_CLIENT_ID, MQLSYNC_SALESFORCE_USERNAME and "
+            "MQLSYNC_SALESFORCE_JWT_KEY_FILE (JWT bearer), or MQLSYNC_SALESFORCE_SESSION_ID "
+            "with MQLSYNC_SALESFORCE_INSTANCE_URL"
         )
     rate = settings.salesforce_rate_per_s
     config = _config(
         SalesforceConfig,
         instance_url=settings.salesforce_instance_url,
+        login_url=settings.salesforce_login_url,
         session_id=SecretStr(session) if session else None,
         client_id=client_id,
         client_secret=SecretStr(secret) if secret else None,
         token_url=settings.salesforce_token_url,
+        username=username if jwt else None,
+        jwt_key_file=key_file,
+        jwt_private_key=key_text,
+        session_minutes=settings.salesforce_session_minutes,
+        daily_budget_share=settings.salesforce_daily_budget_share,
         ca_file=settings.ca_file,
         mapping_file=settings.salesforce_mapping,
         throttle=ThrottleSettings(rate=rate, burst=max(1, int(rate))),
         **_common(settings),
     )
+    if config.uses_jwt:
+        try:
+            read_private_key(config)  # a bad key is a setting to fix, found before any request
+        except FatalError as exc:
+            setting = (
+                "MQLSYNC_SALESFORCE_JWT_KEY_FILE"
+                if key_file is not None
+                else "MQLSYNC_SALESFORCE_JWT_KEY_BLOCK"
+            )
+            raise ConfigurationError(f"{exc.message} ({setting})") from None
     return SalesforceConnector(
         config, mapping_for(Crm.SALESFORCE), throttle=_shared_limit(Crm.SALESFORCE, settings)
     )

@@ -32,11 +32,50 @@ class Settings(BaseSettings):
     hubspot_refresh_token: SecretStr | None = Field(
         default=None, description="OAuth refresh token: access tokens are renewed on a 401"
     )
-    salesforce_instance_url: str | None = None
+    salesforce_instance_url: str | None = Field(
+        default=None,
+        description="the org's API host, e.g. https://yourorg.my.salesforce.com: needed with "
+        "a session id; otherwise taken from the token answer",
+    )
+    salesforce_login_url: str | None = Field(
+        default=None,
+        description="where sessions are requested (and the JWT audience): "
+        "https://login.salesforce.com, https://test.salesforce.com or a My Domain URL; "
+        "unset: the instance URL when set, else https://login.salesforce.com",
+    )
     salesforce_session_id: SecretStr | None = None
-    salesforce_client_id: SecretStr | None = None
+    salesforce_client_id: SecretStr | None = Field(
+        default=None, description="the connected app's consumer key"
+    )
     salesforce_client_secret: SecretStr | None = None
-    salesforce_token_url: str | None = None
+    salesforce_token_url: str | None = Field(
+        default=None, description="default: <login URL>/services/oauth2/token"
+    )
+    salesforce_username: str | None = Field(
+        default=None, description="the user a JWT bearer session acts as"
+    )
+    salesforce_jwt_key_file: Path | None = Field(
+        default=None,
+        description="PEM private key of the certificate uploaded to the connected app: "
+        "sessions come from the JWT bearer flow",
+    )
+    salesforce_jwt_key_block: str | None = Field(
+        default=None,
+        description="or the name of a Prefect Secret block holding that PEM key",
+    )
+    salesforce_session_minutes: float = Field(
+        default=110.0,
+        gt=0,
+        description="renew a Salesforce session after this long (the org's session timeout "
+        "is 2 hours by default; a 401 renews it anyway)",
+    )
+    salesforce_daily_budget_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="share of the org's daily API requests (Sforce-Limit-Info) past which a "
+        "run stops, its cursors kept; 1: only Salesforce's own limit",
+    )
     ca_file: Path | None = Field(default=None, description="CA bundle for the CRM's TLS")
     hubspot_mapping: Path | None = Field(default=None, description="default: mappings/hubspot.yaml")
     salesforce_mapping: Path | None = Field(

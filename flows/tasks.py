@@ -12,8 +12,10 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
+from sqlalchemy import Engine
 
 from connectors.errors import AuthExpired, ConnectorError, DailyLimitExceeded, FatalError
+from connectors.protocol import Deletion
 from flows import pipeline, runtime
 from flows.pipeline import ApplyReport
 from flows.settings import get_settings
@@ -59,8 +61,9 @@ def remedy(error: BaseException, crm: Crm) -> str:
                 "to a valid private-app token, or configure OAuth refresh credentials"
             )
             if crm is Crm.HUBSPOT
-            else "configure MQLSYNC_SALESFORCE_CLIENT_ID and MQLSYNC_SALESFORCE_CLIENT_SECRET "
-            "so that expired sessions are renewed"
+            else "configure a grant that renews sessions: MQLSYNC_SALESFORCE_CLIENT_ID with "
+            "MQLSYNC_SALESFORCE_CLIENT_SECRET (client credentials), or with "
+            "MQLSYNC_SALESFORCE_USERNAME and MQLSYNC_SALESFORCE_JWT_KEY_FILE (JWT bearer)"
         )
         return f"{crm.value} rejected the credentials ({error}): {fix}"
     if isinstance(error, DailyLimitExceeded):
@@ -156,7 +159,9 @@ def pull_stream(
             mirror.upsert_activities(engine, page.records)  # type: ignore[arg-type]
             result.changed_contacts.update(a.contact_id for a in page.records)  # type: ignore[attr-defined]
         else:
-            mirror.mark_deleted(engine, crm, [d.crm_id for d in page.records])  # type: ignore[attr-defined]
+            deletions: list[Deletion] = page.records  # type: ignore[assignment]
+            mirror.mark_deleted(engine, crm, [d.crm_id for d in deletions])
+            bad += conversions(engine, crm, deletions)
         for issue in page.errors:
             # A bad record is reported and skipped; the rest of the run goes on.
             logger.warning("%s %s %s skipped: %s", crm.value, stream, issue.crm_id, issue.message)
@@ -175,6 +180,30 @@ def pull_stream(
     audit.record(engine, bad, run_id(), now)
     logger.info("%s %s: %d records in %d pages", crm.value, stream, result.records, result.pages)
     return result
+
+
+def conversions(engine: Engine, crm: Crm, deletions: Sequence[Deletion]) -> list[AuditEvent]:
+    """An outcome per lead converted since the last pull, once: sales accepted it.
+
+    Counted in the conversion figures as an acceptance (once per lead, however often the
+    overlap brings it again), with the date and the Contact it became, for backtests.
+    """
+    converted = {d.crm_id: d for d in deletions if d.converted_to or d.converted_at}
+    if not converted:
+        return []
+    known = audit.contacts_with(engine, crm.value, "feedback", "accepted", sorted(converted))
+    return [
+        AuditEvent(
+            crm.value, d.crm_id, "feedback", "accepted",
+            detail={
+                "converted_to": d.converted_to,
+                "converted_at": d.converted_at.isoformat() if d.converted_at else None,
+            },
+            message="lead converted",
+        )
+        for crm_id, d in converted.items()
+        if crm_id not in known
+    ]  # fmt: skip
 
 
 @task(retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=retry_unless_fatal,

@@ -1,5 +1,6 @@
 """`python -m sandbox --port P --contacts N --seed S [--tier T] [--profile configured|stock]
-[--scopes a,b] [--faults SPEC]`."""
+[--scopes a,b] [--faults SPEC] [--salesforce-hidden-fields Lead.Industry,...]
+[--salesforce-no-customize] [--salesforce-converted-share F] [--salesforce-all-day-share F]`."""
 
 from __future__ import annotations
 
@@ -23,14 +24,28 @@ def main(argv: list[str] | None = None) -> None:
         "--profile",
         default="configured",
         choices=["configured", "stock"],
-        help="configured: the product's portal; stock: a HubSpot portal as it comes",
+        help="configured: the product's portal and org; stock: both CRMs as they come",
     )
     parser.add_argument(
         "--scopes", default=None, help="comma-separated HubSpot scopes the token is granted"
     )
     parser.add_argument("--faults", default=None, help="e.g. '500=0.02,reset=0.01,seed=7'")
     parser.add_argument("--activities-per-contact", type=float, default=20.0)
-    parser.add_argument("--tls-dir", default=None, help="where to write ca.pem (default: temp)")
+    parser.add_argument(
+        "--tls-dir", default=None, help="where to write ca.pem and the JWT key (default: temp)"
+    )
+    parser.add_argument(
+        "--salesforce-hidden-fields",
+        default="",
+        help="comma-separated Object.Field names field-level security hides from the user",
+    )
+    parser.add_argument(
+        "--salesforce-no-customize",
+        action="store_true",
+        help="the integration user lacks Customize Application (Tooling API creates fail)",
+    )
+    parser.add_argument("--salesforce-converted-share", type=float, default=0.05)
+    parser.add_argument("--salesforce-all-day-share", type=float, default=0.2)
     args = parser.parse_args(argv)
     serve(
         args.port,
@@ -43,6 +58,10 @@ def main(argv: list[str] | None = None) -> None:
         tls_dir=args.tls_dir,
         profile=args.profile,
         scopes=[s for s in args.scopes.split(",") if s] if args.scopes is not None else None,
+        salesforce_can_customize=not args.salesforce_no_customize,
+        salesforce_hidden_fields=[f for f in args.salesforce_hidden_fields.split(",") if f],
+        salesforce_converted_share=args.salesforce_converted_share,
+        salesforce_all_day_share=args.salesforce_all_day_share,
     )
 
 

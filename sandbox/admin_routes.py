@@ -11,13 +11,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox.clock import hubspot_iso, now_ms, salesforce_iso
+from sandbox.clock import hubspot_iso, salesforce_iso
 from sandbox.faults import rules_from_json
 from sandbox.hubspot_schema import CONTACT_PROPERTIES
 from sandbox.hubspot_store import CONTACT_ID_BASE, MEETING_ID_BASE, OWNER_ID_BASE, as_string
 from sandbox.ids import sf_id
 from sandbox.limits import Limits
-from sandbox.salesforce_schema import FIELDS
+from sandbox.salesforce_errors import SalesforceError
 from sandbox.state import Sandbox
 
 
@@ -54,8 +54,8 @@ def _hubspot_problem(name: str, value: Any) -> str | None:
     return None
 
 
-def _salesforce_problem(sobject: str, name: str) -> str | None:
-    ftype = FIELDS[sobject].get(name)
+def _salesforce_problem(schema: dict[str, str], sobject: str, name: str) -> str | None:
+    ftype = schema.get(name)
     if ftype is None:
         return f"no such field on {sobject}"
     if ftype in ("id", "date", "datetime") or name == "IsDeleted":
@@ -106,6 +106,7 @@ class AdminApi:
                 methods=["POST"],
             ),
             Route(a + "/salesforce/tasks", self.salesforce_tasks, methods=["GET"]),
+            Route(a + "/salesforce/convert", self.convert_lead, methods=["POST"]),
             Route(a + "/expected/{crm}", self.expected, methods=["GET"]),
             Route(a + "/outcomes", self.outcomes, methods=["GET"]),
         ]
@@ -127,6 +128,9 @@ class AdminApi:
                 "salesforce_session_id": creds.salesforce_session_id,
                 "salesforce_client_id": creds.salesforce_client_id,
                 "salesforce_client_secret": creds.salesforce_client_secret,
+                "salesforce_username": creds.salesforce_username,
+                "salesforce_jwt_key_file": sb.jwt_key_file,
+                "profile": sb.profile,
                 "spec": asdict(sb.spec),
                 "build_seconds": round(sb.build_seconds, 3),
                 "counts": {
@@ -265,8 +269,9 @@ class AdminApi:
         for sobject in ("Lead", "Contact", "Task"):
             row = org.lookup(sobject, rid)
             if row is not None:
-                record = org.render(sobject, row, list(FIELDS[sobject]))
-                tasks = [org.render("Task", t, list(FIELDS["Task"])) for t in org.tasks_for(rid)]
+                record = org.render(sobject, row, list(org.schema[sobject]))
+                task_fields = list(org.schema["Task"])
+                tasks = [org.render("Task", t, task_fields) for t in org.tasks_for(rid)]
                 return JSONResponse({"sobject": sobject, "fields": record, "tasks": tasks})
         return JSONResponse({"error": "no such record"}, status_code=404)
 
@@ -284,8 +289,11 @@ class AdminApi:
             return JSONResponse({"error": str(exc)}, status_code=400)
         if not isinstance(values, dict):
             return JSONResponse({"error": 'body: {"fields": {name: value}}'}, 400)
+        schema = org.schema[rec.sobject]
         problems = [
-            f"{name}: {why}" for name in values if (why := _salesforce_problem(rec.sobject, name))
+            f"{name}: {why}"
+            for name in values
+            if (why := _salesforce_problem(schema, rec.sobject, name))
         ]
         problems += filter(None, [_servable(values)])
         if problems:
@@ -293,16 +301,30 @@ class AdminApi:
         if rec.props is None:
             rec.props = {}
         rec.props.update(values)
-        old = rec.modified_ms
-        rec.modified_ms = now_ms()
-        org.index[rec.sobject].move(old, rec.modified_ms, rec.id)
+        org.touch(rec)
         return JSONResponse({"id": rid, "planted": sorted(values)})
 
     async def salesforce_tasks(self, request: Request) -> Response:
         org = self.sb.org
-        return JSONResponse(
-            [org.render("Task", t, list(FIELDS["Task"])) for t in org.created_tasks]
-        )
+        fields = list(org.schema["Task"])
+        return JSONResponse([org.render("Task", t, fields) for t in org.created_tasks])
+
+    async def convert_lead(self, request: Request) -> Response:
+        """Convert a live lead as a user would in the UI: `{"lead_id": "00Q..."}` ->
+        `{"contact_id": "003..."}`."""
+        try:
+            lead_id = (await _body(request)).get("lead_id")
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        if not isinstance(lead_id, str):
+            return JSONResponse({"error": 'body: {"lead_id": "00Q..."}'}, status_code=400)
+        try:
+            contact_id = self.sb.org.convert(lead_id)
+        except SalesforceError as exc:
+            return JSONResponse(
+                {"error": exc.message, "errorCode": exc.code}, status_code=exc.status
+            )
+        return JSONResponse({"lead_id": lead_id, "contact_id": contact_id})
 
     async def expected(self, request: Request) -> Response:
         """Every id a complete read should find, so tests can compare sets."""
@@ -324,9 +346,14 @@ class AdminApi:
         if crm == "salesforce":
             org = self.sb.org
             people = list(org.people.values())
+            live_leads = [p for p in people if p.sobject == "Lead" and not p.deleted]
+            converted = [p.id for p in live_leads if p.conversion is not None]
             return JSONResponse(
                 {
-                    "leads": [p.id for p in people if p.sobject == "Lead" and not p.deleted],
+                    # Converted leads come last: a test taking the first leads to write
+                    # to gets ones that can be written.
+                    "leads": [p.id for p in live_leads if p.conversion is None] + converted,
+                    "converted_leads": converted,
                     "contacts": [p.id for p in people if p.sobject == "Contact" and not p.deleted],
                     "deleted": [p.id for p in people if p.deleted],
                     "tasks": [

@@ -12,6 +12,8 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from sandbox.ids import sf_id
+
 DEFAULT_HUBSPOT_TOKEN = "pat-sandbox-00000000-0000-0000-0000-000000000000"
 DEFAULT_SALESFORCE_SESSION = "00D5g000000SANDBOX!sandbox-session"
 DEFAULT_CLIENT_ID = "sandbox-client-id"
@@ -19,6 +21,12 @@ DEFAULT_CLIENT_SECRET = "sandbox-client-secret"
 DEFAULT_HUBSPOT_CLIENT_ID = "sandbox-hubspot-client-id"
 DEFAULT_HUBSPOT_CLIENT_SECRET = "sandbox-hubspot-client-secret"
 DEFAULT_HUBSPOT_REFRESH_TOKEN = "sandbox-hubspot-refresh-token"
+# The org and its integration user: the user sessions act as, named by the JWT flow's
+# `sub` and by the token answer's identity URL (`.../id/<org id>/<user id>`).
+SALESFORCE_ORG_ID = "00D5g000000SANDBOX"
+SALESFORCE_USER_NUMBER = 999_999  # a User number no owner has
+SALESFORCE_USER_ID = sf_id("User", SALESFORCE_USER_NUMBER)
+DEFAULT_SALESFORCE_USERNAME = "integration@sandbox.example"
 
 # Every scope an endpoint of the sandbox asks for (sandbox.hubspot_access lists which):
 # what a private app set up for the product is granted, so the default token can do all.
@@ -44,6 +52,10 @@ class Credentials:
     salesforce_session_id: str = DEFAULT_SALESFORCE_SESSION
     salesforce_client_id: str = DEFAULT_CLIENT_ID
     salesforce_client_secret: str = DEFAULT_CLIENT_SECRET
+    salesforce_username: str = DEFAULT_SALESFORCE_USERNAME
+    # PEM of the public half of the key pair whose private half signs JWT assertions (set
+    # by the server, which writes the private key next to its CA).
+    jwt_public_key: str | None = None
     sessions: set[str] = field(default_factory=set)
     hubspot_client_id: str = DEFAULT_HUBSPOT_CLIENT_ID
     hubspot_client_secret: str = DEFAULT_HUBSPOT_CLIENT_SECRET
@@ -88,7 +100,7 @@ class Credentials:
 
     def new_salesforce_session(self) -> str:
         """Mint a session id, as the token endpoint does, and accept it from now on."""
-        session = "00D5g000000SANDBOX!" + secrets.token_urlsafe(24)
+        session = SALESFORCE_ORG_ID + "!" + secrets.token_urlsafe(24)
         self.sessions.add(session)
         return session
 

@@ -3,7 +3,8 @@
 
 A rule names a kind and fires either with a probability (`rate`, drawn from a seeded
 generator so a run is repeatable) or for the next `count` matching requests (exact, for
-tests). Rules can be limited to a CRM, a method and a path prefix.
+tests); given both, it fires with the probability until it has fired `count` times.
+Rules can be limited to a CRM, a method and a path prefix.
 
 Kinds:
   429         HubSpot-shaped rate-limit answer; HubSpot paths only. It carries
@@ -16,11 +17,16 @@ Kinds:
   partial     some records of a batch fail with a retriable error (batch endpoints only)
   expired     401: the session/token is expired (INVALID_SESSION_ID on Salesforce)
   lost_write  the write is applied, then the connection is dropped (writes only)
+  concurrent  Salesforce's concurrent long-running request limit: 403
+              REQUEST_LIMIT_EXCEEDED "ConcurrentPerOrgLongTxn Limit exceeded."
+              (Salesforce REST paths only, /services/data/...)
 
 Spec string (CLI `--faults`): comma-separated `kind=RATE` or `kind=xCOUNT`, each
 optionally `@/path/prefix`, plus `seed=N`, `slow_seconds=S`, `partial_share=F`,
-`retry_after=S` (or `retry_after=none`, for 429 rules). Example:
-`500=0.02,reset=0.01,partial=x1@/crm/v3/objects/contacts/batch/update,seed=7`.
+`retry_after=S` (or `retry_after=none`, for 429 rules), and `count=N` right after a
+rule, which caps how often that rule fires. Examples:
+`500=0.02,reset=0.01,partial=x1@/crm/v3/objects/contacts/batch/update,seed=7`;
+`concurrent=1.0@/services/data/v59.0/query,count=2` (the next two queries).
 """
 
 from __future__ import annotations
@@ -45,14 +51,28 @@ from sandbox.asgi import (
 )
 from sandbox.auth import Credentials
 
-KINDS = ("429", "500", "502", "503", "reset", "slow", "partial", "expired", "lost_write")
+KINDS = (
+    "429",
+    "500",
+    "502",
+    "503",
+    "reset",
+    "slow",
+    "partial",
+    "expired",
+    "lost_write",
+    "concurrent",
+)
+CONCURRENT_BODY = [
+    {"message": "ConcurrentPerOrgLongTxn Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}
+]
 
 
 @dataclass
 class FaultRule:
     kind: str
     rate: float | None = None  # probability per matching request
-    count: int | None = None  # or: the next `count` matching requests
+    count: int | None = None  # the next `count` matching requests (with a rate: at most)
     path: str = ""  # path prefix the rule applies to
     method: str | None = None
     crm: str | None = None  # "hubspot" | "salesforce"
@@ -63,8 +83,8 @@ class FaultRule:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {KINDS}")
-        if (self.rate is None) == (self.count is None):
-            raise ValueError(f"fault {self.kind}: give exactly one of rate and count")
+        if self.rate is None and self.count is None:
+            raise ValueError(f"fault {self.kind}: give a rate, a count or both")
 
 
 def is_batch(path: str) -> bool:
@@ -105,17 +125,19 @@ class Faults:
                 continue
             if rule.kind == "429" and crm != "hubspot":
                 continue
+            if rule.kind == "concurrent" and not path.startswith("/services/data/"):
+                continue  # a limit of Salesforce's REST API, not of its OAuth endpoints
             if rule.kind == "partial" and not is_batch(path):
                 continue
             if rule.kind == "lost_write" and not is_write(method, path):
                 continue
+            if rule.count is not None and rule.count <= 0:
+                continue
+            if rule.rate is not None and self.rng.random() >= rule.rate:
+                continue
             if rule.count is not None:
-                if rule.count <= 0:
-                    continue
                 rule.count -= 1
-                return rule
-            if rule.rate is not None and self.rng.random() < rule.rate:
-                return rule
+            return rule
         return None
 
     def describe(self) -> dict[str, Any]:
@@ -143,6 +165,11 @@ def parse_spec(spec: str | None) -> tuple[list[FaultRule], int]:
             continue
         if key == "retry_after":
             retry_after = None if value.lower() == "none" else int(value)
+            continue
+        if key == "count":
+            if not rules:
+                raise ValueError("count=N caps the rule before it; no rule comes first")
+            rules[-1].count = int(value)
             continue
         value, _, path = value.partition("@")
         if value.startswith("x"):
@@ -233,6 +260,7 @@ async def inject(
                         "errorCode": code,
                     }
                 ],
+                extra,  # Salesforce's own answers carry Sforce-Limit-Info
             )
         return True
     if kind == "reset":
@@ -265,6 +293,11 @@ async def inject(
     if kind == "partial":
         scope[PARTIAL_KEY] = (rng, rule.share)
         return False
+    if kind == "concurrent":
+        # Salesforce's other REQUEST_LIMIT_EXCEEDED: too many long-running requests at
+        # once (not the daily allowance). The usage header comes with it.
+        await respond(send, 403, CONCURRENT_BODY, extra)
+        return True
     if kind == "lost_write":
 
         async def swallow(message: Message) -> None:

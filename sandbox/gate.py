@@ -16,6 +16,10 @@ from sandbox.state import Sandbox, endpoint_label
 TOKEN_PATH = "/services/oauth2/token"
 HUBSPOT_TOKEN_PATH = "/oauth/v1/token"
 TOKEN_PATHS = (TOKEN_PATH, HUBSPOT_TOKEN_PATH)
+# Salesforce answers outside the REST API's request limits, so without Sforce-Limit-Info:
+# the OAuth endpoints, and the versions list (which needs no session either).
+SALESFORCE_OAUTH = "/services/oauth2/"
+SALESFORCE_VERSIONS = ("/services/data", "/services/data/")
 
 
 def crm_of(path: str) -> str | None:
@@ -80,7 +84,12 @@ class Gate:
                 ),
             )
             return
-        if crm == "salesforce" and path != TOKEN_PATH and token not in sb.credentials.sessions:
+        if (
+            crm == "salesforce"
+            and path != TOKEN_PATH
+            and path not in SALESFORCE_VERSIONS
+            and token not in sb.credentials.sessions
+        ):
             await respond(
                 send,
                 401,
@@ -90,7 +99,7 @@ class Gate:
 
         extra: dict[str, str] = {}
         rejection = None
-        if path in TOKEN_PATHS:
+        if path in TOKEN_PATHS or path.startswith(SALESFORCE_OAUTH) or path in SALESFORCE_VERSIONS:
             pass  # token endpoints are outside the API's request limits
         elif crm == "hubspot":
             rejection, extra = sb.limiter.hubspot(

@@ -23,6 +23,10 @@ SF_PREFIX = {
     "CampaignMember": "00v",
     "User": "005",
     "LeadStatus": "01J",
+    "PermissionSet": "0PS",
+    "FieldPermissions": "01k",
+    "PermissionSetAssignment": "0Pa",
+    "CustomField": "00N",
 }
 PREFIX_OBJECT = {v: k for k, v in SF_PREFIX.items()}
 

@@ -1,10 +1,9 @@
 """Salesforce REST v59.0 endpoints over an `Org`: query/queryAll with cursors, sObject
-rows, sObject Collections, limits, and the OAuth token endpoint."""
+rows, sObject Collections, limits, and the OAuth endpoints (token, userinfo)."""
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -16,17 +15,33 @@ from starlette.routing import Route
 from sandbox import faults, soql
 from sandbox.auth import Credentials
 from sandbox.limits import Limiter
-from sandbox.salesforce_schema import (
-    API_VERSION,
-    DATA_PATH,
-    FIELDS,
-    NOT_UPDATEABLE,
-    PICKLISTS,
-    REFERENCES,
+from sandbox.salesforce_oauth import (
+    JWT_GRANT,
+    OAuthError,
+    check_assertion,
+    check_client,
+    token_answer,
+    userinfo,
 )
+from sandbox.salesforce_schema import API_VERSION, DATA_PATH, REFERENCES, SETUP_OBJECTS
 from sandbox.salesforce_store import PAGE_SIZE, Org, SalesforceError
 
 COLLECTION_LIMIT = 200
+# sObject Collections process records in chunks, a new one at each change of type.
+CHUNK_LIMIT = 10
+CREATABLE = ("Task", *SETUP_OBJECTS)
+_DESCRIBE_TYPES = {
+    "id": "id",
+    "reference": "reference",
+    "string": "string",
+    "textarea": "textarea",
+    "picklist": "picklist",
+    "int": "int",
+    "double": "double",
+    "boolean": "boolean",
+    "date": "date",
+    "datetime": "datetime",
+}
 
 
 def sf_error(status: int, code: str, message: str) -> JSONResponse:
@@ -52,6 +67,7 @@ class SalesforceApi:
         d = DATA_PATH
         routes = [
             Route("/services/oauth2/token", self.token, methods=["POST"]),
+            Route("/services/oauth2/userinfo", self.userinfo, methods=["GET"]),
             Route("/services/data", self.versions, methods=["GET"]),
             Route("/services/data/", self.versions, methods=["GET"]),
             Route(d + "/sobjects/{sobject}/describe", self.describe, methods=["GET"]),
@@ -78,40 +94,26 @@ class SalesforceApi:
     # -- auth ---------------------------------------------------------------------------
 
     async def token(self, request: Request) -> Response:
+        """Client credentials or JWT bearer; any other grant type is refused."""
         # Parsed by hand: starlette's form parser needs python-multipart, and this
         # endpoint only ever receives application/x-www-form-urlencoded.
         parsed = parse_qs((await request.body()).decode("utf-8", "replace"))
         form = {k: v[0] for k, v in parsed.items()}
-        creds = self.credentials
-        if form.get("grant_type") != "client_credentials":
-            return JSONResponse(
-                {
-                    "error": "unsupported_grant_type",
-                    "error_description": "grant type not supported",
-                },
-                status_code=400,
-            )
-        if (
-            form.get("client_id") != creds.salesforce_client_id
-            or form.get("client_secret") != creds.salesforce_client_secret
-        ):
-            return JSONResponse(
-                {"error": "invalid_client", "error_description": "invalid client credentials"},
-                status_code=400,
-            )
-        session = creds.new_salesforce_session()
-        base = f"{request.url.scheme}://{request.url.netloc}"
-        return JSONResponse(
-            {
-                "access_token": session,
-                "instance_url": base,
-                "id": f"{base}/id/00D5g000000SANDBOX/005000000000001",
-                "token_type": "Bearer",
-                "issued_at": str(int(time.time() * 1000)),
-                "signature": "sandbox",
-                "scope": "api",
-            }
-        )
+        base = _base_url(request)
+        try:
+            grant = form.get("grant_type")
+            if grant == "client_credentials":
+                check_client(form, self.credentials)
+            elif grant == JWT_GRANT:
+                check_assertion(form.get("assertion"), self.credentials, base)
+            else:
+                raise OAuthError("unsupported_grant_type", "grant type not supported")
+        except OAuthError as exc:
+            return JSONResponse(exc.body(), status_code=400)
+        return JSONResponse(token_answer(self.credentials, base))
+
+    async def userinfo(self, request: Request) -> Response:
+        return JSONResponse(userinfo(self.credentials, _base_url(request)))
 
     async def versions(self, request: Request) -> Response:
         return JSONResponse([{"label": "Winter '24", "url": DATA_PATH, "version": API_VERSION}])
@@ -174,38 +176,29 @@ class SalesforceApi:
     # -- single records -----------------------------------------------------------------
 
     def _sobject(self, name: str) -> str | None:
-        return next((k for k in FIELDS if k.casefold() == name.casefold()), None)
+        return self.org.sobject_name(name)
 
     async def describe(self, request: Request) -> Response:
-        """A minimal describe: each field's name, type, writability and, for references, the
-        relationship name and the objects it points to."""
+        """A minimal describe of the fields the user can read: each field's name, type,
+        writability and, for references, the relationship name and the objects it points
+        to. Fields hidden by field-level security are left out, as the real API does."""
         sobject = self._sobject(request.path_params["sobject"])
         if sobject is None:
             return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
-        sf_types = {
-            "id": "id",
-            "reference": "reference",
-            "string": "string",
-            "picklist": "picklist",
-            "int": "int",
-            "double": "double",
-            "boolean": "boolean",
-            "date": "date",
-            "datetime": "datetime",
-        }
+        org = self.org
         fields = []
-        for name, ftype in FIELDS[sobject].items():
-            writable = name not in NOT_UPDATEABLE
-            allowed = PICKLISTS.get((sobject, name), set())
+        for name, ftype in org.visible_fields(sobject).items():
+            writable = org.editable(sobject, name)
+            allowed = org.picklist_values.get((sobject, name), set())
             relationship, targets = REFERENCES.get((sobject, name), (None, ()))
             fields.append(
                 {
                     "name": name,
                     "label": name.replace("__c", "").replace("_", " "),
-                    "type": sf_types[ftype],
+                    "type": _DESCRIBE_TYPES[ftype],
                     "custom": name.endswith("__c"),
                     "updateable": writable and sobject in ("Lead", "Contact"),
-                    "createable": writable and sobject == "Task",
+                    "createable": writable and sobject in CREATABLE,
                     "nillable": name != "Id",
                     "referenceTo": list(targets),
                     "relationshipName": relationship,
@@ -221,6 +214,7 @@ class SalesforceApi:
                 "label": sobject,
                 "custom": False,
                 "queryable": True,
+                "createable": sobject in CREATABLE,
                 "fields": fields,
             }
         )
@@ -232,7 +226,7 @@ class SalesforceApi:
         row = self.org.lookup(sobject, request.path_params["record_id"])
         if row is None or self.org.value(sobject, row, "IsDeleted"):
             return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
-        return JSONResponse(self.org.render(sobject, row, list(FIELDS[sobject])))
+        return JSONResponse(self.org.render(sobject, row, list(self.org.visible_fields(sobject))))
 
     async def patch_record(self, request: Request) -> Response:
         sobject = self._sobject(request.path_params["sobject"])
@@ -240,19 +234,32 @@ class SalesforceApi:
             return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
         try:
             values = await _json(request)
-            self.org.prepare_update(sobject, request.path_params["record_id"], values)()
+            if not isinstance(values, dict):
+                raise SalesforceError(400, "JSON_PARSER_ERROR", "expected a JSON object")
+            rid = request.path_params["record_id"]
+            if sobject in SETUP_OBJECTS:
+                self.org.access.prepare_update(sobject, rid, values)()
+            else:
+                self.org.prepare_update(sobject, rid, values)()
         except SalesforceError as exc:
             return JSONResponse(exc.body(), status_code=exc.status)
         return Response(status_code=204)
 
     async def create_record(self, request: Request) -> Response:
-        if self._sobject(request.path_params["sobject"]) != "Task":
-            return sf_error(400, "NOT_FOUND", "Only Task records are created in this org")
+        sobject = self._sobject(request.path_params["sobject"])
+        if sobject is None:
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        if sobject not in CREATABLE:
+            return sf_error(
+                400, "NOT_FOUND", f"Only {', '.join(CREATABLE)} records are created in this org"
+            )
         try:
             values = await _json(request)
-            new_id = self.org.prepare_task(values)()
+            if not isinstance(values, dict):
+                raise SalesforceError(400, "JSON_PARSER_ERROR", "expected a JSON object")
+            new_id = self.org.prepare_create(sobject, values)()
         except SalesforceError as exc:
-            return JSONResponse(exc.body(), status_code=400)
+            return JSONResponse(exc.body(), status_code=exc.status)
         return JSONResponse({"id": new_id, "success": True, "errors": []}, status_code=201)
 
     # -- sObject Collections ------------------------------------------------------------
@@ -268,6 +275,15 @@ class SalesforceApi:
                 "EXCEEDED_ID_LIMIT",
                 "record limit reached. cannot submit "
                 f"more than {COLLECTION_LIMIT} records into this call",
+            )
+        if _chunks(records) > CHUNK_LIMIT:
+            # "A single request can process up to 10 chunks" (sObject Collections); the
+            # wording is the platform's own for this limit.
+            raise SalesforceError(
+                400,
+                "LIMIT_EXCEEDED",
+                f"Cannot have more than {CHUNK_LIMIT} chunks in a single operation. "
+                "Please rearrange the data to reduce chunking.",
             )
         return records, bool(body.get("allOrNone", False))
 
@@ -288,12 +304,13 @@ class SalesforceApi:
     async def collections_create(self, request: Request) -> Response:
         try:
             records, all_or_none = await self._collection(request)
+            _check_mixed(records)
         except SalesforceError as exc:
             return JSONResponse(exc.body(), status_code=400)
 
         def prepare(rec: dict[str, Any]) -> Callable[[], str]:
-            sobject = (rec.get("attributes") or {}).get("type")
-            if self._sobject(sobject or "") != "Task":
+            sobject = self._sobject(str((rec.get("attributes") or {}).get("type") or ""))
+            if sobject not in CREATABLE:
                 raise SalesforceError(400, "INVALID_TYPE", "Must send a concrete entity type.")
             if _record_id(rec):
                 raise SalesforceError(
@@ -302,7 +319,7 @@ class SalesforceApi:
                     "cannot specify Id in an insert call",
                     ["Id"],
                 )
-            return self.org.prepare_task(rec)
+            return self.org.prepare_create(sobject, rec)
 
         return self._apply(request, records, all_or_none, prepare, lambda _, result: result)
 
@@ -354,6 +371,40 @@ class SalesforceApi:
             else:
                 results.append({"id": id_of(rec, p()), "success": True, "errors": []})
         return JSONResponse(results)
+
+
+def _base_url(request: Request) -> str:
+    """The URL the client reached the sandbox at: its instance URL (and My Domain)."""
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+def _chunks(records: list[Any]) -> int:
+    """How many chunks a collection is processed in: one more at each change of type."""
+    count, previous = 0, None
+    for rec in records:
+        attributes = rec.get("attributes") if isinstance(rec, dict) else None
+        kind = str((attributes or {}).get("type") or "").casefold()
+        if count == 0 or kind != previous:
+            count, previous = count + 1, kind
+    return count
+
+
+def _check_mixed(records: list[Any]) -> None:
+    """Setup objects (permission sets and their records) and other objects cannot be
+    created in one call."""
+    kinds = {
+        str((rec.get("attributes") or {}).get("type") or "").casefold()
+        for rec in records
+        if isinstance(rec, dict)
+    }
+    setup = {o.casefold() for o in SETUP_OBJECTS}
+    if kinds & setup and kinds - setup:
+        raise SalesforceError(
+            400,
+            "MIXED_DML_OPERATION",
+            "DML operation on setup object is not permitted after you have updated a "
+            "non-setup object (or vice versa)",
+        )
 
 
 def _record_id(record: dict[str, Any]) -> str | None:

@@ -1,8 +1,10 @@
 """Salesforce objects the org serves: field types, which fields are updateable, the
-LeadStatus picklist, and how generated activities become Tasks, Events and
-CampaignMembers."""
+LeadStatus picklist of each profile, the org's options, and how generated activities
+become Tasks, Events and CampaignMembers."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from sandbox import catalog
 from sandbox.population import KIND
@@ -17,6 +19,15 @@ _WRITE_BACK = {
     "Score_Grade__c": "string",
     "Score_Reasons__c": "string",
     "Score_Model_Version__c": "string",
+}
+# Custom fields of activities live on Activity: Task and Event both have them.
+_ACTIVITY_CUSTOM = {
+    "Url__c": "string",
+    "Asset__c": "string",
+    "Asset_Type__c": "string",
+    "Form__c": "string",
+    "Campaign__c": "string",
+    "Handoff_Key__c": "string",
 }
 _AUDIT = {
     "CreatedDate": "datetime",
@@ -38,8 +49,12 @@ FIELDS: dict[str, dict[str, str]] = {
         "Industry": "picklist",
         "Country": "string",
         "Status": "picklist",
+        "LeadSource": "picklist",
         "OwnerId": "reference",
         "IsConverted": "boolean",
+        "ConvertedContactId": "reference",
+        "ConvertedAccountId": "reference",
+        "ConvertedDate": "date",
         "Business_License__c": "string",
         "Real_Estate_License__c": "string",
         **_AUDIT,
@@ -53,6 +68,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "Title": "string",
         "AccountId": "reference",
         "MailingCountry": "string",
+        "LeadSource": "picklist",
         "OwnerId": "reference",
         "Business_License__c": "string",
         "Real_Estate_License__c": "string",
@@ -73,6 +89,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "FirstName": "string",
         "LastName": "string",
         "Email": "string",
+        "Username": "string",
         "IsActive": "boolean",
         "SystemModstamp": "datetime",
     },
@@ -107,12 +124,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "Status": "picklist",
         "Priority": "picklist",
         "Description": "string",
-        "Url__c": "string",
-        "Asset__c": "string",
-        "Asset_Type__c": "string",
-        "Form__c": "string",
-        "Campaign__c": "string",
-        "Handoff_Key__c": "string",
+        **_ACTIVITY_CUSTOM,
         **_AUDIT,
     },
     "Event": {
@@ -121,11 +133,44 @@ FIELDS: dict[str, dict[str, str]] = {
         "OwnerId": "reference",
         "Subject": "string",
         "Type": "picklist",
+        "IsAllDayEvent": "boolean",
         "ActivityDateTime": "datetime",
+        "ActivityDate": "date",
         "StartDateTime": "datetime",
+        "DurationInMinutes": "int",
+        **_ACTIVITY_CUSTOM,
         **_AUDIT,
     },
+    # Setup objects: how field-level access is granted (see salesforce_access).
+    "PermissionSet": {
+        "Id": "id",
+        "Name": "string",
+        "Label": "string",
+        "Description": "string",
+        "IsOwnedByProfile": "boolean",
+        "CreatedDate": "datetime",
+        "SystemModstamp": "datetime",
+    },
+    "FieldPermissions": {
+        "Id": "id",
+        "ParentId": "reference",
+        "SobjectType": "picklist",
+        "Field": "picklist",
+        "PermissionsRead": "boolean",
+        "PermissionsEdit": "boolean",
+        "SystemModstamp": "datetime",
+    },
+    "PermissionSetAssignment": {
+        "Id": "id",
+        "AssigneeId": "reference",
+        "PermissionSetId": "reference",
+        "SystemModstamp": "datetime",
+    },
 }
+# Objects whose fields an admin customizes: a stock org has no `__c` field on them.
+CUSTOMIZABLE = ("Lead", "Contact", "Task", "Event", "CampaignMember", "Campaign")
+# Setup objects the API creates (single records, as a setup command does).
+SETUP_OBJECTS = ("PermissionSet", "FieldPermissions", "PermissionSetAssignment")
 # Relationship name -> (target object, foreign-key field), per object.
 RELATIONSHIPS: dict[str, dict[str, tuple[str, str]]] = {
     "Contact": {"Account": ("Account", "AccountId"), "Owner": ("User", "OwnerId")},
@@ -145,6 +190,11 @@ REFERENCES: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("Task", "OwnerId"): ("Owner", ("Group", "User")),
     ("Event", "WhoId"): ("Who", ("Contact", "Lead")),
     ("Event", "OwnerId"): ("Owner", ("Group", "User")),
+    ("Lead", "ConvertedContactId"): ("ConvertedContact", ("Contact",)),
+    ("Lead", "ConvertedAccountId"): ("ConvertedAccount", ("Account",)),
+    ("FieldPermissions", "ParentId"): ("Parent", ("PermissionSet",)),
+    ("PermissionSetAssignment", "AssigneeId"): ("Assignee", ("User",)),
+    ("PermissionSetAssignment", "PermissionSetId"): ("PermissionSet", ("PermissionSet",)),
 }
 NOT_UPDATEABLE = {
     "Id",
@@ -153,9 +203,15 @@ NOT_UPDATEABLE = {
     "SystemModstamp",
     "IsDeleted",
     "IsConverted",
+    # Set by lead conversion only.
+    "ConvertedContactId",
+    "ConvertedAccountId",
+    "ConvertedDate",
 }
 
-LEAD_STATUSES: tuple[tuple[str, bool, bool], ...] = (  # label, IsConverted, IsDefault
+LeadStatusRow = tuple[str, bool, bool]  # label, IsConverted, IsDefault
+# The product's development org: the stock values plus the ones the product writes.
+LEAD_STATUSES: tuple[LeadStatusRow, ...] = (
     ("Open - Not Contacted", False, True),
     ("Working - Contacted", False, False),
     ("Marketing Qualified", False, False),
@@ -164,7 +220,57 @@ LEAD_STATUSES: tuple[tuple[str, bool, bool], ...] = (  # label, IsConverted, IsD
     ("Unqualified", False, False),
     ("Closed - Converted", True, False),
 )
+# A new org's Lead Status picklist, as Salesforce ships it.
+STOCK_LEAD_STATUSES: tuple[LeadStatusRow, ...] = (
+    ("Open - Not Contacted", False, True),
+    ("Working - Contacted", False, False),
+    ("Closed - Converted", True, False),
+    ("Closed - Not Converted", False, False),
+)
 PICKLISTS = {("Lead", "Status"): {s for s, _, _ in LEAD_STATUSES}}
+# The Lead Source picklist (Lead and Contact) as a new org has it; it is not restricted.
+LEAD_SOURCES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")
+
+
+@dataclass(frozen=True)
+class OrgOptions:
+    """How the org is set up: the profile, the integration user's permissions, and the
+    shares of converted leads and all-day events in the generated data."""
+
+    profile: str = "configured"  # "configured" | "stock"
+    # False: the user lacks "Customize Application" (Tooling API creates are refused).
+    can_customize: bool = True
+    # "Object.Field" names the integration user cannot see (field-level security).
+    hidden_fields: frozenset[str] = field(default_factory=frozenset)
+    converted_share: float = 0.05  # of live leads, picked by seed
+    all_day_share: float = 0.2  # of events, picked by seed
+
+    def __post_init__(self) -> None:
+        if self.profile not in ("configured", "stock"):
+            raise ValueError("profile must be 'configured' or 'stock'")
+        for name in ("converted_share", "all_day_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+        fields = org_fields(self.profile)
+        for name in self.hidden_fields:
+            obj, dot, fname = name.partition(".")
+            if not dot or fname not in fields.get(obj, {}):
+                raise ValueError(f"hidden field {name!r}: expected Object.Field of the org")
+
+
+def lead_statuses(profile: str) -> tuple[LeadStatusRow, ...]:
+    return STOCK_LEAD_STATUSES if profile == "stock" else LEAD_STATUSES
+
+
+def org_fields(profile: str) -> dict[str, dict[str, str]]:
+    """The fields each object has in a new org of `profile` (a copy the org may extend):
+    a stock org has none of the product's custom fields."""
+    fields = {obj: dict(names) for obj, names in FIELDS.items()}
+    if profile == "stock":
+        for obj in CUSTOMIZABLE:
+            fields[obj] = {n: t for n, t in fields[obj].items() if not n.endswith("__c")}
+    return fields
+
 
 # Generated activities: kind -> Task Type (the kinds not here are members or events).
 TASK_TYPES = {
@@ -231,16 +337,30 @@ def task_fields(kind: int, detail: int) -> dict[str, str | None]:
     return out
 
 
-def lead_status(stage: str, hubspot_status: str) -> str:
-    """The Lead.Status a generated person starts with (from the shared journey model)."""
+# The configured org's open statuses as a stock org has them.
+_STOCK_STATUS = {
+    "Marketing Qualified": "Working - Contacted",
+    "Sales Qualified": "Working - Contacted",
+    "Recycled": "Closed - Not Converted",
+    "Unqualified": "Closed - Not Converted",
+}
+
+
+def lead_status(stage: str, hubspot_status: str, profile: str = "configured") -> str:
+    """The Lead.Status a generated, unconverted lead has (from the shared journey model).
+
+    Only conversion sets a converted status, so a customer whose lead was not converted
+    is still being worked. A stock org knows only the stock values: recycled and
+    disqualified leads are "Closed - Not Converted", qualified ones are being worked.
+    """
     if stage == "marketingqualifiedlead":
-        return "Marketing Qualified"
-    if stage == "salesqualifiedlead":
-        return "Sales Qualified"
-    if stage == "customer":
-        return "Closed - Converted"
-    return {
-        "NEW": "Open - Not Contacted",
-        "UNQUALIFIED": "Unqualified",
-        "BAD_TIMING": "Recycled",
-    }.get(hubspot_status, "Working - Contacted")
+        status = "Marketing Qualified"
+    elif stage in ("salesqualifiedlead", "customer"):
+        status = "Sales Qualified"
+    else:
+        status = {
+            "NEW": "Open - Not Contacted",
+            "UNQUALIFIED": "Unqualified",
+            "BAD_TIMING": "Recycled",
+        }.get(hubspot_status, "Working - Contacted")
+    return _STOCK_STATUS.get(status, status) if profile == "stock" else status

@@ -18,38 +18,28 @@ from sandbox import catalog, soql
 from sandbox.clock import DAY_MS, now_ms, parse_instant, salesforce_date, salesforce_iso
 from sandbox.ids import sf_id
 from sandbox.population import Population
-from sandbox.salesforce_rows import SalesforceRows, SfTask
+from sandbox.salesforce_errors import SalesforceError, no_such_column, not_writable
+from sandbox.salesforce_rows import SalesforceRows, SfPerson, SfTask
 from sandbox.salesforce_schema import (
     DATA_PATH,
-    FIELDS,
-    LEAD_STATUSES,
+    LEAD_SOURCES,
     NOT_UPDATEABLE,
-    PICKLISTS,
     RELATIONSHIPS,
+    SETUP_OBJECTS,
     TASK_TYPES,
+    OrgOptions,
+    org_fields,
 )
+
+__all__ = ["PAGE_SIZE", "Org", "QueryResult", "SalesforceError"]
 
 PAGE_SIZE = 2000
 MAX_CURSORS = 200
 
 
-class SalesforceError(Exception):
-    """An error as Salesforce reports it: HTTP status, errorCode, message, fields."""
-
-    def __init__(self, status: int, code: str, message: str, fields: list[str] | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-        self.fields = fields or []
-
-    def body(self) -> list[dict[str, Any]]:
-        out: dict[str, Any] = {"message": self.message, "errorCode": self.code}
-        if self.fields:
-            out["fields"] = self.fields
-        return [out]
-
-    def record_error(self) -> dict[str, Any]:
-        """The form used inside sObject Collections results."""
-        return {"statusCode": self.code, "message": self.message, "fields": self.fields}
+def converted_lead() -> SalesforceError:
+    """What Salesforce answers for a write to, or a reference to, a converted lead."""
+    return SalesforceError(400, "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")
 
 
 @dataclass
@@ -62,16 +52,56 @@ class QueryResult:
 class Org(SalesforceRows):
     """A Salesforce org rendered from the population's Salesforce share."""
 
-    def __init__(self, population: Population) -> None:
-        super().__init__(population)
+    def __init__(self, population: Population, options: OrgOptions | None = None) -> None:
+        # (object, field) -> the value a record that never set the field has (Checkbox).
+        self.defaults: dict[tuple[str, str], Any] = {}
+        super().__init__(population, options)
+        # The fields each object has in this org (Tooling API creates add to them).
+        self.schema = org_fields(self.options.profile)
+        # Restricted picklists: a write of another value is refused.
+        self.picklists = {("Lead", "Status"): {label for label, _, _ in self.statuses}}
+        # What describe lists for each picklist (Lead Source takes other values too).
+        self.picklist_values: dict[tuple[str, str], set[str]] = {
+            **self.picklists,
+            ("Lead", "LeadSource"): set(LEAD_SOURCES),
+            ("Contact", "LeadSource"): set(LEAD_SOURCES),
+        }
         self.cursors: OrderedDict[str, QueryResult] = OrderedDict()
         self._cursor_seq = 0
+
+    # -- schema as the integration user sees it ----------------------------------------------
+
+    def sobject_name(self, name: str) -> str | None:
+        """The object's name as the org spells it (names are case-insensitive)."""
+        return next((k for k in self.schema if k.casefold() == name.casefold()), None)
+
+    def visible_fields(self, sobject: str) -> dict[str, str]:
+        """Name -> type of the fields the user can read, in describe order."""
+        readable = self.access.readable
+        return {n: t for n, t in self.schema[sobject].items() if readable(sobject, n)}
+
+    def editable(self, sobject: str, name: str) -> bool:
+        return name not in NOT_UPDATEABLE and self.access.editable(sobject, name)
+
+    def add_field(self, sobject: str, name: str, ftype: str, default: Any = None) -> None:
+        """A new custom field: it exists at once, but the user has no access to it yet."""
+        self.schema[sobject][name] = ftype
+        if default is not None:
+            self.defaults[(sobject, name)] = default
+        self.access.restrict(sobject, name)
+
+    def value(self, sobject: str, row: Any, name: str) -> Any:
+        found = super().value(sobject, row, name)
+        if found is None and self.defaults:
+            return self.defaults.get((sobject, name))
+        return found
 
     # -- query ----------------------------------------------------------------------------
 
     def resolver(self, sobject: str) -> soql.Resolver:
-        """Field name (any case, or Relationship.Field) -> (type, getter)."""
-        fields = {k.casefold(): k for k in FIELDS[sobject]}
+        """Field name (any case, or Relationship.Field) -> (type, getter), over the fields
+        the user can read."""
+        fields = {k.casefold(): k for k in self.visible_fields(sobject)}
         rels = {k.casefold(): v for k, v in RELATIONSHIPS.get(sobject, {}).items()}
 
         def resolve(name: str) -> tuple[str, Callable[[Any], Any]]:
@@ -81,7 +111,7 @@ class Org(SalesforceRows):
                 if rel is None:
                     raise _no_column(name, sobject, relationship=True)
                 target, fk = rel
-                t_fields = {k.casefold(): k for k in FIELDS[target]}
+                t_fields = {k.casefold(): k for k in self.visible_fields(target)}
                 canonical = t_fields.get(target_field.casefold())
                 if canonical is None:
                     raise _no_column(target_field, target)
@@ -92,11 +122,11 @@ class Org(SalesforceRows):
                     related = self.lookup(target, self.value(sobject, row, fk))
                     return None if related is None else self.value(target, related, t_field)
 
-                return FIELDS[target][canonical], get_rel
+                return self.schema[target][canonical], get_rel
             canonical = fields.get(name.casefold())
             if canonical is None:
                 raise _no_column(name, sobject)
-            return FIELDS[sobject][canonical], lambda row: self.value(sobject, row, canonical)
+            return self.schema[sobject][canonical], lambda row: self.value(sobject, row, canonical)
 
         return resolve
 
@@ -118,9 +148,11 @@ class Org(SalesforceRows):
         if sobject == "Account":
             return list(self.population.companies)
         if sobject == "User":
-            return list(self.population.owners)
+            return self.users()
         if sobject == "LeadStatus":
-            return list(range(len(LEAD_STATUSES)))
+            return list(range(len(self.statuses)))
+        if sobject in SETUP_OBJECTS:
+            return self.access.rows(sobject)
         return list(range(len(catalog.CAMPAIGNS)))
 
     def _order_key(self, sobject: str) -> Callable[[Any], tuple[Any, Any]]:
@@ -141,10 +173,13 @@ class Org(SalesforceRows):
         who_field = {"Task": "WhoId", "Event": "WhoId"}.get(sobject)
         who = soql.key_values(where, who_field) if who_field else None
         if who is not None:
+            # The people whose activities name one of these records (a converted lead's
+            # activities name its contact).
             people = {
-                rec.person.index
+                index
                 for w in who
                 if (rec := self.lookup("Lead", str(w)) or self.lookup("Contact", str(w)))
+                for index in self.by_parent.get(rec.id, ())
             }
             person, pos = log.person, positions
             rows = [r for r in rows if person[pos[r]] in people]
@@ -157,7 +192,7 @@ class Org(SalesforceRows):
     def query(self, text: str, include_deleted: bool) -> QueryResult:
         """Run a SOQL query; rows are kept so that pages can be served from a cursor."""
         q = soql.parse(text)
-        sobject = next((k for k in FIELDS if k.casefold() == q.sobject.casefold()), None)
+        sobject = self.sobject_name(q.sobject)
         if sobject is None:
             raise soql.SoqlError(
                 "INVALID_TYPE",
@@ -170,7 +205,7 @@ class Org(SalesforceRows):
             resolve(name)  # unknown fields are INVALID_FIELD even if no row matches
         pred = soql.compile_where(q.where, resolve)
         candidates = self._scan(sobject, q.where)
-        if "IsDeleted" in FIELDS[sobject] and not include_deleted:
+        if "IsDeleted" in self.schema[sobject] and not include_deleted:
             deleted = resolve("IsDeleted")[1]
             rows = [r for r in candidates if not deleted(r) and pred(r)]
         else:
@@ -193,7 +228,7 @@ class Org(SalesforceRows):
 
     def render(self, sobject: str, row: Any, fields: list[str]) -> dict[str, Any]:
         """One record as the REST API returns it (attributes first, fields in SELECT order)."""
-        resolve_fields = {k.casefold(): k for k in FIELDS[sobject]}
+        resolve_fields = {k.casefold(): k for k in self.schema[sobject]}
         rid = self.value(sobject, row, "Id")
         out: dict[str, Any] = {
             "attributes": {"type": sobject, "url": f"{DATA_PATH}/sobjects/{sobject}/{rid}"}
@@ -219,14 +254,15 @@ class Org(SalesforceRows):
                             "url": f"{DATA_PATH}/sobjects/{target}/{tid}",
                         }
                     }
-                canonical = next(k for k in FIELDS[target] if k.casefold() == tfield.casefold())
+                schema = self.schema[target]
+                canonical = next(k for k in schema if k.casefold() == tfield.casefold())
                 nested[canonical] = _json_value(
-                    FIELDS[target][canonical], self.value(target, related, canonical)
+                    schema[canonical], self.value(target, related, canonical)
                 )
                 continue
             canonical = resolve_fields[name.casefold()]
             out[canonical] = _json_value(
-                FIELDS[sobject][canonical], self.value(sobject, row, canonical)
+                self.schema[sobject][canonical], self.value(sobject, row, canonical)
             )
         return out
 
@@ -234,30 +270,17 @@ class Org(SalesforceRows):
 
     def check_fields(self, sobject: str, values: dict[str, Any], creating: bool) -> dict[str, Any]:
         """Validated, typed field values for a write, or SalesforceError."""
-        fields = {k.casefold(): k for k in FIELDS[sobject]}
+        fields = {k.casefold(): k for k in self.schema[sobject]}
         out: dict[str, Any] = {}
         for name, raw in values.items():
             if name in ("attributes", "id", "Id"):
                 continue
             canonical = fields.get(name.casefold())
-            if canonical is None:
-                raise SalesforceError(
-                    400,
-                    "INVALID_FIELD",
-                    f"No such column '{name}' on sobject of type {sobject}",
-                    [name],
-                )
-            if canonical in NOT_UPDATEABLE:
-                verb = "create" if creating else "update"
-                raise SalesforceError(
-                    400,
-                    "INVALID_FIELD_FOR_INSERT_UPDATE",
-                    f"Unable to {verb} fields: {canonical}. Please check the "
-                    "security settings of this field and verify that it is "
-                    "read/write for your profile or permission set.",
-                    [canonical],
-                )
-            out[canonical] = _typed_input(sobject, canonical, raw)
+            if canonical is None or not self.access.readable(sobject, canonical):
+                raise no_such_column(name, sobject)
+            if not self.editable(sobject, canonical):
+                raise not_writable(canonical, creating)
+            out[canonical] = self._typed_input(sobject, canonical, raw)
         return out
 
     def prepare_update(
@@ -282,33 +305,53 @@ class Org(SalesforceRows):
             raise SalesforceError(404, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
         if rec.deleted:
             raise SalesforceError(404, "ENTITY_IS_DELETED", "entity is deleted")
+        if rec.conversion is not None:
+            raise converted_lead()
         typed = self.check_fields(sobject, values, creating=False)
 
         def apply() -> None:
             if rec.props is None:
                 rec.props = {}
             rec.props.update(typed)
-            old = rec.modified_ms
-            rec.modified_ms = now_ms()
-            self.index[sobject].move(old, rec.modified_ms, rec.id)
+            self.touch(rec)
 
         return apply
+
+    def touch(self, rec: SfPerson) -> None:
+        """Stamp a change on a Lead or Contact (SystemModstamp moves in the index)."""
+        old = rec.modified_ms
+        rec.modified_ms = now_ms()
+        self.index[rec.sobject].move(old, rec.modified_ms, rec.id)
+
+    def prepare_create(self, sobject: str, values: dict[str, Any]) -> Callable[[], str]:
+        """Validate one create of an object the API creates here; return its closure."""
+        if sobject == "Task":
+            return self.prepare_task(values)
+        if sobject in SETUP_OBJECTS:
+            return self.access.prepare_create(sobject, values, self.schema_of)
+        raise SalesforceError(
+            400, "INVALID_TYPE", f"sObject type '{sobject}' is not creatable in this org"
+        )
+
+    def schema_of(self, sobject: str) -> dict[str, str]:
+        """The fields of an object named in any case ({} for no such object)."""
+        name = self.sobject_name(sobject)
+        return {} if name is None else self.schema[name]
 
     def prepare_task(self, values: dict[str, Any]) -> Callable[[], str]:
         """Validate one Task create; return the closure that creates it (-> new id)."""
         typed = self.check_fields("Task", values, creating=True)
         who = typed.get("WhoId")
-        if (
-            who is not None
-            and self.lookup("Lead", who) is None
-            and self.lookup("Contact", who) is None
-        ):
+        lead = self.lookup("Lead", who)
+        if who is not None and lead is None and self.lookup("Contact", who) is None:
             raise SalesforceError(
                 400,
                 "FIELD_INTEGRITY_EXCEPTION",
                 f"Name ID: id value of incorrect type: {who}",
                 ["WhoId"],
             )
+        if lead is not None and lead.conversion is not None:
+            raise converted_lead()
         typed.setdefault("Status", "Not Started")
         typed.setdefault("Priority", "Normal")
         typed.setdefault("TaskSubtype", "Task")
@@ -323,6 +366,74 @@ class Org(SalesforceRows):
             return task.id
 
         return create
+
+    def convert(self, lead_id: str) -> str:
+        """Convert a live lead as a user would: into the live Contact with its email, or a
+        new one; its activities move to the contact. Returns the contact's id."""
+        lead = self.lookup("Lead", lead_id)
+        if lead is None:
+            raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
+        if lead.deleted:
+            raise SalesforceError(400, "ENTITY_IS_DELETED", "entity is deleted")
+        if lead.conversion is not None:
+            raise converted_lead()
+        contact = self._contact_with_email(self.value("Lead", lead, "Email"))
+        if contact is None:
+            contact = SfPerson("Contact", sf_id("Contact", self.counters["Contact"]), lead.person)
+            contact.twin = lead.twin
+            # The lead's values on fields the Contact has too carry over.
+            shared = self.schema["Contact"].keys() - NOT_UPDATEABLE
+            contact.props = {k: v for k, v in (lead.props or {}).items() if k in shared} or None
+            contact.created_ms = contact.modified_ms = now_ms()
+            self.add_person(contact)
+        self.link_conversion(lead, contact, now_ms() // DAY_MS * DAY_MS)
+        self.touch(lead)
+        self.touch(contact)
+        return contact.id
+
+    def _contact_with_email(self, email: Any) -> SfPerson | None:
+        if not isinstance(email, str) or not email:
+            return None
+        wanted = email.casefold()
+        for rec in self.people.values():
+            if rec.sobject == "Contact" and not rec.deleted:
+                value = self.value("Contact", rec, "Email")
+                if isinstance(value, str) and value.casefold() == wanted:
+                    return rec
+        return None
+
+    def _typed_input(self, sobject: str, name: str, raw: Any) -> Any:
+        ftype = self.schema[sobject][name]
+        if raw is None:
+            return None
+        try:
+            if ftype == "double":
+                return float(raw)
+            if ftype == "int":
+                return int(raw)
+            if ftype == "boolean":
+                if not isinstance(raw, bool):
+                    raise ValueError(raw)
+                return raw
+            if ftype in ("date", "datetime"):
+                ms = parse_instant(str(raw))
+                return ms // DAY_MS * DAY_MS if ftype == "date" else ms
+        except (TypeError, ValueError) as exc:
+            raise SalesforceError(
+                400,
+                "JSON_PARSER_ERROR",
+                f"Cannot deserialize instance of {ftype} from value {raw!r} for field {name}",
+                [name],
+            ) from exc
+        allowed = self.picklists.get((sobject, name))
+        if allowed is not None and raw not in allowed:
+            raise SalesforceError(
+                400,
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                f"{name}: bad value for restricted picklist field: {raw}",
+                [name],
+            )
+        return str(raw)
 
     def tasks_for(self, who: str) -> list[SfTask]:
         return [t for t in self.created_tasks if t.fields.get("WhoId") == who]
@@ -397,37 +508,3 @@ def _json_value(ftype: str, value: Any) -> Any:
     if ftype == "date":
         return salesforce_date(value)
     return value
-
-
-def _typed_input(sobject: str, name: str, raw: Any) -> Any:
-    ftype = FIELDS[sobject][name]
-    if raw is None:
-        return None
-    try:
-        if ftype == "double":
-            return float(raw)
-        if ftype == "int":
-            return int(raw)
-        if ftype == "boolean":
-            if not isinstance(raw, bool):
-                raise ValueError(raw)
-            return raw
-        if ftype in ("date", "datetime"):
-            ms = parse_instant(str(raw))
-            return ms // DAY_MS * DAY_MS if ftype == "date" else ms
-    except (TypeError, ValueError) as exc:
-        raise SalesforceError(
-            400,
-            "JSON_PARSER_ERROR",
-            f"Cannot deserialize instance of {ftype} from value {raw!r} for field {name}",
-            [name],
-        ) from exc
-    allowed = PICKLISTS.get((sobject, name))
-    if allowed is not None and raw not in allowed:
-        raise SalesforceError(
-            400,
-            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-            f"{name}: bad value for restricted picklist field: {raw}",
-            [name],
-        )
-    return str(raw)

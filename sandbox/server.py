@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -58,6 +59,8 @@ class SandboxServer:
         self.port = self._sock.getsockname()[1]
         sandbox.base_url = f"https://{host}:{self.port}"
         sandbox.ca_file = str(self.tls.ca_file)
+        sandbox.jwt_key_file = str(self.tls.jwt_key_file)
+        sandbox.credentials.jwt_public_key = self.tls.jwt_public_key
         config = uvicorn.Config(
             create_app(sandbox),
             ssl_certfile=str(self.tls.cert_file),
@@ -116,31 +119,40 @@ def serve(
     tls_dir: str | None = None,
     profile: str = "configured",
     scopes: Iterable[str] | None = None,
+    **salesforce: Any,
 ) -> None:
     """Build a sandbox and serve it in the foreground, printing where it listens.
 
-    Prints the HubSpot base URL, the Salesforce instance URL and the CA file path (and
-    the fixed credentials), then serves until interrupted. `profile` is "configured" or
-    "stock"; `scopes` are all the HubSpot token is granted (default: the product's).
+    Prints the HubSpot base URL, the Salesforce instance URL, the CA file path and the
+    Salesforce JWT key file (and the fixed credentials), then serves until interrupted.
+    `profile` is "configured" or "stock"; `scopes` are all the HubSpot token is granted
+    (default: the product's); `salesforce` are build_sandbox's `salesforce_*` options.
     """
     rules, seed_faults = parse_spec(faults)
     spec = PopulationSpec(
         contacts=contacts, seed=seed, activities_per_contact=activities_per_contact
     )
     sandbox = build_sandbox(
-        spec, Limits(hubspot_tier=tier), Faults(rules, seed_faults), profile=profile, scopes=scopes
+        spec,
+        Limits(hubspot_tier=tier),
+        Faults(rules, seed_faults),
+        profile=profile,
+        scopes=scopes,
+        **salesforce,
     )
     server = SandboxServer(sandbox, port=port, host=host, tls_dir=tls_dir)
     creds = sandbox.credentials
     print(f"HubSpot base URL:        {server.base_url}", flush=True)
     print(f"Salesforce instance URL: {server.base_url}  (REST: {server.base_url}{DATA_PATH})")
     print(f"CA file:                 {server.tls.ca_file}")
+    print(f"JWT key file:            {server.tls.jwt_key_file}")
     print(f"HubSpot token:           {creds.hubspot_token}")
     print(f"Salesforce session id:   {creds.salesforce_session_id}")
     print(
         f"Salesforce client id/secret: {creds.salesforce_client_id} / "
         f"{creds.salesforce_client_secret}"
     )
+    print(f"Salesforce username:     {creds.salesforce_username}  (JWT bearer flow `sub`)")
     print(f"HubSpot portal:          {sandbox.portal_id} ({profile} profile, {tier} tier)")
     print(f"Admin API:               {server.base_url}/_sandbox/info")
     print(

@@ -16,6 +16,7 @@ from sandbox.hubspot_properties import apply_profile
 from sandbox.hubspot_store import HubSpotPortal
 from sandbox.limits import Limiter, Limits
 from sandbox.population import Population, PopulationSpec, generate
+from sandbox.salesforce_schema import OrgOptions
 from sandbox.salesforce_store import Org
 
 _NUMERIC = re.compile(r"^\d+$")
@@ -84,6 +85,8 @@ class Sandbox:
     build_seconds: float
     base_url: str = ""
     ca_file: str = ""
+    # The private key that signs Salesforce JWT bearer assertions (written by the server).
+    jwt_key_file: str = ""
     # Test facility, not CRM behaviour: called as on_request(method, path, n, phase) for
     # the n-th CRM request (n counts every CRM request since start), phase "before" right
     # after it is counted and "after" once it has been served (not for one that was
@@ -92,8 +95,9 @@ class Sandbox:
     crm_requests: int = 0
     # Test facility: a list here makes sandbox.recorder append every HubSpot exchange.
     exchanges: list[Any] | None = None
-    # "configured": the product's development portal (its properties exist, every API is
-    # served on every tier); "stock": a HubSpot portal as it comes (see hubspot_access).
+    # "configured": the product's development portal and org (its properties and fields
+    # exist, every API is served on every tier); "stock": a HubSpot portal and a Salesforce
+    # org as they come (see hubspot_access, salesforce_schema.org_fields).
     profile: str = "configured"
     portal_id: int = 0
 
@@ -105,19 +109,34 @@ def build_sandbox(
     credentials: Credentials | None = None,
     profile: str = "configured",
     scopes: Iterable[str] | None = None,
+    salesforce_can_customize: bool = True,
+    salesforce_hidden_fields: Iterable[str] | None = None,
+    salesforce_converted_share: float = 0.05,
+    salesforce_all_day_share: float = 0.2,
 ) -> Sandbox:
     """Generate the population and render the HubSpot portal and the Salesforce org.
 
-    `profile` is "configured" or "stock"; `scopes`, if given, are all the HubSpot token
-    is granted (default: every scope the product needs).
+    `profile` is "configured" or "stock" (both CRMs); `scopes`, if given, are all the
+    HubSpot token is granted (default: every scope the product needs). The Salesforce
+    options: `salesforce_can_customize=False` takes "Customize Application" from the
+    integration user (Tooling API creates are refused); `salesforce_hidden_fields` are
+    "Object.Field" names field-level security hides from them; the shares are of live
+    leads converted and of events that are all-day, picked by seed.
     """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}")
+    options = OrgOptions(
+        profile=profile,
+        can_customize=salesforce_can_customize,
+        hidden_fields=frozenset(salesforce_hidden_fields or ()),
+        converted_share=salesforce_converted_share,
+        all_day_share=salesforce_all_day_share,
+    )
     started = time.perf_counter()
     population = generate(spec)
     portal = HubSpotPortal(population)
     apply_profile(portal, profile)
-    org = Org(population)
+    org = Org(population, options)
     credentials = credentials or Credentials()
     if scopes is not None:
         credentials.set_hubspot_scopes(scopes)

@@ -27,6 +27,7 @@ from sandbox.auth import (
     DEFAULT_HUBSPOT_REFRESH_TOKEN,
     DEFAULT_HUBSPOT_TOKEN,
     DEFAULT_SALESFORCE_SESSION,
+    DEFAULT_SALESFORCE_USERNAME,
 )
 from sandbox.faults import FaultRule, Faults, parse_spec
 from sandbox.limits import Limits
@@ -119,6 +120,11 @@ class AdminClient:
     def salesforce_tasks(self) -> list[dict[str, Any]]:
         return cast("list[dict[str, Any]]", self._get("/salesforce/tasks"))
 
+    def convert_lead(self, lead_id: str) -> str:
+        """Convert a live lead as a user would; returns the id of its contact."""
+        answer = self._send("POST", "/salesforce/convert", {"lead_id": lead_id})
+        return str(answer["contact_id"])
+
     def expected(self, crm: str) -> dict[str, Any]:
         """Every id a complete read of `crm` ("hubspot" | "salesforce") should return."""
         return cast("dict[str, Any]", self._get(f"/expected/{crm}"))
@@ -143,6 +149,10 @@ class SandboxHandle:
     hubspot_client_id: str = DEFAULT_HUBSPOT_CLIENT_ID
     hubspot_client_secret: str = DEFAULT_HUBSPOT_CLIENT_SECRET
     hubspot_refresh_token: str = DEFAULT_HUBSPOT_REFRESH_TOKEN
+    # JWT bearer flow: the private key that signs assertions (iss = salesforce_client_id,
+    # sub = salesforce_username).
+    salesforce_jwt_key_file: str = ""
+    salesforce_username: str = DEFAULT_SALESFORCE_USERNAME
 
     @property
     def hubspot_base_url(self) -> str:
@@ -188,6 +198,32 @@ class SandboxHandle:
         resp.raise_for_status()
         return str(resp.json()["access_token"])
 
+    def new_salesforce_jwt_session(self, audience: str = "https://login.salesforce.com") -> str:
+        """Mint a session with the JWT bearer flow, signed with the sandbox's key."""
+        import jwt
+
+        with open(self.salesforce_jwt_key_file, "rb") as key:
+            assertion = jwt.encode(
+                {
+                    "iss": self.salesforce_client_id,
+                    "sub": self.salesforce_username,
+                    "aud": audience,
+                    "exp": int(time.time()) + 170,
+                },
+                key.read(),
+                algorithm="RS256",
+            )
+        resp = self.salesforce_session().post(
+            self.base_url + "/services/oauth2/token",
+            data={
+                "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                "assertion": assertion,
+            },
+            timeout=30,
+        )
+        resp.raise_for_status()
+        return str(resp.json()["access_token"])
+
 
 @contextmanager
 def running_sandbox(
@@ -199,6 +235,10 @@ def running_sandbox(
     search_lag_s: float = 0.0,
     profile: str = "configured",
     scopes: Iterable[str] | None = None,
+    salesforce_can_customize: bool = True,
+    salesforce_hidden_fields: Iterable[str] | None = None,
+    salesforce_converted_share: float = 0.05,
+    salesforce_all_day_share: float = 0.2,
     **limits: Any,
 ) -> Iterator[SandboxHandle]:
     """Start a sandbox in-process on a free port; stop it on exit.
@@ -208,8 +248,9 @@ def running_sandbox(
     salesforce_daily, enabled. `search_lag_s` is how long HubSpot search takes to see a
     write (HubSpot: a few seconds; `Limits` and the server default to 3). It is 0 here
     unless asked for, so that a test searching right after a write sees it.
-    `profile` is "configured" (the product's portal) or "stock" (a portal as it comes);
-    `scopes` are all the HubSpot token is granted (default: what the product needs).
+    `profile` is "configured" (the product's portal and org) or "stock" (both CRMs as
+    they come); `scopes` are all the HubSpot token is granted (default: what the product
+    needs). The `salesforce_*` options are build_sandbox's.
     """
     if isinstance(faults, str) or faults is None:
         rules, fault_seed = parse_spec(faults)
@@ -224,6 +265,10 @@ def running_sandbox(
         Faults(rules, fault_seed),
         profile=profile,
         scopes=scopes,
+        salesforce_can_customize=salesforce_can_customize,
+        salesforce_hidden_fields=salesforce_hidden_fields,
+        salesforce_converted_share=salesforce_converted_share,
+        salesforce_all_day_share=salesforce_all_day_share,
     )
     server = SandboxServer(sandbox)
     server.start()
@@ -238,6 +283,8 @@ def running_sandbox(
             salesforce_client_secret=creds.salesforce_client_secret,
             admin=AdminClient(server.base_url, str(server.tls.ca_file)),
             sandbox=sandbox,
+            salesforce_jwt_key_file=str(server.tls.jwt_key_file),
+            salesforce_username=creds.salesforce_username,
         )
     finally:
         server.stop()
@@ -252,11 +299,16 @@ def sandbox_process(
     startup_timeout: float = 120.0,
     profile: str = "configured",
     scopes: Iterable[str] | None = None,
+    salesforce_can_customize: bool = True,
+    salesforce_hidden_fields: Iterable[str] | None = None,
+    salesforce_converted_share: float | None = None,
+    salesforce_all_day_share: float | None = None,
 ) -> Iterator[SandboxHandle]:
     """Serve a sandbox from a `python -m sandbox` subprocess on a free port.
 
     Keeps the sandbox's CPU off the caller's process (benchmarks), and exercises the
-    command line the CLI wraps. The default credentials apply.
+    command line the CLI wraps. The default credentials apply. The `salesforce_*`
+    options become the command's flags (None: its default).
     """
     cmd = [
         sys.executable,
@@ -277,12 +329,18 @@ def sandbox_process(
         cmd += ["--profile", profile]
     if scopes is not None:
         cmd += ["--scopes", ",".join(scopes)]
+    cmd += _salesforce_flags(
+        salesforce_can_customize,
+        salesforce_hidden_fields,
+        salesforce_converted_share,
+        salesforce_all_day_share,
+    )
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
         found: dict[str, str] = {}
         deadline = time.monotonic() + startup_timeout
         assert proc.stdout is not None
-        while "CA file" not in found or "HubSpot base URL" not in found:
+        while not {"CA file", "HubSpot base URL", "JWT key file"} <= set(found):
             line = proc.stdout.readline()
             if not line or time.monotonic() > deadline:
                 raise RuntimeError(f"the sandbox process did not start (exit {proc.poll()})")
@@ -299,6 +357,7 @@ def sandbox_process(
             salesforce_client_secret=DEFAULT_CLIENT_SECRET,
             admin=AdminClient(base, ca),
             sandbox=None,
+            salesforce_jwt_key_file=found["JWT key file"],
         )
     finally:
         proc.terminate()  # only the process started here
@@ -307,3 +366,20 @@ def sandbox_process(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _salesforce_flags(
+    can_customize: bool,
+    hidden_fields: Iterable[str] | None,
+    converted_share: float | None,
+    all_day_share: float | None,
+) -> list[str]:
+    """`python -m sandbox` flags for the Salesforce org's options."""
+    flags = [] if can_customize else ["--salesforce-no-customize"]
+    if hidden_fields:
+        flags += ["--salesforce-hidden-fields", ",".join(hidden_fields)]
+    if converted_share is not None:
+        flags += ["--salesforce-converted-share", str(converted_share)]
+    if all_day_share is not None:
+        flags += ["--salesforce-all-day-share", str(all_day_share)]
+    return flags

@@ -78,6 +78,26 @@ def failures_of_run(engine: Engine, flow_run_id: str) -> dict[str, int]:
     return {action: int(n) for action, n in rows}
 
 
+def contacts_with(
+    engine: Engine, crm: str, kind: str, action: str, contact_ids: list[str]
+) -> set[str]:
+    """Those of these contacts that already have an event of this kind and action."""
+    found: set[str] = set()
+    with engine.connect() as connection:
+        for start in range(0, len(contact_ids), 500):
+            found.update(
+                connection.execute(
+                    select(AuditRow.contact_id).where(
+                        AuditRow.crm == crm,  # type: ignore[arg-type]
+                        AuditRow.kind == kind,  # type: ignore[arg-type]
+                        AuditRow.action == action,  # type: ignore[arg-type]
+                        AuditRow.contact_id.in_(contact_ids[start : start + 500]),  # type: ignore[union-attr]
+                    )
+                ).scalars()
+            )
+    return found
+
+
 def history(engine: Engine, crm: str, contact_id: str) -> list[dict[str, Any]]:
     with engine.connect() as connection:
         rows = connection.execute(

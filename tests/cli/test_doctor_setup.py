@@ -208,19 +208,6 @@ def test_refused_token(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, prefect_
         assert wrong not in out
 
 
-def test_salesforce_doctor_checks_the_mapping_and_setup_is_not_supported(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, prefect_api: None
-) -> None:
-    with portal(monkeypatch, tmp_path) as sb:
-        code, out = run("doctor", "salesforce")
-        assert code == 0, out
-        assert rows(out)["mapping"][0] == "ok"
-        code, out = run("crm-setup", "salesforce")
-        assert code == 2, out
-        assert "not supported yet" in out
-        assert sb.salesforce_session_id not in out
-
-
 def test_unknown_crm_is_refused() -> None:
     code, out = run("doctor", "pipedrive")
     assert code == 2

@@ -121,7 +121,8 @@ def test_full_pull_then_write_back(crm: str, big_sandbox: Any) -> None:
         }
     else:
         assert again == {
-            "GET /services/data/v59.0/query": 5,  # Lead, Contact, Task, Event, CampaignMember
+            # Lead, Contact, Task, Event, CampaignMember; converted Leads
+            "GET /services/data/v59.0/query": 6,
             "GET /services/data/v59.0/queryAll": 2,  # deleted Leads, Contacts
         }
 

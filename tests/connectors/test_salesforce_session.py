@@ -71,11 +71,13 @@ def test_soql_values_are_escaped() -> None:
 def test_lost_create_is_looked_up_before_resending() -> None:
     from datetime import UTC, datetime
 
+    from connectors.salesforce_org import OrgPlan
     from scoring.records import Crm
     from scoring.writes import HandoffTask, OutcomeStatus, Priority
 
     connector = _connector()
-    connector._checked = True  # the schema check has its own tests against the sandbox
+    # The org check has its own tests against the sandbox: here the org has it all.
+    connector._plan = OrgPlan(mapping=connector.mapping)
     responses.post(
         f"{BASE}/services/data/v59.0/composite/sobjects", body=ConnectionResetError("lost")
     )

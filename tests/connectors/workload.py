@@ -156,12 +156,14 @@ def expected_ids(
             "activities": activities.ids,
             "deletions": set(expected["archived_contacts"]),
         }
+    converted = set(expected["converted_leads"])
     return {
-        "contacts": set(expected["leads"]) | set(expected["contacts"]),
+        # A converted lead is the Contact it became: it leaves as a deletion.
+        "contacts": set(expected["leads"]) - converted | set(expected["contacts"]),
         "activities": set(expected["tasks"])
         | set(expected["events"])
         | set(expected["campaign_members"]),
-        "deletions": set(expected["deleted"]),
+        "deletions": set(expected["deleted"]) | converted,
     }
 
 
@@ -304,8 +306,10 @@ def record_counts(crm: str, expected: dict[str, Any]) -> dict[str, int]:
             "archived": len(expected["archived_contacts"]),
         }
     deleted = expected["deleted"]
+    converted = len(expected["converted_leads"])
     return {
-        "Lead": len(expected["leads"]),
+        "Lead": len(expected["leads"]) - converted,
+        "converted_Lead": converted,
         "Contact": len(expected["contacts"]),
         "Task": len(expected["tasks"]),
         "Event": len(expected["events"]),
@@ -348,7 +352,8 @@ def minimum_requests(
     """The fewest requests the page and batch sizes allow for a full pull (+ write-back).
 
     Counts: `contacts`, `archived` (HubSpot, with `activities`) or `Lead`, `Contact`,
-    `Task`, `Event`, `CampaignMember`, `deleted_Lead`, `deleted_Contact` (Salesforce).
+    `Task`, `Event`, `CampaignMember`, `deleted_Lead`, `deleted_Contact`,
+    `converted_Lead` (Salesforce).
     Every stream costs at least one request even when empty. A write-back also costs the
     mapping check that must precede any write: one schema read per object it names.
     """
@@ -373,9 +378,12 @@ def minimum_requests(
     total = sum(pages(counts[o], salesforce.QUERY_PAGE) for o in objects)
     total += pages(counts["deleted_Lead"], salesforce.QUERY_PAGE)
     total += pages(counts["deleted_Contact"], salesforce.QUERY_PAGE)
+    total += pages(counts["converted_Lead"], salesforce.QUERY_PAGE)
+    # The mapping check before the first pull: a describe of Lead, Contact, Account (for
+    # Account.*), Task, Event, CampaignMember and Campaign (for Campaign.*); LeadStatus.
+    total += 8
     if writes is not None:
         size = salesforce.COLLECTION_SIZE
-        total += 5  # describe Lead, Contact, Account (for Account.*), Task; LeadStatus
         total += math.ceil(writes.updates / size)
         total += math.ceil((writes.stage_changes - writes.backward) / size) + 1
         total += math.ceil(writes.tasks / size)

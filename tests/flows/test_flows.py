@@ -108,3 +108,32 @@ def test_tasks_are_not_retried_on_fatal_errors() -> None:
     assert not retry_unless_fatal(None, None, _State(runtime.ConfigurationError("no token")))
     assert retry_unless_fatal(None, None, _State(RetriableError("503")))
     assert retry_unless_fatal(None, None, _State(ConnectionResetError()))
+
+
+def test_a_converted_lead_is_an_outcome_once_and_never_written(sandbox_env) -> None:
+    from flows.sync import CrmName, sync
+    from store import audit
+
+    sb = sandbox_env
+    sync(crm=CrmName.salesforce)
+    sf = sb.salesforce_client()
+    lead = sf.query("SELECT Id FROM Lead WHERE IsConverted = false LIMIT 1")["records"][0]["Id"]
+    contact_id = sb.admin.convert_lead(lead)
+    sync(crm=CrmName.salesforce)
+    sync(crm=CrmName.salesforce)  # the overlap brings the conversion again: still one outcome
+    engine = runtime.store_engine()
+    accepted = [
+        e for e in audit.history(engine, "salesforce", lead)
+        if (e["kind"], e["action"]) == ("feedback", "accepted")
+    ]  # fmt: skip
+    assert len(accepted) == 1, accepted
+    assert accepted[0]["detail"]["converted_to"] == contact_id
+    assert accepted[0]["detail"]["converted_at"] is not None
+    # Leads the sandbox converted before the first sync were never scored nor written.
+    converted = sf.query_all("SELECT Id, MQL_Score__c FROM Lead WHERE IsConverted = true")[
+        "records"
+    ]
+    assert len(converted) > 1
+    assert all(r["MQL_Score__c"] is None for r in converted if r["Id"] != lead)
+    counts = audit.conversion(engine, "salesforce")
+    assert counts["accepted"] >= len(converted)

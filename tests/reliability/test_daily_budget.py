@@ -16,6 +16,10 @@ __all__ = ["clean"]  # the module-scoped clean-run reference, used as a fixture 
 
 LIMIT_FIELD = {"hubspot": "hubspot_daily", "salesforce": "salesforce_daily"}
 REJECTION = {"hubspot": "DAILY", "salesforce": "REQUEST_LIMIT_EXCEEDED"}
+SHARE_SETTING = {
+    "hubspot": "MQLSYNC_HUBSPOT_DAILY_BUDGET_SHARE",
+    "salesforce": "MQLSYNC_SALESFORCE_DAILY_BUDGET_SHARE",
+}
 
 
 def cursor_rows() -> list[tuple[Any, ...]]:
@@ -43,7 +47,7 @@ def test_a_spent_daily_budget_stops_the_run_cleanly_and_the_next_run_goes_on(
 ) -> None:
     sb = crm_env
     # The CRM's own refusal is what this test meets: the run's share guard is tested below.
-    monkeypatch.setenv("MQLSYNC_HUBSPOT_DAILY_BUDGET_SHARE", "1")
+    monkeypatch.setenv(SHARE_SETTING[crm], "1")
     # Budget for a few requests (preflight and the first pull pages) or for all but the
     # last few of what a clean run needs (the writes and handoffs).
     needed = sum(n for endpoint, n in clean[crm].requests.items() if _crm_of(endpoint) == crm)
@@ -68,29 +72,31 @@ def test_a_spent_daily_budget_stops_the_run_cleanly_and_the_next_run_goes_on(
     assert_like_clean_run(sb, crm, clean[crm])
 
 
-def test_a_run_stops_at_its_share_of_the_hubspot_quota_before_hubspot_refuses(
-    crm_env: Any, clean: dict[str, Reference], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
+def test_a_run_stops_at_its_share_of_the_quota_before_the_crm_refuses(
+    crm_env: Any, clean: dict[str, Reference], crm: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With the default share (half the portal's daily quota, read from HubSpot's
-    rate-limit headers), a run that would need more stops itself, cursors kept, before
-    HubSpot refuses anything; other integrations of the portal keep the other half."""
+    """With the default share (half the account's daily quota, read from HubSpot's
+    rate-limit headers or Salesforce's Sforce-Limit-Info), a run that would need more
+    stops itself, cursors kept, before the CRM refuses anything; the account's other
+    integrations keep the other half."""
     sb = crm_env
-    needed = sum(n for e, n in clean["hubspot"].requests.items() if _crm_of(e) == "hubspot")
+    needed = sum(n for e, n in clean[crm].requests.items() if _crm_of(e) == crm)
     # A quota the run would spend two thirds of: half of it is spent first.
-    sb.admin.set_limits(hubspot_daily=used_today(sb, "hubspot") + needed * 3 // 2)
+    sb.admin.set_limits(**{LIMIT_FIELD[crm]: used_today(sb, crm) + needed * 3 // 2})
     before = cursor_rows()
-    stopped = run_cli("sync", "hubspot")
+    stopped = run_cli("sync", crm)
     assert stopped.exit_code != 0, stopped.output
     assert "share (50%) of the daily API budget is spent" in stopped.output, stopped.output
     assert "Traceback" not in stopped.output, stopped.output
     assert cursor_rows() == before, "the cursors moved in a run that did not finish"
-    assert sb.admin.stats()["throttled_by_policy"].get("DAILY", 0) == 0
+    assert sb.admin.stats()["throttled_by_policy"].get(REJECTION[crm], 0) == 0
 
-    monkeypatch.setenv("MQLSYNC_HUBSPOT_DAILY_BUDGET_SHARE", "1")
-    sb.admin.set_limits(hubspot_daily=1_000_000)
-    resumed = run_cli("sync", "hubspot")
+    monkeypatch.setenv(SHARE_SETTING[crm], "1")
+    sb.admin.set_limits(**{LIMIT_FIELD[crm]: 1_000_000})
+    resumed = run_cli("sync", crm)
     assert resumed.exit_code == 0, resumed.output
-    assert_like_clean_run(sb, "hubspot", clean["hubspot"])
+    assert_like_clean_run(sb, crm, clean[crm])
 
 
 def _crm_of(endpoint: str) -> str:
