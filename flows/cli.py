@@ -54,7 +54,10 @@ def score(
     explain: Annotated[
         str | None, typer.Option(help="print the reasons of this contact id as a table")
     ] = None,
-    crm: Annotated[str, typer.Option(help="crm of lines that do not say")] = "hubspot",
+    crm: Annotated[
+        str,
+        typer.Option(help="the store's history of this CRM, or the crm of lines that do not say"),
+    ] = "hubspot",
 ) -> None:
     """Score contacts from files; one JSON result a line on stdout."""
     scoring_model = load_model(model)
@@ -125,6 +128,94 @@ def explain_table(result: ScoreResult, activities: dict[str, Activity]) -> str:
         for reason in result.reasons
     ]
     return head + "\n" + render_table(["rule", "points", "evidence"], rows)
+
+
+@app.command()
+def backtest(
+    model: Annotated[list[Path], typer.Option(help="scoring model YAML file; repeat to compare")],
+    contacts: Annotated[
+        Path | None, typer.Option(help="contacts, one JSON object a line (none: the store's)")
+    ] = None,
+    activities: Annotated[
+        Path | None, typer.Option(help="activities, one JSON object a line")
+    ] = None,
+    outcomes: Annotated[
+        Path | None, typer.Option(help="CSV: crm_id,converted,converted_at")
+    ] = None,
+    as_of: Annotated[str | None, typer.Option(help="one cut: an ISO 8601 date or instant")] = None,
+    cuts: Annotated[str | None, typer.Option(help="cut dates, comma-separated")] = None,
+    start: Annotated[str | None, typer.Option(help="first cut date (with --end)")] = None,
+    end: Annotated[str | None, typer.Option(help="last cut date (with --start)")] = None,
+    every: Annotated[str, typer.Option(help="step between cuts: 30d, 4w")] = "30d",
+    horizon_days: Annotated[
+        float, typer.Option(help="a conversion counts this many days after a cut")
+    ] = 90,
+    band: Annotated[str, typer.Option(help="healthy MQL conversion, LOW,HIGH")] = "0.15,0.30",
+    json_output: Annotated[bool, typer.Option("--json", help="print metrics JSON")] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="write report.md, metrics.json and charts here")
+    ] = None,
+    crm: Annotated[
+        str,
+        typer.Option(help="the store's history of this CRM, or the crm of lines that do not say"),
+    ] = "hubspot",
+) -> None:
+    """Judge scoring models against outcomes: replay the history at cut dates.
+
+    Exit 0 when judged, 1 when the data cannot be judged (no contacts, no converters),
+    2 on a usage error (bad option, invalid model, unreadable file or outcomes header).
+    """
+    from flows.backtest import Request, run_command
+
+    request = Request(
+        models=model, contacts=contacts, activities=activities, outcomes=outcomes,
+        as_of=as_of, cuts=cuts, start=start, end=end, every=every,
+        horizon_days=horizon_days, band=band, as_json=json_output, out=out, crm=crm,
+    )  # fmt: skip
+    raise typer.Exit(code=run_command(request, typer.echo, _stderr))
+
+
+@app.command()
+def calibrate(
+    model: Annotated[Path, typer.Option(help="scoring model YAML file whose rules are kept")],
+    out: Annotated[Path, typer.Option(help="the new model YAML file (never the input)")],
+    contacts: Annotated[
+        Path | None, typer.Option(help="contacts, one JSON object a line (none: the store's)")
+    ] = None,
+    activities: Annotated[
+        Path | None, typer.Option(help="activities, one JSON object a line")
+    ] = None,
+    outcomes: Annotated[
+        Path | None, typer.Option(help="CSV: crm_id,converted,converted_at")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="the cut (the split date when conversions are dated)")
+    ] = None,
+    holdout: Annotated[
+        float | None, typer.Option(help="share held out when no conversion is dated [0.3]")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="seed of the holdout draw")] = 7,
+    band: Annotated[str, typer.Option(help="healthy MQL conversion, LOW,HIGH")] = "0.15,0.30",
+    horizon_days: Annotated[
+        float, typer.Option(help="a conversion counts this many days after a cut")
+    ] = 90,
+    crm: Annotated[
+        str,
+        typer.Option(help="the store's history of this CRM, or the crm of lines that do not say"),
+    ] = "hubspot",
+) -> None:
+    """Learn a model's points from outcomes; write the same rules with new points to --out.
+
+    Exit 0 when written, 1 when refused (too few converters, nothing fires, --out is the
+    input; nothing written), 2 on a usage error.
+    """
+    from flows.calibrate import Request, run_command
+
+    request = Request(
+        model=model, contacts=contacts, activities=activities, outcomes=outcomes, out=out,
+        as_of=as_of, holdout=holdout, seed=seed, band=band, horizon_days=horizon_days, crm=crm,
+    )  # fmt: skip
+    raise typer.Exit(code=run_command(request, typer.echo, _stderr))
 
 
 @app.command("explain")

@@ -98,6 +98,30 @@ def contacts_with(
     return found
 
 
+def acceptances(engine: Engine, crm: str) -> dict[str, datetime]:
+    """When sales first accepted each contact (an SQL stage read, a lead converted).
+
+    A converted lead's acceptance counts for the Contact it became as well: that is the
+    record the person lives on in. The date is the conversion's where the CRM gave one.
+    """
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(AuditRow.contact_id, AuditRow.at, AuditRow.detail).where(
+                AuditRow.crm == crm,  # type: ignore[arg-type]
+                AuditRow.kind == "feedback",  # type: ignore[arg-type]
+                AuditRow.action == "accepted",  # type: ignore[arg-type]
+            )
+        ).all()
+    first: dict[str, datetime] = {}
+    for contact_id, at, detail in rows:
+        detail = detail or {}
+        when = datetime.fromisoformat(detail["converted_at"]) if detail.get("converted_at") else at
+        for crm_id in (contact_id, detail.get("converted_to")):
+            if crm_id and when is not None and (crm_id not in first or when < first[crm_id]):
+                first[crm_id] = when
+    return first
+
+
 def history(engine: Engine, crm: str, contact_id: str) -> list[dict[str, Any]]:
     with engine.connect() as connection:
         rows = connection.execute(

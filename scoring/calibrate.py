@@ -1,0 +1,491 @@
+"""Learn a model's points from outcomes: the same rules, the same readable form, new numbers.
+
+Every rule is one feature per contact, read from the engine itself so that a feature means
+exactly what the rule scores: a fit rule is 1 when it matches and 0 when it does not; an
+engagement rule is its contribution (decayed, capped) divided by its points, its
+*effective occurrences* (a window rule is 1 when it fires). A rule at 0 points, a
+candidate, has no cap in occurrences: its feature is its uncapped decayed count.
+
+`calibrate` fits a logistic regression of conversion on those features and turns the
+coefficients back into integer points on the model's own scale. Pure: no I/O, no clock;
+the instant to score as of is always an argument.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+
+from scoring.backtest import ThresholdPick, auc, recommend_threshold
+from scoring.engine import CompiledModel, compile_model
+from scoring.model import (
+    MAX_POINTS,
+    EngagementRule,
+    FitGrade,
+    FitRule,
+    ScoringModel,
+)
+from scoring.records import Activity, Contact, ScoreResult
+
+MIN_CLASS = 30
+"""Converters, and non-converters, the training data needs at the least."""
+Z_CRITICAL = 1.96
+"""A rule keeps learned points only when its coefficient is this many standard errors
+from 0 in the direction it may take (5% two-sided)."""
+STRENGTH = 1.0
+"""Inverse L2 strength (scikit-learn's `C`) on standardised features."""
+DEFAULT_TOP = 100.0
+"""The largest absolute point of a model whose rules were all at 0 points."""
+CALIBRATED_SUFFIX = "-calibrated"
+# A probe model scores every rule at these points, so a reason's points divided by them is
+# the rule's feature; reasons keep two decimals, so features keep four.
+_UNIT = 100.0
+
+Section = Literal["fit", "engagement"]
+Status = Literal["learned", "zeroed", "kept"]
+
+
+class CalibrationError(ValueError):
+    """The data cannot support a calibration; the message says why and what would."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled contact: who, what they did, whether they converted."""
+
+    contact: Contact
+    activities: Sequence[Activity]
+    converted: bool
+
+
+@dataclass(frozen=True)
+class FeatureTable:
+    """Features by rule (columns, in model order) for examples (rows), with their labels."""
+
+    rules: tuple[str, ...]
+    rows: tuple[tuple[float, ...], ...]
+    labels: tuple[bool, ...]
+
+
+@dataclass(frozen=True)
+class RuleChange:
+    """A rule's points before and after, and why it ended where it did."""
+
+    rule: str
+    section: Section
+    old: float
+    new: float
+    status: Status
+    why: str = ""
+    z: float | None = None
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The learned model and how it was reached."""
+
+    model: ScoringModel
+    rules: tuple[RuleChange, ...]
+    scale: float
+    threshold: ThresholdPick
+    train_size: int
+    train_converters: int
+
+    @property
+    def zeroed(self) -> tuple[RuleChange, ...]:
+        """Rules the data did not support, now at 0 points."""
+        return tuple(change for change in self.rules if change.status == "zeroed")
+
+    @property
+    def kept(self) -> tuple[RuleChange, ...]:
+        """Rules the data could not judge (never or always firing), at their old points."""
+        return tuple(change for change in self.rules if change.status == "kept")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two models' AUC on the same examples (None where one class is missing)."""
+
+    size: int
+    converters: int
+    auc_before: float | None
+    auc_after: float | None
+
+
+def rule_ids(model: ScoringModel) -> tuple[str, ...]:
+    """Every rule's id, fit rules first, in the model's order: the feature columns."""
+    return (
+        *(rule.id for rule in model.fit.rules),
+        *(rule.id for rule in model.engagement.rules),
+    )
+
+
+def rule_features(
+    model: ScoringModel, contact: Contact, activities: Sequence[Activity], now: datetime
+) -> dict[str, float]:
+    """One contact's feature for every rule of `model`, as of `now`."""
+    return dict(zip(rule_ids(model), _Probe(model).read(contact, activities, now), strict=True))
+
+
+def feature_table(model: ScoringModel, examples: Sequence[Example], now: datetime) -> FeatureTable:
+    """Every example's features, as of `now`."""
+    probe = _Probe(model)
+    rows = tuple(probe.read(example.contact, example.activities, now) for example in examples)
+    return FeatureTable(
+        rules=rule_ids(model),
+        rows=rows,
+        labels=tuple(example.converted for example in examples),
+    )
+
+
+def totals(model: ScoringModel, examples: Sequence[Example], now: datetime) -> list[float]:
+    """Every example's total score under `model`, as `mqlsync score` would give it."""
+    return [result.total for result in _results(model, examples, now)]
+
+
+def compare(
+    before: ScoringModel, after: ScoringModel, examples: Sequence[Example], now: datetime
+) -> Comparison:
+    """How well each model ranks converters above the others on `examples` (AUC)."""
+    labels = [example.converted for example in examples]
+    return Comparison(
+        size=len(examples),
+        converters=sum(labels),
+        auc_before=auc(totals(before, examples, now), labels),
+        auc_after=auc(totals(after, examples, now), labels),
+    )
+
+
+def calibrate(
+    model: ScoringModel,
+    train: Sequence[Example],
+    now: datetime,
+    *,
+    band: tuple[float, float] = (0.15, 0.30),
+    strength: float = STRENGTH,
+) -> Calibration:
+    """`model` with points learned from `train`; raise `CalibrationError` if it cannot be.
+
+    The fit: an L2-regularised logistic regression of conversion on the rule features,
+    standardised so that the penalty weighs a rare 0/1 rule and a count alike, without
+    class weights: the coefficients stay log-odds ratios (the base rate only moves the
+    intercept, which points do not use) and the MQL threshold is chosen by volume, not
+    by a probability of 0.5.
+
+    Which rules keep points: backward elimination, one rule at a time, while the weakest
+    has |z| < 1.96 (a Wald test from the penalised fit's curvature). A rule with non-zero
+    points keeps its sign by design (an unsubscribe stays a penalty; collinear rules
+    would otherwise trade signs and make the model unreadable): one whose coefficient
+    points the other way ends at 0 and is listed. A candidate at 0 points may take
+    either sign. A rule that never fires, or fires for everyone, cannot be judged: it
+    keeps its old points.
+
+    The scale: one factor for all rules, chosen so that the largest absolute learned
+    point equals the model's largest absolute point; points are then rounded to integers
+    (a rule that rounds to 0 is zeroed). A capped engagement rule keeps its cap in
+    occurrences (new `max_points` = new points x old cap / old points).
+
+    Other point thresholds keep the share of training contacts they let through: the
+    fit grades and `min_fit` on the new fit points, `min_engagement` on the new
+    engagement points. The MQL `threshold` (where the model has one) is
+    `recommend_threshold` on the training data's new totals.
+    """
+    labels = [example.converted for example in train]
+    _refuse_small(labels)
+    table = feature_table(model, train, now)
+    matrix = np.asarray(table.rows, dtype=float).reshape(len(train), len(table.rules))
+    old = _points(model)
+    signs = [old[rule] for rule in table.rules]
+    unjudged = _unjudged(model, matrix)
+    active = [index for index in range(len(signs)) if index not in unjudged]
+    target = np.asarray(labels, dtype=int)
+    fitted, dropped = _eliminate(matrix, target, active, signs, strength)
+    scale = _scale(model, [coefficient for coefficient, _ in fitted.values()])
+    sections = _sections(model)
+    changes: list[RuleChange] = []
+    for index, rule in enumerate(table.rules):
+        entry = (rule, sections[rule], old[rule])
+        if index in unjudged:
+            changes.append(RuleChange(*entry, old[rule], "kept", unjudged[index]))
+        elif index in dropped:
+            z, why = dropped[index]
+            changes.append(RuleChange(*entry, 0, "zeroed", why, z))
+        else:
+            coefficient, z = fitted[index]
+            new = round(coefficient * scale)
+            status: Status = "learned" if new != 0 else "zeroed"
+            changes.append(RuleChange(*entry, new, status, "" if new else "rounds to 0 points", z))
+    if all(change.status != "learned" for change in changes):
+        raise CalibrationError(
+            f"no rule of {model.version_label} predicts conversion significantly "
+            f"(|z| >= {Z_CRITICAL}) on {len(train)} contacts: nothing was learned"
+        )
+    learned = _rebuilt(model, {change.rule: change.new for change in changes})
+    learned = _same_shares(model, learned, train, now)
+    pick = recommend_threshold(totals(learned, train, now), labels, band=band)
+    if learned.qualify.threshold is not None and pick.threshold is not None:
+        qualify = learned.qualify.model_copy(update={"threshold": _tidy(pick.threshold)})
+        learned = learned.model_copy(update={"qualify": qualify})
+    return Calibration(
+        model=learned,
+        rules=tuple(changes),
+        scale=scale,
+        threshold=pick,
+        train_size=len(train),
+        train_converters=sum(labels),
+    )
+
+
+def calibrated_name(name: str) -> str:
+    """The name a calibrated model takes: one `-calibrated` suffix, never two."""
+    return name if name.endswith(CALIBRATED_SUFFIX) else name + CALIBRATED_SUFFIX
+
+
+def next_version(version: str | int) -> str | int:
+    """The version after `version`: 3 -> 4, "2026.4" -> "2026.5", "beta" -> "beta.1"."""
+    if isinstance(version, int):
+        return version + 1
+    digits = re.search(r"(\d+)$", version)
+    if digits is None:
+        return f"{version}.1"
+    return version[: digits.start()] + str(int(digits.group(1)) + 1)
+
+
+class _Probe:
+    """A copy of a model whose every rule scores `_UNIT` points per effective occurrence."""
+
+    def __init__(self, model: ScoringModel) -> None:
+        self.ids = rule_ids(model)
+        self.fit_ids = frozenset(rule.id for rule in model.fit.rules)
+        fit = model.fit.model_copy(
+            update={
+                "rules": [rule.model_copy(update={"points": _UNIT}) for rule in model.fit.rules]
+            }
+        )
+        engagement = model.engagement.model_copy(
+            update={
+                "rules": [_unit_rule(rule) for rule in model.engagement.rules],
+                "max_points": None,
+            }
+        )
+        self.compiled: CompiledModel = compile_model(
+            model.model_copy(update={"fit": fit, "engagement": engagement})
+        )
+
+    def read(
+        self, contact: Contact, activities: Sequence[Activity], now: datetime
+    ) -> tuple[float, ...]:
+        result = self.compiled.score(contact, activities, now)
+        found = {reason.rule: reason.points / _UNIT for reason in result.reasons}
+        return tuple(
+            (1.0 if rule in result.matched_fit else 0.0)
+            if rule in self.fit_ids
+            else found.get(rule, 0.0)
+            for rule in self.ids
+        )
+
+
+def _unit_rule(rule: EngagementRule) -> EngagementRule:
+    cap = _occurrence_cap(rule)
+    return rule.model_copy(
+        update={
+            "points": _UNIT,
+            "max_points": None if cap is None else min(cap * _UNIT, MAX_POINTS),
+        }
+    )
+
+
+def _occurrence_cap(rule: EngagementRule) -> float | None:
+    """The cap of a rule in occurrences; none for a candidate (its cap has no unit)."""
+    if rule.max_points is None or rule.points == 0:
+        return None
+    return rule.max_points / abs(rule.points)
+
+
+def _results(model: ScoringModel, examples: Sequence[Example], now: datetime) -> list[ScoreResult]:
+    compiled = compile_model(model)
+    return [compiled.score(example.contact, example.activities, now) for example in examples]
+
+
+def _refuse_small(labels: Sequence[bool]) -> None:
+    converters = sum(labels)
+    others = len(labels) - converters
+    for count, kind in ((converters, "converters"), (others, "non-converters")):
+        if count < MIN_CLASS:
+            raise CalibrationError(
+                f"the training data has {count} {kind} of {len(labels)} contacts: "
+                f"calibration needs at least {MIN_CLASS} converters and {MIN_CLASS} "
+                "non-converters"
+            )
+
+
+def _sections(model: ScoringModel) -> dict[str, Section]:
+    fit: dict[str, Section] = {rule.id: "fit" for rule in model.fit.rules}
+    return fit | {rule.id: "engagement" for rule in model.engagement.rules}
+
+
+def _points(model: ScoringModel) -> dict[str, float]:
+    rules: list[FitRule | EngagementRule] = [*model.fit.rules, *model.engagement.rules]
+    return {rule.id: rule.points for rule in rules}
+
+
+def _unjudged(model: ScoringModel, matrix: np.ndarray) -> dict[int, str]:
+    """Columns the data cannot judge (the same for every contact), with why."""
+    if not matrix.any():
+        raise CalibrationError(
+            f"no rule of {model.version_label} fires on the data: nothing to learn from "
+            "(check that the contacts and activities are the ones the model reads)"
+        )
+    flat = {
+        index: "fires for no contact" if not matrix[:, index].any() else "same for every contact"
+        for index in range(matrix.shape[1])
+        if matrix[:, index].min() == matrix[:, index].max()
+    }
+    if len(flat) == matrix.shape[1]:
+        raise CalibrationError(
+            f"every rule of {model.version_label} is the same for every contact: "
+            "no rule tells converters from the others"
+        )
+    return flat
+
+
+def _eliminate(
+    matrix: np.ndarray, target: np.ndarray, active: list[int], signs: list[float], strength: float
+) -> tuple[dict[int, tuple[float, float]], dict[int, tuple[float, str]]]:
+    """Fit, and drop the weakest rule while it is not significant in its direction.
+
+    Returns (coefficient per unit of feature, z) of every column left, and (z, why) of
+    every column dropped.
+    """
+    dropped: dict[int, tuple[float, str]] = {}
+    while active:
+        coefficients, z_scores = _fit(matrix[:, active], target, strength)
+        support = [_support(z, signs[c]) for c, z in zip(active, z_scores, strict=True)]
+        weakest = int(np.argmin(support))
+        if support[weakest] >= Z_CRITICAL:
+            return dict(zip(active, zip(coefficients, z_scores, strict=True), strict=True)), dropped
+        z = z_scores[weakest]
+        why = "opposite sign to the model's" if abs(z) >= Z_CRITICAL else "not significant"
+        dropped[active.pop(weakest)] = (z, why)
+    return {}, dropped
+
+
+def _support(z: float, old: float) -> float:
+    """How far a coefficient is from 0 in the direction the rule may take, in errors."""
+    if old == 0:
+        return abs(z)
+    return z if old > 0 else -z
+
+
+def _fit(
+    features: np.ndarray, target: np.ndarray, strength: float
+) -> tuple[list[float], list[float]]:
+    """Coefficients per unit of each feature and their Wald z-scores."""
+    mean = features.mean(axis=0)
+    spread = features.std(axis=0)
+    standard = (features - mean) / spread
+    regression = LogisticRegression(C=strength, max_iter=1_000)
+    regression.fit(standard, target)
+    beta = np.asarray(regression.coef_[0], dtype=float)
+    chance = np.asarray(regression.predict_proba(standard)[:, 1], dtype=float)
+    weight = chance * (1.0 - chance)
+    design = np.column_stack([np.ones(len(standard)), standard])
+    # The curvature of the penalised log-likelihood; the intercept is not penalised.
+    curvature = design.T @ (design * weight[:, None])
+    curvature[1:, 1:] += np.eye(standard.shape[1]) / strength
+    errors = np.sqrt(np.clip(np.diag(np.linalg.pinv(curvature)), 1e-300, None))[1:]
+    return [float(b) for b in beta / spread], [float(z) for z in beta / errors]
+
+
+def _scale(model: ScoringModel, coefficients: Sequence[float]) -> float:
+    """Points per unit of log-odds: the largest learned point matches the model's largest."""
+    top = max((abs(points) for points in _points(model).values()), default=0.0) or DEFAULT_TOP
+    largest = max((abs(coefficient) for coefficient in coefficients), default=0.0)
+    return top / largest if largest > 0 else 0.0
+
+
+def _rebuilt(model: ScoringModel, points: dict[str, float]) -> ScoringModel:
+    update: dict[str, object] = {
+        "name": calibrated_name(model.name),
+        "version": next_version(model.version),
+        "description": f"The rules of {model.version_label} with points learned from outcomes.",
+    }
+    # A section without rules is left as it was (and out of the file when it was out).
+    if model.fit.rules:
+        fit_rules = [
+            rule.model_copy(update={"points": points[rule.id]}) for rule in model.fit.rules
+        ]
+        update["fit"] = model.fit.model_copy(update={"rules": fit_rules})
+    if model.engagement.rules:
+        engagement_rules = [_repointed(rule, points[rule.id]) for rule in model.engagement.rules]
+        update["engagement"] = model.engagement.model_copy(update={"rules": engagement_rules})
+    return model.model_copy(update=update)
+
+
+def _repointed(rule: EngagementRule, points: float) -> EngagementRule:
+    update: dict[str, float | None] = {"points": points}
+    cap = _occurrence_cap(rule)
+    if cap is not None and points != 0:
+        update["max_points"] = min(max(1, round(abs(points) * cap)), int(MAX_POINTS))
+    return rule.model_copy(update=update)
+
+
+def _same_shares(
+    old: ScoringModel, new: ScoringModel, train: Sequence[Example], now: datetime
+) -> ScoringModel:
+    """`new` with grades, min_fit and min_engagement letting through the same shares."""
+    before = _results(old, train, now)
+    after = _results(new, train, now)
+    fit_before = [result.fit for result in before]
+    fit_after = [result.fit for result in after]
+    fit_section = new.fit
+    if new.fit.rules:
+        grades: dict[FitGrade, float] = {
+            letter: _same_share(value, fit_before, fit_after)
+            for letter, value in new.fit.grades.items()
+        }
+        # Shares keep their order, but equal shares may map two grades to one value.
+        fit_section = new.fit.model_copy(update={"grades": grades})
+    qualify = new.qualify
+    update: dict[str, float] = {}
+    if qualify.min_fit is not None:
+        update["min_fit"] = _same_share(qualify.min_fit, fit_before, fit_after)
+    if qualify.min_engagement is not None:
+        update["min_engagement"] = _same_share(
+            qualify.min_engagement,
+            [result.engagement for result in before],
+            [result.engagement for result in after],
+        )
+    return new.model_copy(update={"fit": fit_section, "qualify": qualify.model_copy(update=update)})
+
+
+def _same_share(value: float, before: Sequence[float], after: Sequence[float]) -> float:
+    """The cut on `after` reached by the share of examples closest to `value`'s on `before`.
+
+    Scores are coarse, so the very share may not be reachable; on a tie, the higher cut.
+    """
+    if not before or not after:
+        return value
+    share = sum(score >= value for score in before) / len(before)
+    ascending = sorted(after)
+    cuts = [*sorted(set(after)), math.floor(ascending[-1]) + 1.0]
+
+    def distance(cut: float) -> tuple[float, float]:
+        reached = len(ascending) - bisect.bisect_left(ascending, cut)
+        return abs(reached / len(ascending) - share), -cut
+
+    return _tidy(min(cuts, key=distance))
+
+
+def _tidy(value: float) -> float:
+    """A whole number as an int (YAML reads `40`, not `40.0`); else two decimals."""
+    rounded = round(value, 2)
+    return int(rounded) if rounded == int(rounded) else rounded
