@@ -240,7 +240,13 @@ def explain_command(
 def conversion(
     crm: Annotated[str, typer.Argument(help="hubspot or salesforce")],
 ) -> None:
-    """MQL-to-SQL conversion from sales' feedback (a healthy rate is about 15-30%)."""
+    """MQL-to-SQL conversion from sales' feedback (a healthy rate is about 15-30%).
+
+    Today's totals, then the funnel by month of promotion (last 12) and by grade at
+    promotion (last 90 days): MQLs, accepted, rejected or recycled, still open.
+    """
+    from flows import runtime
+    from flows.funnel import conversion_tables
     from flows.settings import get_settings
     from store.audit import conversion as conversion_counts
     from store.db import make_engine, migrate
@@ -253,6 +259,8 @@ def conversion(
         f"{crm}: {counts['mqls']} MQLs handed to sales, {counts['accepted']} accepted "
         f"({rate:.0%}), {counts['recycled']} recycled to nurture"
     )
+    typer.echo("")
+    typer.echo(conversion_tables(engine, crm, runtime.now()))
 
 
 @app.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from flows import funnel
 from flows.pipeline import ApplyReport
 from flows.tasks import Pending, PullResult
 from scoring.records import Crm
@@ -47,6 +48,7 @@ def publish(
             f"- handoffs left to another run's claim: {report.skipped_claims}",
             f"- contacts left to another run writing them: {len(report.skipped_writes)}",
             *_pending_lines(pending),
+            *(funnel.sync_lines(crm) if flow == "sync" else []),
         ]
     )
     key = f"mqlsync-{flow}-{crm.value}"

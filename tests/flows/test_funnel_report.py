@@ -1,0 +1,165 @@
+"""The funnel seen by people: the band warning, the sync summary's funnel lines (a warning
+changes neither verdict nor exit code), and `mqlsync conversion`'s tables."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from flows import runtime
+from flows.cli import app
+from flows.funnel import band_warning, funnel_line, summary_lines
+from flows.settings import get_settings
+from store import audit
+from store.audit import AuditEvent
+from store.db import make_engine, migrate
+from store.funnel import Funnel
+from tests.flows.test_flows import sandbox_env  # noqa: F401  (a fixture)
+from tests.store.test_funnel import NOW, build_history, promoted
+
+
+def decided_mqls(
+    engine: Engine, when: datetime, accepted: int, rejected: int, crm: str = "hubspot"
+) -> None:
+    """MQLs promoted at `when` and decided by sales a day later."""
+    for i in range(accepted + rejected):
+        contact = f"funnel-{i}"
+        audit.record(engine, [promoted(contact, "B", crm=crm)], None, when)
+        verdict = ("feedback", "accepted") if i < accepted else ("decision", "recycled")
+        audit.record(engine, [AuditEvent(crm, contact, *verdict)], None, when + timedelta(days=1))
+
+
+def test_the_band_warning() -> None:
+    above = band_warning(Funnel(mqls=100, accepted=40, rejected=30))
+    assert above is not None and "above the healthy 15%-30% band" in above
+    assert "sales receives too few MQLs" in above and "lowering the MQL threshold" in above
+    assert "40.0% (40 of 100 MQLs)" in above and "mqlsync backtest" in above
+    below = band_warning(Funnel(mqls=100, accepted=10, rejected=50))
+    assert below is not None and "below the healthy 15%-30% band" in below
+    assert "too many weak MQLs" in below and "raise the MQL threshold" in below
+    for inside in (Funnel(100, 15, 10), Funnel(100, 20, 30), Funnel(100, 30, 0)):
+        assert band_warning(inside) is None, inside  # the band's ends are inside it
+    assert band_warning(Funnel(mqls=30, accepted=15, rejected=4)) is None  # 19 decided
+    assert band_warning(Funnel(mqls=30, accepted=15, rejected=5)) is not None
+    assert band_warning(Funnel()) is None
+
+
+def test_summary_lines_from_the_store(engine: Engine) -> None:
+    build_history(engine)
+    assert summary_lines(engine, "hubspot", NOW) == [
+        "- funnel, last 30 days: 8 MQLs, 2 accepted, 2 rejected or recycled, 4 open; "
+        "conversion 25.0%",
+        "- funnel, last 90 days: 9 MQLs, 3 accepted, 2 rejected or recycled, 4 open; "
+        "conversion 33.3%",
+    ]  # above the band, but with 5 decided MQLs: no warning
+    decided_mqls(engine, NOW - timedelta(days=60), accepted=18, rejected=2)
+    lines = summary_lines(engine, "hubspot", NOW)
+    assert lines[0].startswith("- funnel, last 30 days: 8 MQLs")
+    assert lines[1] == (
+        "- funnel, last 90 days: 29 MQLs, 21 accepted, 4 rejected or recycled, 4 open; "
+        "conversion 72.4%"
+    )
+    assert len(lines) == 3 and lines[2].startswith("- warning: 90-day conversion 72.4%")
+    assert "above the healthy 15%-30% band" in lines[2]
+
+
+def test_the_conversion_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'conversion.db'}"
+    monkeypatch.setenv("MQLSYNC_DATABASE_URL", url)
+    monkeypatch.setenv("MQLSYNC_FIXED_NOW", NOW.isoformat())
+    get_settings.cache_clear()
+    try:
+        engine = make_engine(url)
+        migrate(engine)
+        build_history(engine)
+        engine.dispose()
+        result = CliRunner().invoke(app, ["conversion", "hubspot"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    # Today's totals as before: every promoted contact, every acceptance, every recycle.
+    assert lines[0] == "hubspot: 11 MQLs handed to sales, 4 accepted (36%), 5 recycled to nurture"
+    rows = {line.split()[0]: line.split()[1:] for line in lines if re.match(r"^\S+  ", line)}
+    assert "By month of promotion, last 12 (verdicts so far):" in lines
+    assert rows["2025-07"] == ["0", "0", "0", "0", "-", "-"]  # twelve months back
+    assert rows["2026-05"] == ["6", "2", "1", "3", "33.3%", "66.7%"]
+    assert rows["2026-06"] == ["3", "1", "1", "1", "33.3%", "50.0%"]
+    assert "By grade at promotion, last 90 days:" in lines
+    assert rows["A"] == ["3", "1", "0", "2", "33.3%", "100.0%"]
+    assert rows["unknown"] == ["1", "0", "1", "0", "0.0%", "0.0%"]
+    assert rows["all"] == ["9", "3", "2", "4", "33.3%", "60.0%"]
+    assert not any("warning" in line for line in lines)
+
+
+FUNNEL_LINE = re.compile(
+    r"^- funnel, last (30|90) days: (\d+) MQLs, (\d+) accepted, (\d+) rejected or recycled, "
+    r"(\d+) open; conversion (\S+)$",
+    re.MULTILINE,
+)
+
+
+def test_a_sync_reports_the_funnel_and_warns_outside_the_band(
+    sandbox_env: object,  # noqa: F811
+) -> None:
+    from prefect.artifacts import Artifact
+
+    from flows.sync import CrmName, sync
+
+    summary = sync(crm=CrmName.hubspot)
+    assert isinstance(summary, str) and "(applied)" in summary
+    new_mqls = int(re.search(r"^- new MQLs: (\d+)$", summary, re.MULTILINE)[1])  # type: ignore[index]
+    assert new_mqls > 0
+    figures = {days: rest for days, *rest in FUNNEL_LINE.findall(summary)}
+    zero = "0.0%"
+    assert figures == {
+        "30": [str(new_mqls), "0", "0", str(new_mqls), zero],
+        "90": [str(new_mqls), "0", "0", str(new_mqls), zero],
+    }
+    assert "warning" not in summary  # no verdicts yet: nothing to judge
+    assert summary.rstrip().splitlines()[-1].startswith("- funnel, last 90 days:")
+
+    # Sales rejected 25 MQLs of two months ago: conversion 0%, below the band.
+    decided_mqls(runtime.store_engine(), runtime.now() - timedelta(days=60), 0, 25)
+    summary = sync(crm=CrmName.hubspot)
+    assert isinstance(summary, str), summary  # completed: the warning is no failure
+    figures = {days: rest for days, *rest in FUNNEL_LINE.findall(summary)}
+    assert figures["30"] == [str(new_mqls), "0", "0", str(new_mqls), zero]
+    assert figures["90"] == [str(new_mqls + 25), "0", "25", str(new_mqls), zero]
+    warning = summary.rstrip().splitlines()[-1]
+    assert warning.startswith("- warning: 90-day conversion 0.0%")
+    assert "below the healthy 15%-30% band" in warning and "raise the MQL threshold" in warning
+    artifact = Artifact.get("mqlsync-sync-hubspot-summary")
+    assert artifact is not None and warning in str(getattr(artifact, "data", ""))
+
+
+def test_sync_lines_use_the_runs_instant_and_never_fail_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.funnel import sync_lines
+    from scoring.records import Crm
+
+    url = f"sqlite:///{tmp_path / 'lines.db'}"
+    monkeypatch.setenv("MQLSYNC_DATABASE_URL", url)
+    monkeypatch.setenv("MQLSYNC_FIXED_NOW", "2026-02-01T00:00:00+00:00")
+    runtime.reset()
+    try:
+        decided_mqls(runtime.store_engine(), datetime(2026, 1, 10, tzinfo=UTC), 2, 23)
+        figures = Funnel(mqls=25, accepted=2, rejected=23)
+        lines = sync_lines(Crm.HUBSPOT)  # outside a flow run: the warning is not logged
+        assert lines[:2] == [funnel_line(30, figures), funnel_line(90, figures)]
+        assert len(lines) == 3 and "90-day conversion 8.0% (2 of 25 MQLs)" in lines[2]
+        monkeypatch.setenv("MQLSYNC_FIXED_NOW", "2026-06-01T00:00:00+00:00")
+        runtime.reset()
+        assert sync_lines(Crm.HUBSPOT) == [funnel_line(30, Funnel()), funnel_line(90, Funnel())]
+        monkeypatch.setenv("MQLSYNC_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+        runtime.reset()
+        (line,) = sync_lines(Crm.HUBSPOT)
+        assert line == "- funnel: not available (the store did not answer: OperationalError)"
+    finally:
+        runtime.reset()
