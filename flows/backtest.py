@@ -262,7 +262,7 @@ EXIT_OK, EXIT_NOT_JUDGEABLE, EXIT_USAGE = 0, 1, 2
 
 def run_command(request: Request, say: Callable[[str], None], warn: Callable[[str], None]) -> int:
     """`mqlsync backtest`: 0 done, 1 the data cannot be judged, 2 a usage error."""
-    from flows.history import OutcomesFileError, read_history
+    from flows.history import OutcomesFileError, read_history, report_problems
 
     try:
         cuts = resolve_cuts(request)
@@ -279,10 +279,7 @@ def run_command(request: Request, say: Callable[[str], None], warn: Callable[[st
     except OSError as exc:
         warn(f"{exc.filename}: cannot read: {exc.strerror or exc}")
         return EXIT_USAGE
-    for problem in dataset.problems:
-        warn(problem)
-    if dataset.problems:
-        warn(f"{len(dataset.problems)} line(s) or row(s) skipped; the rest are used")
+    report_problems(dataset, warn)
     try:
         backtest = run_backtest(dataset, models, cuts, request.horizon_days, band)
     except NotJudgeable as exc:

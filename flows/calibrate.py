@@ -78,7 +78,7 @@ class Result:
 def run_command(request: Request, say: Callable[[str], None], warn: Callable[[str], None]) -> int:
     """0 written; 1 refused (nothing written); 2 a usage error."""
     from flows.backtest import UsageProblem, parse_band
-    from flows.history import OutcomesFileError, read_history
+    from flows.history import OutcomesFileError, read_history, report_problems
 
     try:
         band = parse_band(request.band)
@@ -99,10 +99,7 @@ def run_command(request: Request, say: Callable[[str], None], warn: Callable[[st
     except OSError as exc:
         warn(f"{exc.filename}: cannot read: {exc.strerror or exc}")
         return EXIT_REFUSED
-    for problem in dataset.problems:
-        warn(problem)
-    if dataset.problems:
-        warn(f"{len(dataset.problems)} line(s) or row(s) skipped; the rest are used")
+    report_problems(dataset, warn)
     try:
         split = split_dataset(dataset, as_of, request.horizon_days, holdout, request.seed)
         for note in split.notes:

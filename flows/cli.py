@@ -54,10 +54,7 @@ def score(
     explain: Annotated[
         str | None, typer.Option(help="print the reasons of this contact id as a table")
     ] = None,
-    crm: Annotated[
-        str,
-        typer.Option(help="the store's history of this CRM, or the crm of lines that do not say"),
-    ] = "hubspot",
+    crm: Annotated[str, typer.Option(help="crm of lines that do not say")] = "hubspot",
 ) -> None:
     """Score contacts from files; one JSON result a line on stdout."""
     scoring_model = load_model(model)
@@ -130,18 +127,23 @@ def explain_table(result: ScoreResult, activities: dict[str, Activity]) -> str:
     return head + "\n" + render_table(["rule", "points", "evidence"], rows)
 
 
+# The history `backtest` and `calibrate` read: three files, or none for the store's.
+HistoryContacts = Annotated[
+    Path | None, typer.Option(help="contacts, one JSON object a line (none: the store's)")
+]
+HistoryActivities = Annotated[Path | None, typer.Option(help="activities, one JSON object a line")]
+HistoryOutcomes = Annotated[Path | None, typer.Option(help="CSV: crm_id,converted,converted_at")]
+HistoryCrm = Annotated[
+    str, typer.Option(help="the store's history of this CRM, or the crm of lines that do not say")
+]
+
+
 @app.command()
 def backtest(
     model: Annotated[list[Path], typer.Option(help="scoring model YAML file; repeat to compare")],
-    contacts: Annotated[
-        Path | None, typer.Option(help="contacts, one JSON object a line (none: the store's)")
-    ] = None,
-    activities: Annotated[
-        Path | None, typer.Option(help="activities, one JSON object a line")
-    ] = None,
-    outcomes: Annotated[
-        Path | None, typer.Option(help="CSV: crm_id,converted,converted_at")
-    ] = None,
+    contacts: HistoryContacts = None,
+    activities: HistoryActivities = None,
+    outcomes: HistoryOutcomes = None,
     as_of: Annotated[str | None, typer.Option(help="one cut: an ISO 8601 date or instant")] = None,
     cuts: Annotated[str | None, typer.Option(help="cut dates, comma-separated")] = None,
     start: Annotated[str | None, typer.Option(help="first cut date (with --end)")] = None,
@@ -155,10 +157,7 @@ def backtest(
     out: Annotated[
         Path | None, typer.Option(help="write report.md, metrics.json and charts here")
     ] = None,
-    crm: Annotated[
-        str,
-        typer.Option(help="the store's history of this CRM, or the crm of lines that do not say"),
-    ] = "hubspot",
+    crm: HistoryCrm = "hubspot",
 ) -> None:
     """Judge scoring models against outcomes: replay the history at cut dates.
 
@@ -179,15 +178,9 @@ def backtest(
 def calibrate(
     model: Annotated[Path, typer.Option(help="scoring model YAML file whose rules are kept")],
     out: Annotated[Path, typer.Option(help="the new model YAML file (never the input)")],
-    contacts: Annotated[
-        Path | None, typer.Option(help="contacts, one JSON object a line (none: the store's)")
-    ] = None,
-    activities: Annotated[
-        Path | None, typer.Option(help="activities, one JSON object a line")
-    ] = None,
-    outcomes: Annotated[
-        Path | None, typer.Option(help="CSV: crm_id,converted,converted_at")
-    ] = None,
+    contacts: HistoryContacts = None,
+    activities: HistoryActivities = None,
+    outcomes: HistoryOutcomes = None,
     as_of: Annotated[
         str | None, typer.Option(help="the cut (the split date when conversions are dated)")
     ] = None,
@@ -199,10 +192,7 @@ def calibrate(
     horizon_days: Annotated[
         float, typer.Option(help="a conversion counts this many days after a cut")
     ] = 90,
-    crm: Annotated[
-        str,
-        typer.Option(help="the store's history of this CRM, or the crm of lines that do not say"),
-    ] = "hubspot",
+    crm: HistoryCrm = "hubspot",
 ) -> None:
     """Learn a model's points from outcomes; write the same rules with new points to --out.
 

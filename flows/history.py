@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -191,6 +192,14 @@ def _parse_row(cells: list[str]) -> tuple[Outcome | None, str | None]:
         if not converted:
             return None, f"contact {crm_id!r}: converted_at given but converted is {cells[1]!r}"
     return Outcome(crm_id=crm_id, converted=converted, converted_at=converted_at), None
+
+
+def report_problems(dataset: Dataset, warn: Callable[[str], None]) -> None:
+    """Each bad line or row as `file:line: ...`, then how many were skipped."""
+    for problem in dataset.problems:
+        warn(problem)
+    if dataset.problems:
+        warn(f"{len(dataset.problems)} line(s) or row(s) skipped; the rest are used")
 
 
 class HistorySourceError(OutcomesFileError):
