@@ -9,12 +9,14 @@ that outlived its retries is a "failed" audit row and is counted in the summary'
 "failed attempts" line.
 
 The list of combinations is generated from what the sandbox supports (no 429 on
-Salesforce, `partial` only on batch paths, `lost_write` only on writes), never skipped.
+Salesforce, `concurrent`, Salesforce's concurrent-request limit, only there, `partial`
+only on batch paths, `lost_write` only on writes), never skipped.
 Cost: each faulted+repair pair is two Prefect flow runs (~5-6 s on the 2-core machine),
 so the slow kinds get one rate, to keep the file near 7 minutes: `slow` at 10% (every hit
 costs a 2 s client timeout, MQLSYNC_TIMEOUT_S from the `fast_retries` fixture), `429` at
 30% (with Retry-After every hit waits 1 s), `expired` at 30% (a HubSpot private-app token
-is refused at the first hit whatever the rate; a Salesforce hit costs a session refresh).
+is refused at the first hit whatever the rate; a Salesforce hit costs a session refresh),
+`concurrent` at 30%.
 Every other kind runs at 10% and 30%.
 """
 
@@ -51,7 +53,7 @@ OPERATIONS: dict[str, dict[str, list[dict[str, str]]]] = {
 }
 RATES = (0.1, 0.3)
 # The slow kinds: one rate each keeps the file near 7 minutes (see the module docstring).
-ONE_RATE = {"slow": (0.1,), "429": (0.3,), "expired": (0.3,)}
+ONE_RATE = {"slow": (0.1,), "429": (0.3,), "expired": (0.3,), "concurrent": (0.3,)}
 SLOW_SECONDS = 2.5  # above MQLSYNC_TIMEOUT_S=2 (the fast_retries fixture)
 BATCH_OPS = {"update", "create"}  # batch endpoints on both CRMs
 WRITE_OPS = {"update", "create"}
@@ -85,6 +87,8 @@ def supported(crm: str, kind: str, op: str) -> bool:
     """Combinations the sandbox can inject (see sandbox/faults.py `Faults.pick`)."""
     if kind == "429":
         return crm == "hubspot"
+    if kind == "concurrent":
+        return crm == "salesforce"  # Salesforce's concurrent-request REQUEST_LIMIT_EXCEEDED
     if kind == "partial":
         return op in BATCH_OPS
     if kind == "lost_write":
@@ -257,8 +261,9 @@ def test_the_matrix_covers_every_fault_kind() -> None:
     )
     assert {c.kind for c in CASES} == set(KINDS), summary
     assert {c.kind for c in CASES if c.crm == "salesforce"} == set(KINDS) - {"429"}, summary
+    assert {c.kind for c in CASES if c.crm == "hubspot"} == set(KINDS) - {"concurrent"}, summary
     assert len({c.id for c in CASES}) == len(CASES), summary
-    assert len(CASES) == 82, summary
+    assert len(CASES) == 85, summary
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
