@@ -167,8 +167,7 @@ class SalesforceConnector:
                 contact = to_contact(mapping, source, crm_id, row)
                 if contact.lifecycle_stage is None and plan.original_stage is not None:
                     # Stage in the fallback field, not written yet: the status tells.
-                    stage = plan.original_stage.from_crm(row.get(plan.original_stage.field))
-                    contact = contact.model_copy(update={"lifecycle_stage": stage})
+                    contact = contact.model_copy(update={"lifecycle_stage": self._stage_of(row)})
                 return contact
 
             where = "IsConverted = false" if self._converts(source.object) else ""
@@ -284,6 +283,7 @@ class SalesforceConnector:
         return result
 
     def _stage_of(self, row: MappingABC[str, Any]) -> Any:
+        """The stage a row shows: its stage field, else (in fallback mode) its status."""
         plan = self._org()
         stage = plan.mapping.stage.from_crm(row.get(plan.mapping.stage.field))
         if stage is None and plan.original_stage is not None:

@@ -105,12 +105,16 @@ def check_fields(mapping: Mapping, describe: DescribeFn) -> tuple[OrgPlan, list[
     problems: list[str] = []
     read, written = wanted_fields(mapping)
     fallback = mapping.stage.fallback_field
+    # Each field once, though a pull and a write may both name it (Task.Subject).
+    named: dict[str, list[str]] = {}
     for obj, names in [*read.items(), *written.items()]:
+        named.setdefault(obj, []).extend(names)
+    for obj, names in named.items():
         for name in dict.fromkeys(names):
             if name == fallback and obj == (mapping.stage.object or obj):
                 continue  # decided with the statuses (`choose_stage`)
             problem = field_problem(obj, name, describe)
-            if problem is None or (obj, name) in plan.absent:
+            if problem is None:
                 continue
             if mapping.is_optional(obj, name):
                 plan.absent.add((obj, name))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,42 +17,9 @@ from flows import runtime
 from flows.backtest_flow import backtest_flow
 from flows.settings import PROJECT_ROOT
 from flows.sync import CrmName
-from scoring.records import Activity, ActivityType, Contact, Crm
-from store import audit, mirror
-from store.audit import AuditEvent
-from store.db import make_engine, migrate
+from tests.flows.history_store import AS_OF, build_history_store
 
-AS_OF = datetime(2026, 6, 1, tzinfo=UTC)
 PNG_MAGIC = b"\x89PNG"
-
-
-def build_store(url: str, accepted: int) -> None:
-    """Forty leads; the first twenty asked for a demo, and sales accepted the first
-    `accepted` of those ten days after AS_OF."""
-    engine = make_engine(url)
-    migrate(engine)
-    contacts = [
-        Contact(crm=Crm.SALESFORCE, crm_id=f"00Q{i:03d}", created_at=AS_OF - timedelta(days=60))
-        for i in range(40)
-    ]
-    mirror.upsert_contacts(engine, contacts, AS_OF)
-    demos = [
-        Activity(
-            crm=Crm.SALESFORCE,
-            crm_id=f"00T{i:03d}",
-            contact_id=f"00Q{i:03d}",
-            type=ActivityType.DEMO_REQUEST,
-            occurred_at=AS_OF - timedelta(days=3),
-        )
-        for i in range(20)
-    ]
-    mirror.upsert_activities(engine, demos)
-    events = [
-        AuditEvent("salesforce", f"00Q{i:03d}", "feedback", "accepted", detail={"stage": "sql"})
-        for i in range(accepted)
-    ]
-    audit.record(engine, events, None, AS_OF + timedelta(days=10))
-    engine.dispose()
 
 
 @pytest.fixture
@@ -77,7 +44,7 @@ def artifact(key: str) -> Any:
 
 
 def test_the_models_are_judged_and_published(prefect_api: None, store: str) -> None:
-    build_store(store, accepted=20)
+    build_history_store(store, accepted=20)
     state = backtest_flow(
         crm=CrmName.salesforce,
         models=["scoring/models/default.yaml", str(PROJECT_ROOT / "scoring/models/example.yaml")],
@@ -114,7 +81,7 @@ def test_the_models_are_judged_and_published(prefect_api: None, store: str) -> N
 
 
 def test_a_history_without_acceptances_fails_saying_why(prefect_api: None, store: str) -> None:
-    build_store(store, accepted=0)
+    build_history_store(store, accepted=0)
     state = backtest_flow(crm=CrmName.salesforce, return_state=True)
     assert state.is_failed()
     assert state.message is not None

@@ -4,7 +4,7 @@ sales' acceptances (SQL read, lead converted) from the audit log as dated outcom
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,49 +13,22 @@ from typer.testing import CliRunner
 from flows import runtime
 from flows.cli import app
 from flows.history import HistorySourceError, read_history, store_history
-from scoring.records import Activity, ActivityType, Contact, Crm
-from store import audit, mirror
+from store import audit
 from store.audit import AuditEvent
-from store.db import make_engine, migrate
-
-AS_OF = datetime(2026, 6, 1, tzinfo=UTC)
+from store.db import make_engine
+from tests.flows.history_store import AS_OF, build_history_store
 
 
 def build_store(url: str) -> None:
-    """Forty people; the twenty who asked for a demo were accepted by sales after AS_OF."""
-    engine = make_engine(url)
-    migrate(engine)
-    contacts = [
-        Contact(crm=Crm.SALESFORCE, crm_id=f"00Q{i:03d}", created_at=AS_OF - timedelta(days=60))
-        for i in range(40)
-    ]
-    mirror.upsert_contacts(engine, contacts, AS_OF)
-    demos = [
-        Activity(
-            crm=Crm.SALESFORCE,
-            crm_id=f"00T{i:03d}",
-            contact_id=f"00Q{i:03d}",
-            type=ActivityType.DEMO_REQUEST,
-            occurred_at=AS_OF - timedelta(days=3),
-        )
-        for i in range(20)
-    ]
-    mirror.upsert_activities(engine, demos)
-    events = [
-        AuditEvent("salesforce", f"00Q{i:03d}", "feedback", "accepted", detail={"stage": "sql"})
-        for i in range(19)
-    ]
-    # A lead converted: its acceptance is dated by the conversion, and counts for the
-    # Contact it became as well.
-    events.append(
-        AuditEvent(
-            "salesforce", "00Q019", "feedback", "accepted",
-            detail={"converted_to": "003001",
-                    "converted_at": (AS_OF + timedelta(days=5)).isoformat()},
-        )
+    """The twenty who asked for a demo were accepted by sales after AS_OF; the last of
+    them through a lead conversion, dated by the conversion, which counts for the Contact
+    it became as well."""
+    converted = AuditEvent(
+        "salesforce", "00Q019", "feedback", "accepted",
+        detail={"converted_to": "003001",
+                "converted_at": (AS_OF + timedelta(days=5)).isoformat()},
     )  # fmt: skip
-    audit.record(engine, events, None, AS_OF + timedelta(days=10))
-    engine.dispose()
+    build_history_store(url, accepted=19, more=[converted])
 
 
 def test_the_store_history_holds_dated_acceptances(tmp_path: Path) -> None:
