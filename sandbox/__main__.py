@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="the integration user lacks Customize Application (Tooling API creates fail)",
     )
-    parser.add_argument("--salesforce-converted-share", type=float, default=0.05)
+    parser.add_argument("--salesforce-converted-share", type=float, default=1.0)
     parser.add_argument("--salesforce-all-day-share", type=float, default=0.2)
     args = parser.parse_args(argv)
     serve(

@@ -18,6 +18,7 @@ from sandbox.hubspot_store import CONTACT_ID_BASE, MEETING_ID_BASE, OWNER_ID_BAS
 from sandbox.ids import sf_id
 from sandbox.limits import Limits
 from sandbox.salesforce_errors import SalesforceError
+from sandbox.simulation import advance
 from sandbox.state import Sandbox
 
 
@@ -109,6 +110,7 @@ class AdminApi:
             Route(a + "/salesforce/convert", self.convert_lead, methods=["POST"]),
             Route(a + "/expected/{crm}", self.expected, methods=["GET"]),
             Route(a + "/outcomes", self.outcomes, methods=["GET"]),
+            Route(a + "/advance", self.advance, methods=["POST"]),
         ]
 
     async def health(self, request: Request) -> Response:
@@ -133,6 +135,8 @@ class AdminApi:
                 "profile": sb.profile,
                 "spec": asdict(sb.spec),
                 "build_seconds": round(sb.build_seconds, 3),
+                # The data's "now": the spec's as_of, moved by POST /_sandbox/advance.
+                "as_of": hubspot_iso(sb.portal.clock.as_of_ms),
                 "counts": {
                     "people": len(sb.population.people),
                     "hubspot_contacts": len(sb.portal.contacts),
@@ -357,7 +361,7 @@ class AdminApi:
                     "contacts": [p.id for p in people if p.sobject == "Contact" and not p.deleted],
                     "deleted": [p.id for p in people if p.deleted],
                     "tasks": [
-                        sf_id("Task", i)
+                        org.value("Task", i, "Id")
                         for i in range(len(org.task_pos))
                         if not org.value("Task", i, "IsDeleted")
                     ]
@@ -377,7 +381,9 @@ class AdminApi:
         return JSONResponse({"error": "crm is hubspot or salesforce"}, status_code=404)
 
     async def outcomes(self, request: Request) -> Response:
-        """The hidden outcome per person: did they become SQL, when, with what propensity."""
+        """The hidden outcome per person: did they become SQL (by as_of + 90 days), when
+        (before as_of for those already at SQL or customer), when they became MQL (before
+        as_of), with what propensity. Times in the person's CRM's datetime format."""
         sb = self.sb
         crm = request.query_params.get("crm")
         hs_count = sb.population.hubspot_count
@@ -386,16 +392,25 @@ class AdminApi:
             in_hubspot = p.index < hs_count
             if crm and crm != ("hubspot" if in_hubspot else "salesforce"):
                 continue
+            iso = hubspot_iso if in_hubspot else salesforce_iso
             out.append(
                 {
                     "crm": "hubspot" if in_hubspot else "salesforce",
                     "id": str(CONTACT_ID_BASE + p.index) if in_hubspot else sb.org.who[p.index],
                     "persona": p.persona,
                     "became_sql": p.became_sql,
-                    "sql_at": None
-                    if p.sql_at_ms is None
-                    else (hubspot_iso(p.sql_at_ms) if in_hubspot else salesforce_iso(p.sql_at_ms)),
+                    "sql_at": None if p.sql_at_ms is None else iso(p.sql_at_ms),
+                    "mql_at": None if p.mql_at_ms is None else iso(p.mql_at_ms),
                     "propensity": round(p.propensity, 6),
                 }
             )
         return JSONResponse(out)
+
+    async def advance(self, request: Request) -> Response:
+        """Move the data's clock: body `{"days": N}` (1..365); see sandbox.simulation."""
+        try:
+            body = await _body(request)
+            result = advance(self.sb, body.get("days"))
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(result.as_json())

@@ -7,6 +7,7 @@ these helpers convert at the HTTP edge to the formats each CRM uses.
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from datetime import UTC, datetime
 
 # Synthetic data is anchored here by default, so that the same seed gives the same data
@@ -71,3 +72,34 @@ def parse_instant(text: str) -> int:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1000)
+
+
+class DataClock:
+    """The data's "now": the population's `as_of`, moved forward by admin advances.
+
+    `marks` are the as-of instants, the population's first; each advance appends the
+    next. What an advance generates is dated in its window, (previous mark, mark], so
+    that records derived from it (a call before a meeting, a follow-up after a demo
+    request) can be kept inside that window too.
+    """
+
+    def __init__(self, origin_ms: int) -> None:
+        self.marks = [origin_ms]
+
+    @property
+    def origin_ms(self) -> int:
+        return self.marks[0]
+
+    @property
+    def as_of_ms(self) -> int:
+        return self.marks[-1]
+
+    def window(self, ts: int) -> tuple[int | None, int]:
+        """(start, end) of the window `ts` falls in; start is None for the generated past."""
+        i = min(bisect_left(self.marks, ts), len(self.marks) - 1)
+        return (self.marks[i - 1] if i else None), self.marks[i]
+
+    def clamp(self, ts: int, anchor: int) -> int:
+        """`ts` (derived from an activity at `anchor`) kept inside the anchor's window."""
+        start, end = self.window(anchor)
+        return min(end, ts if start is None else max(start + 1, ts))

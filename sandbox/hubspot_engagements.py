@@ -149,21 +149,24 @@ class EngagementLog:
 def derive(portal: HubSpotPortal) -> dict[str, EngagementLog]:
     """Every engagement record, from the portal's activity log."""
     log = portal.population.hubspot
-    as_of = portal.population.spec.as_of_ms
+    # Each record stays inside the as-of window of its activity (never after the data's
+    # "now" then, nor before an admin advance's start): so the records of an advance sort
+    # after the earlier ones, and their ids (positions) never change.
+    clamp = portal.clock.clamp
     out: dict[str, list[Engagement]] = {k: [] for k in TO_CONTACT}
     meeting, demo = KIND["meeting_booked"], KIND["demo_request"]
     reply, social = KIND["email_reply"], KIND["social_engagement"]
     for pos, kind in enumerate(log.kind):
         ts, person, detail = log.ts[pos], log.person[pos], log.detail[pos]
         if kind == meeting:
-            out["calls"].append(Engagement(ts - 2 * DAY_MS, person, 0, detail))
+            out["calls"].append(Engagement(clamp(ts - 2 * DAY_MS, ts), person, 0, detail))
         elif kind == demo:
-            out["calls"].append(Engagement(min(as_of, ts + 4 * HOUR_MS), person, 1, detail))
+            out["calls"].append(Engagement(clamp(ts + 4 * HOUR_MS, ts), person, 1, detail))
         elif kind == reply:
-            out["emails"].append(Engagement(ts - DAY_MS, person, 0, detail))
+            out["emails"].append(Engagement(clamp(ts - DAY_MS, ts), person, 0, detail))
             out["emails"].append(Engagement(ts, person, 1, detail))
         elif kind == social and detail == 0:  # a LinkedIn comment
-            out["communications"].append(Engagement(min(as_of, ts + HOUR_MS), person, 0, detail))
+            out["communications"].append(Engagement(clamp(ts + HOUR_MS, ts), person, 0, detail))
     logs = {}
     for name, records in out.items():
         records.sort()
@@ -177,11 +180,14 @@ class EngagementsApi:
     def __init__(self, portal: HubSpotPortal) -> None:
         self.portal = portal
         self._logs: dict[str, EngagementLog] | None = None
+        self._logs_size = 0  # the activity log's length they were derived from
 
     @property
     def logs(self) -> dict[str, EngagementLog]:
-        if self._logs is None:  # built on first use: most runs never ask
-            self._logs = derive(self.portal)
+        size = len(self.portal.population.hubspot)
+        # Built on first use (most runs never ask), again once an advance added activities.
+        if self._logs is None or self._logs_size != size:
+            self._logs, self._logs_size = derive(self.portal), size
         return self._logs
 
     def routes(self) -> list[Route]:

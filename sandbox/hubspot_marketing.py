@@ -127,6 +127,7 @@ class MarketingApi:
         self._email: dict[str, tuple[list[int], list[int]]] | None = None
         self._submissions: dict[str, list[int]] | None = None
         self._participations: dict[int, list[tuple[int, str]]] | None = None
+        self._indexed_size = 0  # the activity log's length the indexes were built from
         self._events = HubSpotApi(self.portal)
 
     @property
@@ -190,10 +191,18 @@ class MarketingApi:
 
     # -- marketing email events ----------------------------------------------------------
 
+    def _drop_stale(self) -> None:
+        """Forget the indexes once an admin advance has added activities to the log."""
+        size = len(self.portal.population.hubspot)
+        if size != self._indexed_size:
+            self._email = self._submissions = self._participations = None
+            self._indexed_size = size
+
     @property
     def email_index(self) -> dict[str, tuple[list[int], list[int]]]:
         """Per type: (times ascending, log positions). SENT and DELIVERED precede each
         tracked activity (sent 1-25 h before it, delivered 4 s after the send)."""
+        self._drop_stale()
         if self._email is None:
             log = self.portal.population.hubspot
             by_type: dict[str, list[tuple[int, int]]] = {t: [] for t in EMAIL_EVENT_TYPES}
@@ -421,6 +430,7 @@ class MarketingApi:
     @property
     def submission_index(self) -> dict[str, list[int]]:
         """Per form: log positions of its submissions, oldest first."""
+        self._drop_stale()
         if self._submissions is None:
             log = self.portal.population.hubspot
             index: dict[str, list[int]] = {s: [] for s in self.forms}
@@ -475,6 +485,7 @@ class MarketingApi:
     @property
     def participation_index(self) -> dict[int, list[tuple[int, str]]]:
         """Per webinar: (log position, attendance state), newest first."""
+        self._drop_stale()
         if self._participations is None:
             log = self.portal.population.hubspot
             states = {
@@ -530,7 +541,8 @@ class MarketingApi:
             "noShows": counts["noShows"],
             "customProperties": [],
             "createdAt": hubspot_iso(start - 30 * DAY_MS),
-            "updatedAt": hubspot_iso(as_of),
+            # Participations keep coming in: last updated at the data's "now".
+            "updatedAt": hubspot_iso(self.portal.clock.as_of_ms),
         }
 
     async def marketing_events(self, request: Request) -> Response:

@@ -42,6 +42,24 @@ LEAD_STATUSES = (
     "BAD_TIMING",
 )
 
+# HubSpot stamps the first time a contact enters each lifecycle stage in one of these
+# ("Became a ... Date"): calculated, read-only datetimes.
+LIFECYCLE_DATE_PROPERTY = {stage: f"hs_lifecyclestage_{stage}_date" for stage in LIFECYCLE_STAGES}
+_LIFECYCLE_DATE_LABELS = {
+    "subscriber": "Became a Subscriber Date",
+    "lead": "Became a Lead Date",
+    "marketingqualifiedlead": "Became a Marketing Qualified Lead Date",
+    "salesqualifiedlead": "Became a Sales Qualified Lead Date",
+    "opportunity": "Became an Opportunity Date",
+    "customer": "Became a Customer Date",
+    "evangelist": "Became an Evangelist Date",
+    "other": "Became an Other Lifecycle Date",
+}
+LIFECYCLE_DATE_PROPERTIES = tuple(
+    PropertyDef(LIFECYCLE_DATE_PROPERTY[stage], label, "datetime", "date", read_only=True)
+    for stage, label in _LIFECYCLE_DATE_LABELS.items()
+)
+
 ROLLUP_PROPERTIES = (
     PropertyDef("hs_analytics_num_page_views", "Number of Pageviews", "number", "number",
                 read_only=True),
@@ -77,6 +95,7 @@ CONTACT_PROPERTIES: dict[str, PropertyDef] = {
         PropertyDef("hs_object_id", "Record ID", "number", "number", read_only=True),
         # Rollups HubSpot keeps on every portal, whatever the tier (calculated, read-only).
         *ROLLUP_PROPERTIES,
+        *LIFECYCLE_DATE_PROPERTIES,
         PropertyDef(
             "business_license_number", "Business license number", "string", "text", custom=True
         ),

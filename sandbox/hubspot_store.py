@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox import hubspot_events
-from sandbox.clock import hubspot_iso, now_ms, parse_instant, wall_ms
+from sandbox.clock import DataClock, hubspot_iso, now_ms, parse_instant, wall_ms
 from sandbox.hubspot_schema import (
+    LIFECYCLE_DATE_PROPERTY,
     LIFECYCLE_RANK,
     SCHEMAS,
     PropertyDef,
@@ -162,6 +163,30 @@ _ROLLUP_KINDS = {
 }  # fmt: skip
 
 
+_DATE_STAGE = {prop: stage for stage, prop in LIFECYCLE_DATE_PROPERTY.items()}
+
+
+def lifecycle_date(p: Person, stage: str, as_of_ms: int) -> int | None:
+    """When the generated person entered `stage` before as_of (None if they did not).
+
+    Subscribers were created as subscribers, everyone else as a lead; the later stages
+    carry the dates the population drew. A future SQL date is the hidden outcome, never
+    CRM data.
+    """
+    match stage:
+        case "subscriber":
+            return p.created_ms if p.stage == "subscriber" else None
+        case "lead":
+            return None if p.stage == "subscriber" else p.created_ms
+        case "marketingqualifiedlead":
+            return p.mql_at_ms
+        case "salesqualifiedlead":
+            return p.sql_at_ms if p.sql_at_ms is not None and p.sql_at_ms < as_of_ms else None
+        case "customer":
+            return p.customer_at_ms
+    return None
+
+
 def _count_rollups(pop: Population) -> dict[int, dict[str, int]]:
     """Per person: page views, sessions (one per day with a view), opens, clicks and the
     time of the latest of each, from the portal's activity log (sorted by time)."""
@@ -219,6 +244,8 @@ class HubSpotPortal:
 
     def __post_init__(self) -> None:
         self._rollups: dict[int, dict[str, int]] | None = None
+        # The data's "now", which admin advances move (sandbox.simulation).
+        self.clock = DataClock(self.population.spec.as_of_ms)
         # Contacts written within the search lag, as the search index still holds them,
         # and when each was last written.
         self._indexed: dict[int, HsContact] = {}
@@ -295,6 +322,8 @@ class HubSpotPortal:
                 return p.real_estate_license
         if name in ROLLUPS:
             return self._rollup(p.index, name)
+        if name in _DATE_STAGE:
+            return lifecycle_date(p, _DATE_STAGE[name], self.population.spec.as_of_ms)
         return None
 
     def _rollup(self, person: int, name: str) -> int | None:
@@ -392,10 +421,12 @@ class HubSpotPortal:
         return self._indexed.get(cid) or self.contacts[cid]
 
     @contextmanager
-    def writing(self, c: HsContact) -> Iterator[None]:
+    def writing(self, c: HsContact, settle: bool = True) -> Iterator[None]:
         """Wrap a change of `c`'s values: stamps `lastmodifieddate`, and keeps the previous
-        state for search until the lag has passed."""
-        self.settle_search()
+        state for search until the lag has passed. A bulk writer settles the search index
+        once and passes `settle=False`."""
+        if settle:
+            self.settle_search()
         lagged = self._lag_ms() > 0 or c.id in self._indexed
         if lagged and c.id not in self._indexed:
             self._indexed[c.id] = c.copy()
@@ -465,19 +496,26 @@ class HubSpotPortal:
 
     def update_contact(self, c: HsContact, props: dict[str, Any]) -> None:
         """Apply a validated update. A backward lifecycle move is ignored, as HubSpot does
-        (it answers 200 and keeps the stage): clear the stage first, then set it."""
+        (it answers 200 and keeps the stage): clear the stage first, then set it. A stage
+        set stamps its "Became a ... Date" with the write's time, unless it has one."""
         new_stage = props.get("lifecyclestage")
         if new_stage:
             current = self.contact_value(c, "lifecyclestage")
             if current and LIFECYCLE_RANK.get(str(new_stage), 0) < LIFECYCLE_RANK.get(current, 0):
                 props = {k: v for k, v in props.items() if k != "lifecyclestage"}
+                new_stage = None
         if not props:
             return
+        date_prop = LIFECYCLE_DATE_PROPERTY.get(str(new_stage)) if new_stage else None
+        if date_prop is not None and self.contact_value(c, date_prop) is not None:
+            date_prop = None  # the first entry into a stage is what it records
         with self.writing(c):
             if c.props is None:
                 c.props = {}
             for name, value in props.items():
                 c.props[name] = "" if value is None else str(value)
+        if date_prop is not None:
+            c.props[date_prop] = str(c.modified_ms)  # the write's own stamp
 
     # -- tasks ---------------------------------------------------------------------------
 

@@ -3,9 +3,21 @@ a hidden outcome for each person.
 
 Each person has a latent intent and a fit drawn from their persona, company and country.
 Intent shapes the journey (how many activities, which kinds, how recent); fit and intent
-together give a hidden propensity, and the outcome (did they become SQL within 90 days
-after `as_of`) is drawn from it. The CRMs only ever see the journey; the outcome is for
-the admin API, so that scoring can be judged against it.
+together give a hidden propensity: the chance to become SQL within 90 days after `as_of`.
+
+The past follows the same propensity, so that a backtest before `as_of` has something to
+learn. Read as a constant hazard, the propensity gives the chance of having become SQL
+during the time a person has existed before `as_of`, `1 - (1 - propensity) ** (k * span /
+90 days)` with `PAST_SQL_HAZARD` = k; those who did are at SQL (or, for `CUSTOMER_SHARE`
+of them, customer), with the dates the CRMs show: an MQL date 1 to 21 days before the SQL
+date, the SQL date between a week after creation and the day before `as_of`, and a
+customer date between the SQL date and `as_of`. The others are subscribers, leads or MQLs
+and draw their outcome: did they become SQL in the 90 days after `as_of`, and when. The
+CRMs only ever see the journey and the past; the future outcome is for the admin API, so
+that scoring can be judged against it. The stage takes the one draw of the main seeded
+stream the fixed stage weights took, and the outcome its draws where they took them, so
+that journeys, deletions and the rest are the same for a seed as before; the dates of
+the past come from a stream of their own.
 
 Storage is compact because 100,000 people and 2,000,000 activities must fit one process:
 people are `__slots__` objects whose repeated strings are shared, and activities are
@@ -65,7 +77,19 @@ DETAIL_COUNT = (
 )
 
 HUBSPOT_STAGES = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "customer")
-_STAGE_WEIGHTS = (30, 60, 5, 3, 2)
+# Before as_of, the stage of those who did not become SQL: subscriber, lead, MQL.
+_OPEN_STAGE_CUTS = (30 / 95, 90 / 95)
+# The share of the stage draw the fixed weights (30/60/5/3/2) gave below SQL.
+_OLD_OPEN_SHARE = 0.95
+# The propensity is a 90-day chance; the past runs at this fraction of its hazard (k).
+# At k = 1 the past converts at the rate the future does, so a model learned from the
+# conversions before as_of is judged on the same process after it: 15% of people are at
+# SQL or customer at as_of (measured on 20,000 people: 15.2% seed 7, 15.0% seed 42). The
+# fixed stage weights this replaced (30/60/5/3/2) had 5%, which needs k = 0.27: the past
+# would then convert at a quarter of the future's rate.
+PAST_SQL_HAZARD = 1.0
+# Of the people who became SQL before as_of, the share who are customers by then.
+CUSTOMER_SHARE = 0.4
 LEAD_STATUSES = (
     "NEW",
     "OPEN",
@@ -111,6 +135,7 @@ class Person:
         "business_license",
         "company",
         "created_ms",
+        "customer_at_ms",
         "deleted",
         "email",
         "first",
@@ -118,6 +143,7 @@ class Person:
         "last",
         "lead_status",
         "modified_ms",
+        "mql_at_ms",
         "owner",
         "persona",
         "propensity",
@@ -141,8 +167,12 @@ class Person:
     modified_ms: int
     deleted: bool
     propensity: float  # hidden
-    became_sql: bool  # hidden outcome
-    sql_at_ms: int | None  # hidden: when (after as_of), None if never or before as_of
+    became_sql: bool  # hidden outcome: SQL by as_of + 90 days (before as_of included)
+    # When they became SQL: before as_of (CRM data: the stage's date) or after it (hidden);
+    # None if they did not by as_of + 90 days.
+    sql_at_ms: int | None
+    mql_at_ms: int | None  # when they became MQL (before as_of), None if not by then
+    customer_at_ms: int | None  # when they became a customer (before as_of)
     business_license: str | None
     real_estate_license: str | None
 
@@ -150,6 +180,8 @@ class Person:
         self.business_license = None
         self.real_estate_license = None
         self.sql_at_ms = None
+        self.mql_at_ms = None
+        self.customer_at_ms = None
 
 
 @dataclass
@@ -227,9 +259,29 @@ def _make_owners(count: int) -> list[Owner]:
     return owners
 
 
+def _past_sql_chance(propensity: float, span_ms: int) -> float:
+    """The chance of having become SQL during `span_ms` before as_of, the 90-day
+    propensity read as a constant hazard running at `PAST_SQL_HAZARD` of its rate."""
+    return 1.0 - math.pow(1.0 - propensity, PAST_SQL_HAZARD * span_ms / (90 * DAY_MS))
+
+
+def _date_the_past(p: Person, as_of_ms: int, rng: random.Random) -> None:
+    """Dates for a person already at SQL or customer: MQL 1 to 21 days before SQL, SQL
+    between a week after creation and the day before as_of, customer between SQL and
+    as_of."""
+    sql = rng.randrange(p.created_ms + 7 * DAY_MS, as_of_ms - DAY_MS)
+    p.sql_at_ms = sql
+    # Never before the record existed (SQL is at least a week after creation).
+    p.mql_at_ms = sql - rng.randrange(DAY_MS, min(21 * DAY_MS, sql - p.created_ms) + 1)
+    if p.stage == "customer":
+        p.customer_at_ms = rng.randrange(sql + 1, as_of_ms)
+
+
 def generate(spec: PopulationSpec) -> Population:
     """Generate the population `spec` describes (deterministic in `spec`)."""
     rng = random.Random(spec.seed)
+    # Dates of the past from their own stream, so that the main one stays as it was.
+    past = random.Random(f"past-sql:{spec.seed}")
     companies = _make_companies(rng, max(1, spec.contacts // 4))
     owners = _make_owners(min(50, 3 + spec.contacts // 5000))
     personas = catalog.PERSONAS
@@ -266,15 +318,31 @@ def generate(spec: PopulationSpec) -> Population:
         p.propensity = _sigmoid(-3.6 + 0.9 * fit + 1.3 * intent)
         created = spec.as_of_ms - rng.randrange(30 * DAY_MS, span_max)
         p.created_ms = created
-        stage = rng.choices(HUBSPOT_STAGES, weights=_STAGE_WEIGHTS)[0]
+        # One draw decides the stage, as the fixed weights before it did: below the
+        # past-SQL chance the person is SQL or customer, above it the rest of the draw
+        # picks among subscriber, lead and MQL.
+        u = rng.random()
+        p_past = _past_sql_chance(p.propensity, spec.as_of_ms - created)
+        if u < p_past:
+            stage = "customer" if u < CUSTOMER_SHARE * p_past else "salesqualifiedlead"
+        else:
+            v = (u - p_past) / (1.0 - p_past)
+            stage = HUBSPOT_STAGES[sum(v >= cut for cut in _OPEN_STAGE_CUTS)]
         p.stage = stage
         p.lead_status = rng.choices(LEAD_STATUSES, weights=_STATUS_WEIGHTS)[0]
+        # The fixed weights drew the outcome below SQL's share of the draw only; drawing it
+        # from the main stream exactly then, and from the other stream otherwise, keeps
+        # every later draw (deletion, journey) as it was.
+        outcome = rng if u < _OLD_OPEN_SHARE else past
+        will = outcome.random() < p.propensity
+        future = outcome.randrange(DAY_MS, 90 * DAY_MS) if will else 0
         if stage in ("salesqualifiedlead", "customer"):
             p.became_sql = True  # already happened before as_of, visible in the CRM
+            _date_the_past(p, spec.as_of_ms, past)
         else:
-            p.became_sql = rng.random() < p.propensity
-            if p.became_sql:
-                p.sql_at_ms = spec.as_of_ms + rng.randrange(DAY_MS, 90 * DAY_MS)
+            p.became_sql = will
+            if will:
+                p.sql_at_ms = spec.as_of_ms + future
         p.deleted = rng.random() < spec.deleted_share
 
         # The journey: intent sets volume, mix and recency.
@@ -310,6 +378,13 @@ def generate(spec: PopulationSpec) -> Population:
         touch = rng.randrange(0, DAY_MS)
         room = max(0, min(DAY_MS, spec.as_of_ms - last_ts))
         p.modified_ms = last_ts + touch * room // DAY_MS
+        if stage == "marketingqualifiedlead":
+            # Qualified by marketing after they were created, by their last change.
+            p.mql_at_ms = past.randrange(created, p.modified_ms + 1)
+        elif stage in ("salesqualifiedlead", "customer"):
+            # Reaching a stage changed the record: it was modified then or later.
+            reached = p.customer_at_ms if p.customer_at_ms is not None else p.sql_at_ms
+            p.modified_ms = max(p.modified_ms, reached or 0)
         people.append(p)
     for log in logs:
         log.sort()

@@ -5,7 +5,8 @@ Rows are read through per-object getters (`value(row, field)`), so a query never
 a dict for a row it does not return. A Task row is either an int (a position among
 generated tasks) or an `SfTask` created through the API.
 
-Converted leads: a seeded share of live leads were converted before the data's as_of.
+Converted leads: the live leads whose person became SQL before the data's as_of (all of
+them by default; `converted_share` keeps a seeded share), converted on their SQL day.
 Conversion turns a lead into a Contact; here it links the lead to an existing Contact
 row, whose person the lead shows (same name, email, company), so that every person
 keeps exactly one row of their own. The lead's activities then belong to that Contact
@@ -98,6 +99,11 @@ class SfTask:
 class SalesforceRows:
     """Rows of every object the org serves, and how to read a field of each."""
 
+    # Task rows an admin advance generated (sandbox.simulation), numbered after the Tasks
+    # created through the API by then, so that ids stay unique: (first row, its number)
+    # per advance. Rows before the first are numbered as they are.
+    task_batches: tuple[tuple[int, int], ...] = ()
+
     def __init__(self, population: Population, options: OrgOptions | None = None) -> None:
         self.population = population
         self.options = options or OrgOptions()
@@ -149,6 +155,25 @@ class SalesforceRows:
 
     # -- people and conversion --------------------------------------------------------------
 
+    def task_number(self, row: int) -> int:
+        """The number in a generated Task row's id (see `task_batches`)."""
+        for first, number in reversed(self.task_batches):
+            if row >= first:
+                return number + row - first
+        return row
+
+    def task_row(self, number: int) -> int | None:
+        """The generated Task row whose id has this number, or None."""
+        ends = [first for first, _ in self.task_batches[1:]] + [len(self.task_pos)]
+        if not self.task_batches:
+            return number if 0 <= number < len(self.task_pos) else None
+        if 0 <= number < self.task_batches[0][0]:
+            return number
+        for (first, start), end in zip(self.task_batches, ends, strict=True):
+            if start <= number < start + end - first:
+                return first + number - start
+        return None
+
     def add_person(self, rec: SfPerson) -> None:
         """A new Lead or Contact row (the person's own row if they have none yet)."""
         self.counters[rec.sobject] += 1
@@ -160,17 +185,25 @@ class SalesforceRows:
         self.index[rec.sobject].add(rec.modified_ms, rec.id)
 
     def _convert_seeded(self) -> None:
-        """Convert a seeded share of live leads, each into a live Contact of its own."""
+        """Convert the live leads whose person became SQL before as_of (a seeded
+        `converted_share` of them), each on its SQL day into a live Contact of its own.
+
+        Sales converts a lead when it accepts it, so the conversions are the history a
+        backtest learns from: who converted follows the hidden propensity.
+        """
         share = self.options.converted_share
+        as_of = self.population.spec.as_of_ms
         rng = random.Random(f"converted-leads:{self.population.spec.seed}")
         pool = [r for r in self.people.values() if r.sobject == "Contact" and not r.deleted]
         for rec in list(self.people.values()):
-            if rec.sobject != "Lead" or rec.deleted or rng.random() >= share or not pool:
+            sql_at = rec.person.sql_at_ms
+            if rec.sobject != "Lead" or rec.deleted or sql_at is None or sql_at >= as_of:
+                continue
+            if rng.random() >= share or not pool:
                 continue
             contact = pool.pop(rng.randrange(len(pool)))
             rec.twin = contact.person
-            # Conversion was the lead's last change.
-            self.link_conversion(rec, contact, rec.modified_ms // DAY_MS * DAY_MS)
+            self.link_conversion(rec, contact, sql_at // DAY_MS * DAY_MS)
 
     def link_conversion(self, lead: SfPerson, contact: SfPerson, date_ms: int) -> None:
         """Mark `lead` converted into `contact`: its activities move to the contact."""
@@ -329,7 +362,7 @@ class SalesforceRows:
         kind = log.kind[pos]
         match name:
             case "Id":
-                return sf_id("Task", row)
+                return sf_id("Task", self.task_number(row))
             case "Type":
                 return TASK_TYPES[kind]
             case "ActivityDate":
@@ -421,6 +454,8 @@ class SalesforceRows:
             return None
         if sobject == "User" and n == INTEGRATION_USER.index:
             return INTEGRATION_USER
+        if sobject == "Task":
+            return self.task_row(n)
         sizes = {
             "Account": len(self.population.companies),
             "User": len(self.population.owners),

@@ -242,7 +242,9 @@ class OrgOptions:
     can_customize: bool = True
     # "Object.Field" names the integration user cannot see (field-level security).
     hidden_fields: frozenset[str] = field(default_factory=frozenset)
-    converted_share: float = 0.05  # of live leads, picked by seed
+    # Of the live leads whose person became SQL before as_of, the share converted (on
+    # their SQL day), picked by seed: all of them unless a test asks otherwise.
+    converted_share: float = 1.0
     all_day_share: float = 0.2  # of events, picked by seed
 
     def __post_init__(self) -> None:

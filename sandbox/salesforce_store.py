@@ -159,7 +159,11 @@ class Org(SalesforceRows):
         return lambda r: (self.value(sobject, r, "SystemModstamp"), self.value(sobject, r, "Id"))
 
     def _scan_activities(self, sobject: str, where: Any, lo: int, hi: int) -> list[Any]:
-        created = [t for t in self.created_tasks if lo <= t.modified_ms <= hi]
+        # In (SystemModstamp, Id) order: an admin advance completes tasks, moving stamps.
+        created = sorted(
+            (t for t in self.created_tasks if lo <= t.modified_ms <= hi),
+            key=self._order_key("Task"),
+        )
         if sobject == "Task" and _handoff_only(where):
             return created  # generated activity Tasks never match a handoff lookup
         positions = {
@@ -367,9 +371,16 @@ class Org(SalesforceRows):
 
         return create
 
-    def convert(self, lead_id: str) -> str:
+    def convert(
+        self,
+        lead_id: str,
+        date_ms: int | None = None,
+        contacts_by_email: dict[str, SfPerson] | None = None,
+    ) -> str:
         """Convert a live lead as a user would: into the live Contact with its email, or a
-        new one; its activities move to the contact. Returns the contact's id."""
+        new one; its activities move to the contact. Returns the contact's id.
+        `ConvertedDate` is the day of `date_ms` (default: today). A caller converting many
+        leads passes the live Contacts by casefolded email (kept up to date here)."""
         lead = self.lookup("Lead", lead_id)
         if lead is None:
             raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
@@ -377,7 +388,11 @@ class Org(SalesforceRows):
             raise SalesforceError(400, "ENTITY_IS_DELETED", "entity is deleted")
         if lead.conversion is not None:
             raise converted_lead()
-        contact = self._contact_with_email(self.value("Lead", lead, "Email"))
+        email = self.value("Lead", lead, "Email")
+        if contacts_by_email is None:
+            contact = self._contact_with_email(email)
+        else:
+            contact = contacts_by_email.get(email.casefold()) if isinstance(email, str) else None
         if contact is None:
             contact = SfPerson("Contact", sf_id("Contact", self.counters["Contact"]), lead.person)
             contact.twin = lead.twin
@@ -386,10 +401,23 @@ class Org(SalesforceRows):
             contact.props = {k: v for k, v in (lead.props or {}).items() if k in shared} or None
             contact.created_ms = contact.modified_ms = now_ms()
             self.add_person(contact)
-        self.link_conversion(lead, contact, now_ms() // DAY_MS * DAY_MS)
+            if contacts_by_email is not None and isinstance(email, str) and email:
+                contacts_by_email[email.casefold()] = contact
+        day = now_ms() if date_ms is None else date_ms
+        self.link_conversion(lead, contact, day // DAY_MS * DAY_MS)
         self.touch(lead)
         self.touch(contact)
         return contact.id
+
+    def contacts_by_email(self) -> dict[str, SfPerson]:
+        """Live Contacts by casefolded email (the first of each, as the search finds)."""
+        out: dict[str, SfPerson] = {}
+        for rec in self.people.values():
+            if rec.sobject == "Contact" and not rec.deleted:
+                value = self.value("Contact", rec, "Email")
+                if isinstance(value, str) and value:
+                    out.setdefault(value.casefold(), rec)
+        return out
 
     def _contact_with_email(self, email: Any) -> SfPerson | None:
         if not isinstance(email, str) or not email:

@@ -111,7 +111,7 @@ def build_sandbox(
     scopes: Iterable[str] | None = None,
     salesforce_can_customize: bool = True,
     salesforce_hidden_fields: Iterable[str] | None = None,
-    salesforce_converted_share: float = 0.05,
+    salesforce_converted_share: float = 1.0,
     salesforce_all_day_share: float = 0.2,
 ) -> Sandbox:
     """Generate the population and render the HubSpot portal and the Salesforce org.
@@ -120,8 +120,9 @@ def build_sandbox(
     HubSpot token is granted (default: every scope the product needs). The Salesforce
     options: `salesforce_can_customize=False` takes "Customize Application" from the
     integration user (Tooling API creates are refused); `salesforce_hidden_fields` are
-    "Object.Field" names field-level security hides from them; the shares are of live
-    leads converted and of events that are all-day, picked by seed.
+    "Object.Field" names field-level security hides from them; the shares are of the live
+    leads whose person became SQL before as_of that were converted, and of events that
+    are all-day, picked by seed.
     """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}")

@@ -130,8 +130,15 @@ class AdminClient:
         return cast("dict[str, Any]", self._get(f"/expected/{crm}"))
 
     def outcomes(self, crm: str | None = None) -> list[dict[str, Any]]:
-        """Hidden outcomes: [{"crm", "id", "persona", "became_sql", "sql_at", "propensity"}]."""
+        """Hidden outcomes: [{"crm", "id", "persona", "became_sql", "sql_at", "mql_at",
+        "propensity"}]; `sql_at` and `mql_at` in the CRM's datetime format, or None."""
         return cast("list[dict[str, Any]]", self._get("/outcomes", **({"crm": crm} if crm else {})))
+
+    def advance(self, days: int) -> dict[str, Any]:
+        """Move the data's clock `days` forward (1..365): sales works the open tasks, people
+        reach SQL and keep engaging. {"as_of", "days", "tasks_worked", "accepted",
+        "rejected", "accepted_without_task", "activities"}."""
+        return cast("dict[str, Any]", self._send("POST", "/advance", {"days": days}))
 
 
 @dataclass
@@ -237,7 +244,7 @@ def running_sandbox(
     scopes: Iterable[str] | None = None,
     salesforce_can_customize: bool = True,
     salesforce_hidden_fields: Iterable[str] | None = None,
-    salesforce_converted_share: float = 0.05,
+    salesforce_converted_share: float = 1.0,
     salesforce_all_day_share: float = 0.2,
     **limits: Any,
 ) -> Iterator[SandboxHandle]:

@@ -50,7 +50,8 @@ def connector(sb: Any, **overrides: Any) -> HubSpotConnector:
 def sb() -> Iterator[Any]:
     from sandbox.testing import running_sandbox
 
-    with running_sandbox(contacts=300, seed=21, hubspot_search_per_s=1_000) as handle:
+    # 500 people: enough HubSpot contacts at each stage (8 at SQL) for the stage moves.
+    with running_sandbox(contacts=500, seed=21, hubspot_search_per_s=1_000) as handle:
         yield handle
 
 

@@ -1,5 +1,6 @@
 """The HubSpot sandbox is as strict as HubSpot: whole-batch validation, a backward
-lifecycle set ignored, search lagging writes, search request limits, rate-limit headers.
+lifecycle set ignored, lifecycle stage dates (read-only, stamped by a stage set), search
+lagging writes, search request limits, rate-limit headers.
 
 Over real HTTPS with `requests` (to see status codes, bodies and headers as sent) and
 hubspot-api-client where the client's own handling matters.
@@ -18,6 +19,7 @@ from hubspot.crm.contacts import (  # type: ignore[import-untyped]
     SimplePublicObjectInput,
 )
 
+from sandbox.clock import hubspot_iso
 from sandbox.testing import SandboxHandle, running_sandbox, trusting_session
 
 TASK_TO_CONTACT = [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 204}]
@@ -212,6 +214,164 @@ def test_a_backward_stage_in_a_single_update_answers_200_unchanged(sb: SandboxHa
     assert out.properties["lifecyclestage"] == "opportunity"
     # Nothing changed, so nothing was written.
     assert sb.admin.hubspot_contact(cid)["properties"]["lastmodifieddate"] == stamp
+
+
+# -- lifecycle stage dates ----------------------------------------------------------------
+
+DATES = {
+    stage: f"hs_lifecyclestage_{stage}_date"
+    for stage in ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "customer")
+}
+
+
+def _at_stage(sb: SandboxHandle, stage: str, count: int = 1) -> list[str]:
+    """Live contacts generated at `stage`, from the tests' own range (400 on)."""
+    hs_ids = set(_contacts(sb, 400, 200))
+    assert sb.sandbox is not None
+    found = [
+        str(100_001 + p.index)
+        for p in sb.sandbox.population.people
+        if p.stage == stage and str(100_001 + p.index) in hs_ids
+    ]
+    assert len(found) >= count, stage
+    return found[:count]
+
+
+def test_reads_return_the_lifecycle_stage_dates(sb: SandboxHandle, api: Api) -> None:
+    assert sb.sandbox is not None
+    as_of = sb.sandbox.population.spec.as_of_ms
+    customer, sql, mql, lead, subscriber = (
+        _at_stage(sb, s)[0]
+        for s in ("customer", "salesqualifiedlead", "marketingqualifiedlead", "lead", "subscriber")
+    )
+    ids = [customer, sql, mql, lead, subscriber]
+    names = ["createdate", "lifecyclestage", *DATES.values()]
+    body = {
+        "filterGroups": [
+            {"filters": [{"propertyName": "hs_object_id", "operator": "IN", "values": ids}]}
+        ],
+        "properties": names,
+    }
+    resp = api.post("/crm/v3/objects/contacts/search", body)
+    assert resp.status_code == 200, resp.text
+    found = {r["id"]: r["properties"] for r in resp.json()["results"]}
+    assert set(found) == set(ids)
+    people = {str(100_001 + p.index): p for p in sb.sandbox.population.people}
+    for cid, props in found.items():
+        p = people[cid]
+        assert props["lifecyclestage"] == p.stage
+        expected = {
+            "subscriber": props["createdate"] if p.stage == "subscriber" else None,
+            "lead": None if p.stage == "subscriber" else props["createdate"],
+            "marketingqualifiedlead": p.mql_at_ms and hubspot_iso(p.mql_at_ms),
+            "salesqualifiedlead": p.sql_at_ms and p.sql_at_ms < as_of and hubspot_iso(p.sql_at_ms),
+            "customer": p.customer_at_ms and hubspot_iso(p.customer_at_ms),
+        }
+        assert {n: props[n] for n in DATES.values()} == {
+            DATES[stage]: value or None for stage, value in expected.items()
+        }, cid
+    # HubSpot's datetime format, in order.
+    c = found[customer]
+    assert c[DATES["customer"]].endswith("Z")
+    assert (
+        c[DATES["lead"]]
+        < c[DATES["marketingqualifiedlead"]]
+        < c[DATES["salesqualifiedlead"]]
+        < c[DATES["customer"]]
+    )
+    # Batch read and read by id answer the same values.
+    read = api.post(
+        "/crm/v3/objects/contacts/batch/read",
+        {"inputs": [{"id": i} for i in ids], "properties": names},
+    ).json()
+    assert {r["id"]: r["properties"] for r in read["results"]} == found
+    one = api.get(f"/crm/v3/objects/contacts/{sql}", properties=",".join(names)).json()
+    assert one["properties"] == found[sql]
+    # Search filters on them like on any datetime.
+    since = {
+        "filterGroups": [
+            {
+                "filters": [
+                    {"propertyName": "hs_object_id", "operator": "IN", "values": ids},
+                    {"propertyName": DATES["salesqualifiedlead"], "operator": "HAS_PROPERTY"},
+                ]
+            }
+        ]
+    }
+    hits = api.post("/crm/v3/objects/contacts/search", since).json()["results"]
+    assert {r["id"] for r in hits} == {customer, sql}
+
+
+def test_a_stage_write_stamps_its_date_once(sb: SandboxHandle, api: Api) -> None:
+    cid = _at_stage(sb, "lead", 2)[1]
+    names = ["lastmodifieddate", "createdate", *DATES.values()]
+
+    def patch(stage: str) -> dict[str, Any]:
+        resp = api.http.patch(
+            f"{api.base}/crm/v3/objects/contacts/{cid}",
+            json={"properties": {"lifecyclestage": stage}},
+            timeout=30,
+        )
+        assert resp.status_code == 200, resp.text
+        got = api.get(f"/crm/v3/objects/contacts/{cid}", properties=",".join(names)).json()
+        return dict(got["properties"])
+
+    before = patch("lead")
+    assert before[DATES["marketingqualifiedlead"]] is None
+    mql = patch("marketingqualifiedlead")
+    assert mql[DATES["marketingqualifiedlead"]] == mql["lastmodifieddate"]
+    assert mql[DATES["lead"]] == before[DATES["lead"]] == before["createdate"]
+    # A skipped stage gets no date; the one set does.
+    customer = patch("customer")
+    assert customer[DATES["salesqualifiedlead"]] is None
+    assert customer[DATES["customer"]] == customer["lastmodifieddate"]
+    assert customer[DATES["marketingqualifiedlead"]] == mql[DATES["marketingqualifiedlead"]]
+    # Back through a cleared stage: the first entry's date stays.
+    patch("")
+    again = patch("marketingqualifiedlead")
+    assert again[DATES["marketingqualifiedlead"]] == mql[DATES["marketingqualifiedlead"]]
+    assert again[DATES["customer"]] == customer[DATES["customer"]]
+    # A backward set is ignored, and stamps nothing.
+    patch("salesqualifiedlead")
+    stamped = patch("lead")
+    assert stamped[DATES["lead"]] == before[DATES["lead"]]
+
+
+def test_lifecycle_stage_dates_are_read_only(sb: SandboxHandle, api: Api) -> None:
+    cid, other = _at_stage(sb, "lead", 4)[2:4]
+    date = DATES["salesqualifiedlead"]
+    before = sb.admin.hubspot_contact(cid)["properties"]
+    for name in (date, "createdate", "hs_object_id"):
+        resp = api.http.patch(
+            f"{api.base}/crm/v3/objects/contacts/{cid}",
+            json={"properties": {name: "2026-10-01T00:00:00Z"}},
+            timeout=30,
+        )
+        body = _assert_validation_error(resp)
+        assert [(e["code"], e["context"]) for e in body["errors"]] == [
+            ("READ_ONLY_VALUE", {"propertyName": [name]})
+        ]
+    update = [
+        {"id": other, "properties": {"mqlsync_grade": "A"}},
+        {"id": cid, "properties": {"lifecyclestage": "salesqualifiedlead", date: "0"}},
+    ]
+    body = _assert_validation_error(
+        api.post("/crm/v3/objects/contacts/batch/update", {"inputs": update})
+    )
+    assert [e["in"] for e in body["errors"]] == [f"inputs[1].properties.{date}"]
+    assert sb.admin.hubspot_contact(cid)["properties"] == before
+    assert sb.admin.hubspot_contact(other)["properties"]["mqlsync_grade"] is None
+
+
+def test_the_properties_api_lists_the_lifecycle_stage_dates(api: Api) -> None:
+    listed = {p["name"]: p for p in api.get("/crm/v3/properties/contacts").json()["results"]}
+    for stage in (*DATES, "opportunity", "evangelist", "other"):
+        prop = listed[f"hs_lifecyclestage_{stage}_date"]
+        assert prop["type"] == "datetime" and prop["fieldType"] == "date"
+        assert prop["modificationMetadata"]["readOnlyValue"] is True
+        assert prop["hubspotDefined"] is True
+    one = api.get("/crm/v3/properties/contacts/hs_lifecyclestage_salesqualifiedlead_date").json()
+    assert one["label"] == "Became a Sales Qualified Lead Date"
 
 
 # -- search request limits ----------------------------------------------------------------

@@ -4,9 +4,14 @@ with outcomes that only the admin API tells."""
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
+from statistics import mean
 
+from sandbox.clock import DAY_MS
 from sandbox.population import KINDS, PopulationSpec, generate
 from sandbox.testing import SandboxHandle
+
+PAST = ("salesqualifiedlead", "customer")
 
 
 def _fingerprint(seed: int) -> tuple:
@@ -50,9 +55,63 @@ def test_outcomes_follow_propensity() -> None:
     )
     students = sum(p.became_sql for p in by_persona["student"]) / len(by_persona["student"])
     assert leaders > 3 * students
-    # Outcomes lie after as_of, where no CRM data reaches.
-    future = [p.sql_at_ms for p in pop.people if p.sql_at_ms is not None]
+    # The outcomes of those not yet at SQL lie after as_of, where no CRM data reaches.
+    future = [p.sql_at_ms for p in pop.people if p.sql_at_ms is not None and p.stage not in PAST]
     assert future and min(future) > pop.spec.as_of_ms
+
+
+def test_the_past_converts_at_the_propensitys_rate() -> None:
+    """At the full hazard the months people have existed put about 15% at SQL or later."""
+    for seed in (7, 42):
+        pop = generate(PopulationSpec(contacts=20_000, seed=seed, activities_per_contact=2))
+        share = sum(p.stage in PAST for p in pop.people) / len(pop.people)
+        assert 0.13 < share < 0.17, (seed, share)
+        customers = sum(p.stage == "customer" for p in pop.people)
+        assert 0.3 < customers / sum(p.stage in PAST for p in pop.people) < 0.5
+        stages = Counter(p.stage for p in pop.people if p.stage not in PAST)
+        # The others keep the old relative weights, subscriber 30, lead 60, MQL 5.
+        total = sum(stages.values())
+        assert abs(stages["subscriber"] / total - 30 / 95) < 0.02
+        assert abs(stages["lead"] / total - 60 / 95) < 0.02
+        assert abs(stages["marketingqualifiedlead"] / total - 5 / 95) < 0.01
+
+
+def test_who_reached_sql_before_as_of_follows_propensity() -> None:
+    pop = generate(PopulationSpec(contacts=20_000, seed=7, activities_per_contact=2))
+    past = [p.propensity for p in pop.people if p.stage in PAST]
+    others = [p.propensity for p in pop.people if p.stage not in PAST]
+    assert mean(past) > 2.5 * mean(others)
+    # Those who existed longer had more time to get there.
+    old = [p for p in pop.people if pop.spec.as_of_ms - p.created_ms > 180 * DAY_MS]
+    new = [p for p in pop.people if pop.spec.as_of_ms - p.created_ms < 90 * DAY_MS]
+    assert sum(p.stage in PAST for p in old) / len(old) > sum(p.stage in PAST for p in new) / len(
+        new
+    )
+    assert all(p.became_sql for p in pop.people if p.stage in PAST)
+
+
+def test_past_stages_are_dated_in_order() -> None:
+    pop = generate(PopulationSpec(contacts=6000, seed=3, activities_per_contact=2))
+    as_of = pop.spec.as_of_ms
+    past = [p for p in pop.people if p.stage in PAST]
+    assert any(p.stage == "customer" for p in past) and any(
+        p.stage == "salesqualifiedlead" for p in past
+    )
+    for p in past:
+        assert p.sql_at_ms is not None and p.mql_at_ms is not None
+        assert p.created_ms + 7 * DAY_MS <= p.sql_at_ms <= as_of - DAY_MS
+        assert p.created_ms <= p.mql_at_ms < p.sql_at_ms <= p.mql_at_ms + 21 * DAY_MS
+        if p.stage == "customer":
+            assert p.customer_at_ms is not None and p.sql_at_ms < p.customer_at_ms < as_of
+        else:
+            assert p.customer_at_ms is None
+        # Reaching the stage changed the record.
+        assert (p.customer_at_ms or p.sql_at_ms) <= p.modified_ms <= as_of
+    for p in pop.people:
+        if p.stage == "marketingqualifiedlead":
+            assert p.mql_at_ms is not None and p.created_ms <= p.mql_at_ms <= p.modified_ms
+        elif p.stage not in PAST:
+            assert p.mql_at_ms is None and p.customer_at_ms is None
 
 
 def test_outcomes_through_the_admin_api_match_both_crms(sb: SandboxHandle) -> None:
@@ -69,12 +128,32 @@ def test_outcomes_through_the_admin_api_match_both_crms(sb: SandboxHandle) -> No
         expected_sf["leads"] + expected_sf["contacts"] + expected_sf["deleted"]
     )
     assert all(0 <= o["propensity"] < 1 for o in outcomes)
+    # Past SQL dates are there too, before as_of; MQL dates come before them.
+    as_of = datetime.fromtimestamp(sb.sandbox.population.spec.as_of_ms / 1000, tz=UTC)
+    dated = [o for o in outcomes if o["became_sql"]]
+    assert all(o["sql_at"] for o in dated)
+    past = [o for o in dated if datetime.fromisoformat(o["sql_at"]) < as_of]
+    assert past and all(o["mql_at"] for o in past)
+    assert all(
+        datetime.fromisoformat(o["mql_at"]) < datetime.fromisoformat(o["sql_at"]) for o in past
+    )
+    assert {o["crm"] for o in past} == {"hubspot", "salesforce"}
+    assert all(o["sql_at"].endswith("Z") for o in past if o["crm"] == "hubspot")
+    assert all(o["sql_at"].endswith("+0000") for o in past if o["crm"] == "salesforce")
 
 
 def test_crm_data_does_not_carry_the_outcome(sb: SandboxHandle) -> None:
-    cid = sb.admin.expected("hubspot")["contacts"][0]
-    stored = sb.admin.hubspot_contact(cid)["properties"]
-    assert not any("sql" in name or "propensity" in name for name in stored)
+    # The CRMs show the past (a stage reached before as_of, with its date), never the
+    # propensity or a future SQL date.
+    as_of = sb.sandbox.population.spec.as_of_ms
+    future = next(
+        p for p in sb.sandbox.population.people[:600] if p.sql_at_ms and p.sql_at_ms > as_of
+    )
+    stored = sb.admin.hubspot_contact(str(100_001 + future.index))["properties"]
+    assert not any("propensity" in name for name in stored)
+    stages = {n: v for n, v in stored.items() if n.startswith("hs_lifecyclestage_")}
+    assert stages["hs_lifecyclestage_salesqualifiedlead_date"] is None
+    assert all(v is None or v < "2026-11-01" for v in stages.values())
     lead = sb.admin.expected("salesforce")["leads"][0]
     fields = sb.admin.salesforce_record(lead)["fields"]
     assert not any("propensity" in name.lower() for name in fields)

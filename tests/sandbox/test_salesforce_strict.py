@@ -77,19 +77,21 @@ class Api:
         return self.send("POST", DATA + "/tooling/sobjects/CustomField", body)
 
 
+# Converted leads are the leads already past SQL at as_of (~5%): 300 people give several
+# (6 for seed 7, 5 of them campaign members).
+ORG_CONTACTS = 300
+
+
 @pytest.fixture(scope="module")
 def org() -> Iterator[SandboxHandle]:
-    """The configured org, with more converted leads than the default share, so that a
-    small population has several."""
-    with running_sandbox(contacts=60, seed=7, salesforce_converted_share=0.3) as handle:
+    """The configured org, big enough to hold several converted leads."""
+    with running_sandbox(contacts=ORG_CONTACTS, seed=7) as handle:
         yield handle
 
 
 @pytest.fixture(scope="module")
 def stock() -> Iterator[SandboxHandle]:
-    with running_sandbox(
-        contacts=60, seed=7, profile="stock", salesforce_converted_share=0.3
-    ) as handle:
+    with running_sandbox(contacts=ORG_CONTACTS, seed=7, profile="stock") as handle:
         yield handle
 
 
@@ -281,7 +283,39 @@ def test_the_default_converted_share_is_stable_by_seed() -> None:
 
     (first, live), (again, _), (other, _) = converted(4), converted(4), converted(5)
     assert first == again and first != other
-    assert 0.02 < len(first) / live < 0.09
+    assert 0.10 < len(first) / live < 0.20  # the leads past SQL, as in the population
+
+
+def test_the_converted_leads_are_the_leads_past_sql_on_their_sql_day() -> None:
+    spec = PopulationSpec(contacts=3000, seed=9, activities_per_contact=2)
+    org = build_sandbox(spec).org
+    live = [r for r in org.people.values() if r.sobject == "Lead" and not r.deleted]
+    past = {r.id for r in live if r.person.sql_at_ms and r.person.sql_at_ms < spec.as_of_ms}
+    converted = {r.id for r in live if r.conversion is not None}
+    assert past and converted == past
+    for rec in live:
+        if rec.conversion is not None:
+            sql_at = rec.person.sql_at_ms
+            assert sql_at is not None
+            assert rec.conversion.date_ms == sql_at // 86_400_000 * 86_400_000
+            assert rec.conversion.date_ms <= rec.modified_ms  # conversion changed the lead
+            assert org.value("Lead", rec, "ConvertedDate") == rec.conversion.date_ms
+    # Who converted follows the hidden propensity: sales accepted the likelier ones.
+    others = [r.person.propensity for r in live if r.id not in converted]
+    mean_converted = sum(r.person.propensity for r in live if r.id in converted) / len(past)
+    assert mean_converted > 2 * sum(others) / len(others)
+
+
+def test_the_converted_share_scales_the_past_sql_leads_converted() -> None:
+    spec = PopulationSpec(contacts=3000, seed=9, activities_per_contact=2)
+
+    def converted(share: float) -> set[str]:
+        people = build_sandbox(spec, salesforce_converted_share=share).org.people.values()
+        return {r.id for r in people if r.conversion is not None}
+
+    every, half, none = converted(1.0), converted(0.5), converted(0.0)
+    assert none == set()
+    assert half < every and 0.3 < len(half) / len(every) < 0.7
 
 
 # -- 3. the sObject Collections chunk rule --------------------------------------------------
