@@ -16,14 +16,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from connectors.errors import MappingError
 from scoring.model import did_you_mean
-from scoring.records import ACTIVITY_ATTRIBUTES, CONTACT_FIELDS, ActivityType, Crm, LifecycleStage
+from scoring.records import (
+    ACTIVITY_ATTRIBUTES,
+    CONTACT_FIELDS,
+    OUTCOME_FIELDS,
+    ActivityType,
+    Crm,
+    LifecycleStage,
+)
 from scoring.writes import WRITE_FIELDS, Priority
 from scoring.yaml_lines import MAX_BYTES, YamlDocumentError, line_for, load_with_lines
 
 MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
 
 # crm and crm_id come from the record's identity, never from a mapped field.
-MAPPABLE_CONTACT_FIELDS: frozenset[str] = CONTACT_FIELDS - {"crm", "crm_id"}
+MAPPABLE_CONTACT_FIELDS: frozenset[str] = (CONTACT_FIELDS | OUTCOME_FIELDS) - {"crm", "crm_id"}
 TASK_FIELDS: frozenset[str] = frozenset(
     {"key", "contact_id", "owner_id", "subject", "body", "due_at", "priority"}
 )
@@ -90,7 +97,7 @@ class ContactSource(_Strict):
     @model_validator(mode="after")
     def _properties_distinct(self) -> ContactSource:
         for name in self.properties:
-            if name in CONTACT_FIELDS:
+            if name in CONTACT_FIELDS | OUTCOME_FIELDS:
                 raise ValueError(f"property {name!r} is a canonical field; map it under fields")
         _no_duplicate_targets({**self.fields, **self.properties}, "CRM field")
         return self

@@ -446,7 +446,7 @@ def to_contact(
     for name, crm_field in source.fields.items():
         if name == "company_size":
             values[name] = read(name, crm_field, _count)
-        elif name in ("created_at", "updated_at"):
+        elif name in ("created_at", "updated_at", "accepted_at"):
             values[name] = read(name, crm_field, _instant)
         elif name in _KEY_FIELDS:
             values[name] = read(name, crm_field, _key_text)

@@ -223,14 +223,20 @@ def read_history(
 
 
 def store_history(engine: Engine, crm: str) -> Dataset:
-    """The store's live contacts and their activities, and sales' acceptances as
-    outcomes, dated (an SQL stage read or a lead converted, from the audit log)."""
+    """The store's live contacts and their activities, with dated outcomes: the day the
+    CRM says sales accepted each (HubSpot's SQL date, a lead's conversion), or else the
+    day a sync first read them at SQL, from the audit log. The earliest counts."""
     which = Crm(crm)
     ids = mirror.live_contact_ids(engine, which)
+    contacts = mirror.load_contacts(engine, which, ids)
     accepted = audit.acceptances(engine, crm)
+    for contact in contacts:
+        at = contact.accepted_at
+        if at is not None and (contact.crm_id not in accepted or at < accepted[contact.crm_id]):
+            accepted[contact.crm_id] = at
     live = set(ids)
     return Dataset(
-        contacts=mirror.load_contacts(engine, which, ids),
+        contacts=contacts,
         activities=mirror.load_activities(engine, which, ids),
         outcomes={
             crm_id: Outcome(crm_id=crm_id, converted=True, converted_at=at)

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from scoring.records import ACTIVITY_ATTRIBUTES, CONTACT_FIELDS, ActivityType
+from scoring.records import ACTIVITY_ATTRIBUTES, CONTACT_FIELDS, OUTCOME_FIELDS, ActivityType
 from scoring.yaml_lines import Path, YamlDocumentError, line_for, load_with_lines
 
 GRADE_LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
@@ -543,6 +543,14 @@ def _fit_rule_problems(
 ) -> list[tuple[Path, str]]:
     problems: list[tuple[Path, str]] = []
     prop = rule.property_name
+    if rule.field in OUTCOME_FIELDS:
+        return [
+            (
+                ("field",),
+                f"`{rule.field}` is an outcome (when sales accepted the contact), not a "
+                "signal: a rule on it would score with what happened after the score",
+            )
+        ]
     if prop is not None:
         if not prop:
             problems.append((("field",), f"'{rule.field}' names no property"))

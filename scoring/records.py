@@ -71,6 +71,11 @@ CONTACT_FIELDS: frozenset[str] = frozenset(
     }
 )
 
+# Canonical Contact fields that record an outcome, not a signal: when the CRM says sales
+# accepted the person (HubSpot stamps the day a contact became SQL). Mapped like the
+# others, kept for backtests, never visible to a rule: a score must not know the future.
+OUTCOME_FIELDS: frozenset[str] = frozenset({"accepted_at"})
+
 # Activity attributes with a field of their own; others live in `Activity.attributes`.
 ACTIVITY_ATTRIBUTES: frozenset[str] = frozenset(
     {"url", "asset", "asset_type", "campaign", "form", "subject"}
@@ -97,6 +102,7 @@ class Contact(BaseModel):
     owner_id: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    accepted_at: datetime | None = None  # an outcome (see OUTCOME_FIELDS), not a signal
     properties: dict[str, Any] = Field(default_factory=dict)
 
     def field_value(self, name: str) -> Any:

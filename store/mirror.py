@@ -18,7 +18,7 @@ from store.upsert import bulk_upsert
 CONTACT_COLUMNS = (
     "email", "first_name", "last_name", "job_title", "company", "company_size", "industry",
     "country", "lifecycle_stage", "lead_status", "owner_id", "created_at", "updated_at",
-    "properties",
+    "accepted_at", "properties",
 )  # fmt: skip
 ACTIVITY_COLUMNS = ("contact_id", "type", "raw_type", "occurred_at", "attributes")
 

@@ -41,6 +41,7 @@ class ContactRow(SQLModel, table=True):
     owner_id: str | None = None
     created_at: datetime | None = _when()
     updated_at: datetime | None = _when()
+    accepted_at: datetime | None = _when()  # when the CRM says sales accepted them
     properties: dict[str, Any] = _json()
     deleted: bool = False
     pulled_at: datetime | None = _when()

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from flows import runtime
 from flows.cli import app
 from flows.history import HistorySourceError, read_history, store_history
-from store import audit
+from scoring.records import Contact, Crm
+from store import audit, mirror
 from store.audit import AuditEvent
 from store.db import make_engine
 from tests.flows.history_store import AS_OF, build_history_store
@@ -41,6 +42,43 @@ def test_the_store_history_holds_dated_acceptances(tmp_path: Path) -> None:
     assert data.outcomes["00Q000"].converted_at == AS_OF + timedelta(days=10)
     assert data.outcomes["00Q019"].converted_at == AS_OF + timedelta(days=5)
     assert audit.acceptances(make_engine(url), "salesforce")["003001"] == AS_OF + timedelta(days=5)
+
+
+def test_the_crms_own_acceptance_date_counts_and_the_earliest_wins(tmp_path: Path) -> None:
+    """A contact the CRM dates as accepted (HubSpot's SQL date) is an outcome without any
+    audit row; where a sync also read the acceptance later, the CRM's earlier date wins,
+    and a later CRM date does not move an earlier read."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    build_store(url)
+    engine = make_engine(url)
+    crm_dated = {
+        "00Q030": AS_OF - timedelta(days=40),  # no audit row: accepted before any sync
+        "00Q000": AS_OF + timedelta(days=2),  # read at SQL on day 10: the CRM says day 2
+        "00Q001": AS_OF + timedelta(days=30),  # read at SQL on day 10: that stays
+    }
+    mirror.upsert_contacts(
+        engine,
+        [
+            Contact(
+                crm=Crm.SALESFORCE,
+                crm_id=crm_id,
+                created_at=AS_OF - timedelta(days=60),
+                updated_at=AS_OF + timedelta(days=11),  # newer, so the row is replaced
+                accepted_at=at,
+            )
+            for crm_id, at in crm_dated.items()
+        ],
+        AS_OF + timedelta(days=11),
+    )
+    data = store_history(engine, "salesforce")
+    assert set(data.outcomes) == {f"00Q{i:03d}" for i in range(20)} | {"00Q030"}
+    assert data.outcomes["00Q030"].converted_at == AS_OF - timedelta(days=40)
+    assert data.outcomes["00Q000"].converted_at == AS_OF + timedelta(days=2)
+    assert data.outcomes["00Q001"].converted_at == AS_OF + timedelta(days=10)
+    # The date is an outcome: no rule can read it off the contact.
+    [late] = [c for c in data.contacts if c.crm_id == "00Q030"]
+    assert late.accepted_at == AS_OF - timedelta(days=40)
+    assert late.field_value("accepted_at") is None
 
 
 def test_files_in_part_are_refused() -> None:

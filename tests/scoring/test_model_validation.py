@@ -127,3 +127,12 @@ def test_grades_must_descend() -> None:
     text = replace_line("grades: {A: 40, B: 25, C: 10}", "grades: {A: 10, B: 25, C: 5}")
     (_, key, _) = error_for(text).problems[0]
     assert key == "fit.grades"
+
+
+def test_a_rule_on_the_outcome_is_refused() -> None:
+    """`accepted_at` is mapped so backtests can learn from it; a score that read it would
+    know the future, so no rule may name it."""
+    text = replace_line("field: company_size", "field: accepted_at")
+    (line, key, message) = error_for(text).problems[0]
+    assert (line, key) == (line_of(text, "field: accepted_at"), "fit.rules[0].field")
+    assert "outcome" in message
