@@ -1,19 +1,19 @@
 """Does a calibrated model predict? Figures on the sandbox's people against its hidden truth.
 
-The sandbox draws each person's propensity to become SQL, and the outcome (SQL within 90
-days after its `as_of`) from it; the CRMs only ever see the journeys. This pulls everyone
-through the real connectors, scores them at `as_of`, and compares, on a seeded holdout of
-people (the calibration learns from the others):
+The sandbox draws each person's propensity to become SQL; the CRMs show only journeys and
+the conversions that already happened (HubSpot's SQL date, Salesforce's converted leads),
+which are consistent with it. This pulls everyone through the real connectors and:
 
-- the propensity itself (the ceiling: no model can know more),
-- the count of activities (the naive baseline),
-- `scoring/models/default.yaml` as shipped,
-- the same model with points calibrated on the training people.
+- calibrates on the history before the sandbox's `as_of` only: contacts as of monthly cut
+  dates (`as_of` - 90 days and earlier), each labelled by whether the CRM shows them
+  accepted within 90 days after the cut;
+- scores everyone not yet accepted at `as_of`, and judges against who the admin API says
+  becomes SQL in the 90 days after it: out of time and out of sample.
 
-Printed: each AUC, the calibrated model's share of the ceiling, and the conversion and
-recall of its recommended threshold on the holdout. People already past SQL at `as_of`
-are sales' and left out. The split is by people at one instant, not by time: the
-sandbox's history holds no dated conversions before `as_of` to learn from.
+Printed: the AUC of the propensity itself (the ceiling: no model can know more), of the
+count of activities (the naive baseline), of `scoring/models/default.yaml` as shipped and
+of the calibrated model; the calibrated model's share of the ceiling; and the conversion
+and recall at `as_of` of the threshold it learned from the past.
 
     python bench/calibration.py --contacts 2000 --seed 42
 """
@@ -21,7 +21,6 @@ sandbox's history holds no dated conversions before `as_of` to learn from.
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 from pathlib import Path
 
@@ -29,12 +28,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.sandbox_history import pull_history  # noqa: E402
-from scoring.backtest import auc, recommend_threshold  # noqa: E402
-from scoring.calibrate import Example, calibrate, totals  # noqa: E402
+from flows.calibrate import calibrate_split, split_dataset  # noqa: E402
+from flows.history import Dataset, Outcome  # noqa: E402
+from scoring.backtest import DEFAULT_BAND, auc, recommend_threshold  # noqa: E402
+from scoring.calibrate import totals  # noqa: E402
 from scoring.model import parse_model  # noqa: E402
 
 MODEL = ROOT / "scoring" / "models" / "default.yaml"
 CANDIDATES = ROOT / "scoring" / "models" / "candidates.yaml"
+HORIZON_DAYS = 90
 
 
 def main() -> None:
@@ -43,31 +45,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--contacts", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--holdout", type=float, default=0.3)
+    parser.add_argument("--cuts", type=int, default=6, help="monthly training cut dates")
     parser.add_argument(
         "--model", type=Path, default=CANDIDATES, help="the model whose points are learned"
     )
     args = parser.parse_args()
     with running_sandbox(contacts=args.contacts, seed=args.seed, hubspot_search_per_s=1000) as sb:
         history = pull_history(sb)
-    now = history.as_of
-    data = history.dataset
-    examples: list[Example] = []
-    for contact in data.contacts:
-        outcome = data.outcomes.get(contact.crm_id)
-        if outcome is not None and outcome.converted_at and outcome.converted_at < now:
-            continue  # already sales' at `as_of`
-        acts = [a for a in data.activities.get(contact.crm_id, []) if a.occurred_at <= now]
-        examples.append(Example(contact, acts, outcome is not None))
-    rng = random.Random(args.seed)
-    rng.shuffle(examples)
-    cut = int(len(examples) * args.holdout)
-    holdout, train = examples[:cut], examples[cut:]
+    now, data = history.as_of, history.dataset
+    # What `mqlsync calibrate --as-of AS_OF` does on the files `bench/sandbox_history.py`
+    # writes: learn from the conversions the CRMs show, be judged on the hidden ones.
+    truth = {
+        crm_id: Outcome(crm_id=crm_id, converted=True, converted_at=at)
+        for crm_id, at in history.future.items()
+    }
+    judged = Dataset(data.contacts, data.activities, {**truth, **data.outcomes})
+    split = split_dataset(judged, now, HORIZON_DAYS, None, args.seed, args.cuts)
+    train, holdout = split.train, split.holdout
     labels = [e.converted for e in holdout]
 
     model = parse_model(MODEL.read_text(encoding="utf-8"), str(MODEL))
     start = parse_model(args.model.read_text(encoding="utf-8"), str(args.model))
-    calibration = calibrate(start, train, now)
+    result = calibrate_split(start, split, DEFAULT_BAND)
+    calibration = result.calibration
     learned = calibration.model
     figures = {
         "propensity (ceiling)": auc(
@@ -77,9 +77,14 @@ def main() -> None:
         "default.yaml": auc(totals(model, holdout, now), labels),
         f"{args.model.name}, calibrated": auc(totals(learned, holdout, now), labels),
     }
+    print(f"seed {args.seed}, {args.contacts} people: split {split.description}")
     print(
-        f"seed {args.seed}, {args.contacts} people: {len(train)} to learn from, "
-        f"{len(holdout)} held out ({sum(labels)} became SQL within 90 days of {now:%Y-%m-%d})"
+        f"learned from {len(train)} contact-cuts, {calibration.train_converters} accepted "
+        "within 90 days (as the CRMs show it)"
+    )
+    print(
+        f"judged at {now:%Y-%m-%d}: {len(holdout)} not yet accepted, {sum(labels)} become "
+        "SQL within 90 days (hidden truth)"
     )
     for name, value in figures.items():
         print(f"  AUC {name:32} {value:.3f}" if value is not None else f"  AUC {name}: n/a")
@@ -87,23 +92,22 @@ def main() -> None:
     calibrated = figures[f"{args.model.name}, calibrated"]
     if ceiling and calibrated:
         print(f"  calibrated / ceiling: {calibrated / ceiling:.3f} (target >= 0.93)")
-    pick = recommend_threshold(totals(learned, holdout, now), labels)
-    trained_pick = recommend_threshold(totals(learned, train, now), [e.converted for e in train])
-    if trained_pick.threshold is not None:
+    threshold = calibration.threshold.threshold
+    if threshold is not None:
         scores = totals(learned, holdout, now)
-        mqls = [label for score, label in zip(scores, labels, strict=True)
-                if score >= trained_pick.threshold]  # fmt: skip
+        mqls = [label for score, label in zip(scores, labels, strict=True) if score >= threshold]
         conversion = sum(mqls) / len(mqls) if mqls else None
         recall = sum(mqls) / sum(labels) if sum(labels) else None
         print(
-            f"  threshold learned on the training people: {trained_pick.threshold:g}; on the "
-            f"holdout: {len(mqls)} MQLs, conversion "
+            f"  threshold learned from the past: {threshold:g}; at {now:%Y-%m-%d}: "
+            f"{len(mqls)} MQLs, conversion "
             + (f"{conversion:.1%}" if conversion is not None else "n/a")
             + ", recall "
             + (f"{recall:.1%}" if recall is not None else "n/a")
             + " (band 15-30%)"
         )
-    print(f"  best threshold on the holdout itself: {pick.reason}")
+    pick = recommend_threshold(totals(learned, holdout, now), labels)
+    print(f"  the threshold the judged data itself recommends: {pick.reason}")
     learned_points = {c.rule: c.new for c in calibration.rules if c.new}
     print(f"  points learned: {learned_points}")
 

@@ -1,5 +1,5 @@
-"""A sandbox's people as a backtest dataset: contacts and activities pulled through the
-real connectors (both CRMs), outcomes from the admin API's hidden truth.
+"""A sandbox's people as a backtest dataset: contacts, activities and dated outcomes
+pulled through the real connectors (both CRMs); the admin API's hidden truth beside it.
 
 `python bench/sandbox_history.py --contacts 2000 --seed 42 --out DIR` writes
 `contacts.jsonl`, `activities.jsonl` and `outcomes.csv` in the formats `mqlsync
@@ -13,7 +13,7 @@ import csv
 import json
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +34,10 @@ FAST = ThrottleSettings(rate=1000.0, burst=200)
 
 @dataclass
 class SandboxHistory:
-    dataset: Dataset
+    dataset: Dataset  # outcomes as the CRMs date them: HubSpot's SQL date, conversions
     as_of: datetime
     propensity: dict[str, float]  # the hidden chance of becoming SQL, by contact id
+    future: dict[str, datetime]  # the hidden outcome: who becomes SQL after `as_of`, when
 
 
 def connectors(sb: Any) -> list[CrmConnector]:
@@ -62,43 +63,58 @@ def connectors(sb: Any) -> list[CrmConnector]:
 
 
 def pull_history(sb: Any) -> SandboxHistory:
-    """Everyone live in the sandbox, their activities, and who became SQL after `as_of`.
-
-    A person already past SQL at `as_of` converted before it: dated the day before, so a
-    backtest at `as_of` leaves them out, as sales already has them.
-    """
+    """Everyone live in the sandbox with their activities and the outcomes the CRMs show
+    (the day HubSpot stamped SQL, the day a Salesforce lead was converted, which counts
+    for the Contact it became); and, apart, the admin API's hidden truth."""
     contacts: list[Contact] = []
     activities: dict[str, list[Activity]] = {}
+    accepted: dict[str, datetime] = {}
     for crm in connectors(sb):
         for page in crm.pull_contacts(None):
             contacts.extend(page.records)
         for activity_page in crm.pull_activities(None):
             for activity in activity_page.records:
                 activities.setdefault(activity.contact_id, []).append(activity)
+        for deletion_page in crm.pull_deletions(None):
+            for deletion in deletion_page.records:
+                if deletion.converted_to and deletion.converted_at:
+                    _earliest(accepted, deletion.converted_to, deletion.converted_at)
+    for contact in contacts:
+        if contact.accepted_at is not None:
+            _earliest(accepted, contact.crm_id, contact.accepted_at)
     live = {c.crm_id for c in contacts}
-    outcomes: dict[str, Outcome] = {}
+    outcomes = {
+        crm_id: Outcome(crm_id=crm_id, converted=True, converted_at=at)
+        for crm_id, at in accepted.items()
+        if crm_id in live
+    }
     propensity: dict[str, float] = {}
+    future: dict[str, datetime] = {}
     for row in sb.admin.outcomes():
         crm_id = str(row["id"])
         if crm_id not in live:
             continue
         propensity[crm_id] = float(row["propensity"])
-        if not row["became_sql"]:
-            continue
-        at = (
-            datetime.fromtimestamp(row["sql_at"] / 1000, tz=UTC)
-            if isinstance(row["sql_at"], int | float)
-            else datetime.fromisoformat(row["sql_at"])
-            if row["sql_at"]
-            else AS_OF - timedelta(days=1)
-        )
-        outcomes[crm_id] = Outcome(crm_id=crm_id, converted=True, converted_at=at)
+        if row["became_sql"] and row["sql_at"]:
+            at = datetime.fromisoformat(str(row["sql_at"]).replace("+0000", "+00:00"))
+            if at > AS_OF:
+                future[crm_id] = at
     dataset = Dataset(contacts=contacts, activities=activities, outcomes=outcomes)
-    return SandboxHistory(dataset=dataset, as_of=AS_OF, propensity=propensity)
+    return SandboxHistory(dataset=dataset, as_of=AS_OF, propensity=propensity, future=future)
+
+
+def _earliest(found: dict[str, datetime], crm_id: str, at: datetime) -> None:
+    if crm_id not in found or at < found[crm_id]:
+        found[crm_id] = at
 
 
 def write_files(history: SandboxHistory, out: Path) -> list[Path]:
-    """The dataset as the files `mqlsync backtest` and `calibrate` read."""
+    """The dataset as the files `mqlsync backtest` and `calibrate` read.
+
+    `outcomes.csv` holds the conversions the CRMs show (before `as_of`) and, after it, the
+    hidden ones: `mqlsync calibrate --as-of AS_OF` on these files learns from the past and
+    is judged against the truth, as `bench/calibration.py` does.
+    """
     out.mkdir(parents=True, exist_ok=True)
     contacts, activities, outcomes = (
         out / "contacts.jsonl",
@@ -117,8 +133,8 @@ def write_files(history: SandboxHistory, out: Path) -> list[Path]:
         writer.writerow(["crm_id", "converted", "converted_at"])
         for contact in history.dataset.contacts:
             outcome = history.dataset.outcomes.get(contact.crm_id)
-            when = outcome.converted_at.isoformat() if outcome and outcome.converted_at else ""
-            writer.writerow([contact.crm_id, 1 if outcome else 0, when])
+            at = outcome.converted_at if outcome else history.future.get(contact.crm_id)
+            writer.writerow([contact.crm_id, 1 if at else 0, at.isoformat() if at else ""])
     return [contacts, activities, outcomes]
 
 

@@ -5,10 +5,15 @@ existed by the cut and had not converted before it, scored from its activities u
 cut, counts as converted when it converted within the horizon after it.
 
 The split is by time when conversions are dated: the split date (`--as-of`, by default
-one horizon before the end of the data) is the holdout's cut, and the training cut is one
-horizon earlier, so the model learns from conversions before the split date and is judged
-on conversions after it. Without dates, one cut at `--as-of` (by default the end of the
-data) and a seeded holdout, drawn within converters and non-converters alike.
+one horizon before the end of the data) is the holdout's cut. The training cuts are one
+horizon before it and then monthly earlier (`--train-cuts`, while the data reaches back
+that far), each contact scored as of each cut it existed at: the model learns from
+conversions before the split date only, and is judged on conversions after it. More cuts
+give the regression more conversions to learn from; a contact seen at several cuts
+weighs as much as several contacts would.
+
+Without dates, one cut at `--as-of` (by default the end of the data) and a seeded
+holdout, drawn within converters and non-converters alike.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from scoring.model import ScoringModel
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 DEFAULT_HOLDOUT = 0.3
+DEFAULT_TRAIN_CUTS = 6
+TRAIN_CUT_STEP = timedelta(days=30)
 
 
 class Refused(Exception):
@@ -49,6 +56,7 @@ class Request:
     band: str = "0.15,0.30"
     horizon_days: float = 90
     crm: str = "hubspot"
+    train_cuts: int = DEFAULT_TRAIN_CUTS
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,8 @@ def run_command(request: Request, say: Callable[[str], None], warn: Callable[[st
         holdout = _holdout(request.holdout)
         if request.horizon_days <= 0:
             raise UsageProblem(f"--horizon-days {request.horizon_days:g}: expected more than 0")
+        if request.train_cuts < 1:
+            raise UsageProblem(f"--train-cuts {request.train_cuts}: expected 1 or more")
         as_of = _instant(request.as_of)
     except UsageProblem as exc:
         warn(str(exc))
@@ -101,7 +111,9 @@ def run_command(request: Request, say: Callable[[str], None], warn: Callable[[st
         return EXIT_REFUSED
     report_problems(dataset, warn)
     try:
-        split = split_dataset(dataset, as_of, request.horizon_days, holdout, request.seed)
+        split = split_dataset(
+            dataset, as_of, request.horizon_days, holdout, request.seed, request.train_cuts
+        )
         for note in split.notes:
             warn(f"note: {note}")
         result = calibrate_split(model, split, band)
@@ -125,6 +137,7 @@ def split_dataset(
     horizon_days: float,
     holdout: float | None,
     seed: int,
+    train_cuts: int = DEFAULT_TRAIN_CUTS,
 ) -> Split:
     """By time when any conversion is dated, else a seeded holdout (see the module)."""
     from flows.backtest import candidates
@@ -135,7 +148,10 @@ def split_dataset(
     if dated:
         assert end is not None  # a dated conversion is an instant of the data
         cut = as_of or end - horizon
-        rows, notes = candidates(dataset, [cut - horizon, cut], horizon_days)
+        start = start_of_data(dataset) or cut - horizon
+        learn_at = [cut - horizon - TRAIN_CUT_STEP * j for j in range(train_cuts)]
+        learn_at = [at for at in learn_at if at >= start] or learn_at[:1]
+        rows, notes = candidates(dataset, [*sorted(learn_at), cut], horizon_days)
         if holdout is not None:
             notes.append(f"a time split: --holdout {holdout:g} does not apply")
         if cut + horizon > end:
@@ -143,14 +159,20 @@ def split_dataset(
                 f"the holdout's horizon runs past the end of the data ({_when(end)}): "
                 "conversions after it are not known yet"
             )
+        learned_from = (
+            f"contacts as of {_when(learn_at[0])}"
+            if len(learn_at) == 1
+            else f"contacts as of {len(learn_at)} monthly cuts, {_when(min(learn_at))} to "
+            f"{_when(max(learn_at))},"
+        )
         description = (
-            f"by time at {_when(cut)}: trained on contacts as of {_when(cut - horizon)} "
+            f"by time at {_when(cut)}: trained on {learned_from} "
             f"and conversions up to {_when(cut)}, judged on contacts as of {_when(cut)} and "
             f"conversions up to {_when(cut + horizon)} (horizon {horizon_days:g} days)"
         )
         return Split(
             kind="time",
-            train=[_example(row) for row in rows if row.cut < cut],
+            train=[_example(row, as_of=row.cut) for row in rows if row.cut < cut],
             train_cut=cut - horizon,
             holdout=[_example(row) for row in rows if row.cut == cut],
             holdout_cut=cut,
@@ -183,6 +205,13 @@ def calibrate_split(model: ScoringModel, split: Split, band: tuple[float, float]
         raise Refused(f"{exc} ({hint})") from None
     comparison = compare(model, calibration.model, split.holdout, split.holdout_cut)
     return Result(model, calibration, comparison, split, band)
+
+
+def start_of_data(dataset: Dataset) -> datetime | None:
+    """The earliest contact creation or activity in the data, if any is dated."""
+    instants = [a.occurred_at for items in dataset.activities.values() for a in items]
+    instants += [c.created_at for c in dataset.contacts if c.created_at is not None]
+    return min(instants, default=None)
 
 
 def end_of_data(dataset: Dataset) -> datetime | None:
@@ -233,7 +262,16 @@ def header_lines(result: Result, request: Request) -> list[str]:
         lines.append("At 0 points: " + _listed(calibration.zeroed) + ".")
     if calibration.kept:
         lines.append("Not judged, points kept: " + _listed(calibration.kept) + ".")
+    if calibration.dropped_cap is not None:
+        lines.append(_dropped_cap_text(calibration.dropped_cap) + ".")
     return lines
+
+
+def _dropped_cap_text(cap: float) -> str:
+    return (
+        f"The engagement section's cap ({cap:g} points) is dropped: the points were "
+        "learned without it"
+    )
 
 
 def _source(request: Request) -> str:
@@ -268,11 +306,15 @@ def render_terminal(result: Result) -> str:
         f"after {_num(comparison.auc_after)}",
         f"MQL threshold: {_threshold_text(result)} ({calibration.threshold.reason})",
     ]
+    if calibration.dropped_cap is not None:
+        lines.append(_dropped_cap_text(calibration.dropped_cap))
     return "\n".join(lines)
 
 
-def _example(row: Any) -> Example:
-    return Example(contact=row.contact, activities=row.activities, converted=row.converted)
+def _example(row: Any, as_of: datetime | None = None) -> Example:
+    return Example(
+        contact=row.contact, activities=row.activities, converted=row.converted, as_of=as_of
+    )
 
 
 def _draw(

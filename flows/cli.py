@@ -193,6 +193,9 @@ def calibrate(
         float, typer.Option(help="a conversion counts this many days after a cut")
     ] = 90,
     crm: HistoryCrm = "hubspot",
+    train_cuts: Annotated[
+        int, typer.Option(help="monthly cut dates to learn from, with dated conversions")
+    ] = 6,
 ) -> None:
     """Learn a model's points from outcomes; write the same rules with new points to --out.
 
@@ -204,6 +207,7 @@ def calibrate(
     request = Request(
         model=model, contacts=contacts, activities=activities, outcomes=outcomes, out=out,
         as_of=as_of, holdout=holdout, seed=seed, band=band, horizon_days=horizon_days, crm=crm,
+        train_cuts=train_cuts,
     )  # fmt: skip
     raise typer.Exit(code=run_command(request, typer.echo, _stderr))
 

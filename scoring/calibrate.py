@@ -59,11 +59,16 @@ class CalibrationError(ValueError):
 
 @dataclass(frozen=True)
 class Example:
-    """One labelled contact: who, what they did, whether they converted."""
+    """One labelled contact: who, what they did, whether they converted.
+
+    `as_of`, where set, is the instant this example is scored as of, instead of the
+    `now` a function is given: examples drawn at several cut dates train one model.
+    """
 
     contact: Contact
     activities: Sequence[Activity]
     converted: bool
+    as_of: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,7 @@ class Calibration:
     threshold: ThresholdPick
     train_size: int
     train_converters: int
+    dropped_cap: float | None = None  # the engagement section's cap, gone from the new model
 
     @property
     def zeroed(self) -> tuple[RuleChange, ...]:
@@ -138,7 +144,10 @@ def rule_features(
 def feature_table(model: ScoringModel, examples: Sequence[Example], now: datetime) -> FeatureTable:
     """Every example's features, as of `now`."""
     probe = _Probe(model)
-    rows = tuple(probe.read(example.contact, example.activities, now) for example in examples)
+    rows = tuple(
+        probe.read(example.contact, example.activities, example.as_of or now)
+        for example in examples
+    )
     return FeatureTable(
         rules=rule_ids(model),
         rows=rows,
@@ -191,7 +200,8 @@ def calibrate(
     The scale: one factor for all rules, chosen so that the largest absolute learned
     point equals the model's largest absolute point; points are then rounded to integers
     (a rule that rounds to 0 is zeroed). A capped engagement rule keeps its cap in
-    occurrences (new `max_points` = new points x old cap / old points).
+    occurrences (new `max_points` = new points x old cap / old points); the engagement
+    section's own cap is dropped, as the points were learned without it.
 
     Other point thresholds keep the share of training contacts they let through: the
     fit grades and `min_fit` on the new fit points, `min_engagement` on the new
@@ -241,6 +251,7 @@ def calibrate(
         threshold=pick,
         train_size=len(train),
         train_converters=sum(labels),
+        dropped_cap=model.engagement.max_points if model.engagement.rules else None,
     )
 
 
@@ -312,7 +323,10 @@ def _occurrence_cap(rule: EngagementRule) -> float | None:
 
 def _results(model: ScoringModel, examples: Sequence[Example], now: datetime) -> list[ScoreResult]:
     compiled = compile_model(model)
-    return [compiled.score(example.contact, example.activities, now) for example in examples]
+    return [
+        compiled.score(example.contact, example.activities, example.as_of or now)
+        for example in examples
+    ]
 
 
 def _refuse_small(labels: Sequence[bool]) -> None:
@@ -426,7 +440,11 @@ def _rebuilt(model: ScoringModel, points: dict[str, float]) -> ScoringModel:
         update["fit"] = model.fit.model_copy(update={"rules": fit_rules})
     if model.engagement.rules:
         engagement_rules = [_repointed(rule, points[rule.id]) for rule in model.engagement.rules]
-        update["engagement"] = model.engagement.model_copy(update={"rules": engagement_rules})
+        # The points were learned without the section's cap (the probe reads uncapped
+        # features): a cap kept would flatten, among the most engaged, the order they learned.
+        update["engagement"] = model.engagement.model_copy(
+            update={"rules": engagement_rules, "max_points": None}
+        )
     return model.model_copy(update=update)
 
 

@@ -139,7 +139,11 @@ def test_a_bad_option_is_a_usage_error(tmp_path: Path) -> None:
     assert not (tmp_path / "new.yaml").exists()
 
 
-def test_dated_conversions_split_by_time(tmp_path: Path) -> None:
+def _dated_groups(
+    tmp_path: Path,
+) -> tuple[list[Example], list[Example], dict[str, datetime], list[Path]]:
+    """500 contacts whose journeys end at the training cut and who convert within 80 days
+    after it, 300 who begin after it and convert within 80 days after the split date."""
     split = datetime(2026, 8, 1, tzinfo=UTC)
     train_cut = split - timedelta(days=90)
     rng = random.Random(5)
@@ -151,9 +155,13 @@ def test_dated_conversions_split_by_time(tmp_path: Path) -> None:
         for e in group
         if e.converted
     }
-    files = write_data(tmp_path, early + late, dated)
+    return early, late, dated, write_data(tmp_path, early + late, dated)
+
+
+def test_dated_conversions_split_by_time(tmp_path: Path) -> None:
+    early, late, _, files = _dated_groups(tmp_path)
     out = tmp_path / "new.yaml"
-    result = calibrate(files, out, "--as-of", "2026-08-01")
+    result = calibrate(files, out, "--as-of", "2026-08-01", "--train-cuts", "1")
     assert result.exit_code == 0, result.output
     assert "skipped" not in result.stderr
     early_converters = sum(e.converted for e in early)
@@ -164,6 +172,29 @@ def test_dated_conversions_split_by_time(tmp_path: Path) -> None:
         result.stdout
     )
     assert "trained on contacts as of 2026-05-03T00:00:00Z" in out.read_text()
+
+
+def test_monthly_training_cuts_learn_from_each(tmp_path: Path) -> None:
+    """Three training cuts: the early contacts are judged as of each, a conversion counting
+    at a cut when it falls within the 90 days after that cut; the holdout is unchanged."""
+    early, late, dated, files = _dated_groups(tmp_path)
+    train_cut = datetime(2026, 5, 3, tzinfo=UTC)
+    out = tmp_path / "new.yaml"
+    result = calibrate(files, out, "--as-of", "2026-08-01", "--train-cuts", "3")
+    assert result.exit_code == 0, result.output
+    converters = sum(
+        1
+        for cut in (train_cut - timedelta(days=60), train_cut - timedelta(days=30), train_cut)
+        for e in early
+        if e.contact.crm_id in dated and dated[e.contact.crm_id] <= cut + timedelta(days=90)
+    )
+    assert f"train: 1500 contacts, {converters} converters" in result.stdout
+    holdout = 300 + 500 - sum(e.converted for e in early)
+    assert f"holdout: {holdout} contacts, {sum(e.converted for e in late)} converters" in (
+        result.stdout
+    )
+    assert "3 monthly cuts, 2026-03-04T00:00:00Z to 2026-05-03T00:00:00Z" in result.stdout
+    assert calibrate(files, out, "--train-cuts", "0").exit_code == 2
 
 
 def _moved(examples: list[Example], cut: datetime, created: datetime) -> list[Example]:

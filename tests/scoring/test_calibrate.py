@@ -14,6 +14,7 @@ from scoring.calibrate import (
     Example,
     calibrate,
     compare,
+    feature_table,
     next_version,
     rule_features,
 )
@@ -180,6 +181,17 @@ def test_feature_of_a_decayed_occurrence() -> None:
     assert features["cto"] == 0.0
 
 
+def test_an_example_is_scored_as_of_its_own_cut() -> None:
+    """Examples from several cut dates share one table: each is read as of its own cut."""
+    model = build(FEATURES)
+    demo = [activity("demo_request", days_ago=30)]
+    later = Example(contact(), demo, True, as_of=AS_OF + timedelta(days=30))
+    table = feature_table(model, [Example(contact(), demo, True), later], AS_OF)
+    demo_column = table.rules.index("demo")
+    assert table.rows[0][demo_column] == pytest.approx(0.5, abs=1e-4)
+    assert table.rows[1][demo_column] == pytest.approx(0.25, abs=1e-4)
+
+
 # --- the fit ----------------------------------------------------------------------------
 
 
@@ -213,6 +225,18 @@ def test_learned_model_keeps_its_rules_and_scales_caps() -> None:
     assert new.qualify.threshold == result.threshold.threshold
     assert result.threshold.threshold is not None and result.threshold.threshold > 0
     assert result.threshold.in_band
+
+
+def test_the_engagement_sections_cap_is_dropped_and_said() -> None:
+    """The points are learned from uncapped features: the section's cap would flatten the
+    most engaged, so the new model has none, and the calibration says which it dropped."""
+    capped = PLANTED.replace("  half_life_days: 30\n", "  half_life_days: 30\n  max_points: 12\n")
+    model = build(capped)
+    assert model.engagement.max_points == 12
+    result = calibrate(model, planted(1, 420), AS_OF)
+    assert result.model.engagement.max_points is None
+    assert result.dropped_cap == 12
+    assert calibrate(build(PLANTED), planted(1, 420), AS_OF).dropped_cap is None
 
 
 def test_min_fit_lets_through_the_closest_share() -> None:
