@@ -264,29 +264,70 @@ def _apply(
 ) -> None:
     crm = connector.crm.value
     planned = [d.plan.update for d in decided if d.plan.update is not None]
-    ids = sorted(u.crm_id for u in planned)
+    # A stage move that hands nothing off (a recycle) goes with the contact's write claim,
+    # held until the move is recorded; a handoff's move goes with its handoff claim.
+    solo = {d.plan.stage.crm_id for d in decided if d.plan.stage and not d.plan.handoff}
+    ids = sorted({u.crm_id for u in planned} | solo)
     mine = (
         scores.claim_writes(engine, crm, ids, worker, now, now - CLAIM_LEASE, owner_gone)
         if ids
         else set()
     )
     try:
-        updates = _still_unwritten(engine, crm, [u for u in planned if u.crm_id in mine])
-        report.skipped_writes += [u.crm_id for u in planned if u.crm_id not in mine]
-        update_outcomes = connector.update_properties(updates) if updates else []
-        for update, outcome in zip(updates, update_outcomes, strict=True):
-            events.append(_write_event(outcome, "update_properties", update.values))
-            if outcome.status is OutcomeStatus.OK:
-                scores.record_written(engine, crm, update.crm_id, update.values)
-                report.updated += 1
-            else:
-                report.failures.append((update.crm_id, "update", outcome.message or ""))
+        claimed = _apply_claimed(
+            engine, connector, decided, now, worker, report, events, held, mine
+        )
     finally:
         scores.release_writes(engine, crm, sorted(mine), worker)
+    audit.record(engine, events, flow_run_id, now)
+    events.clear()
+    created = _create_claimed(engine, connector, claimed, now, flow_run_id)
+    for contact_id, _ in created.tasks_created:
+        for key in [k for k, t in held.items() if t.contact_id == contact_id]:
+            held.pop(key)
+    report.merge(created)
 
+
+def _apply_claimed(
+    engine: Engine,
+    connector: CrmConnector,
+    decided: Sequence[Decided],
+    now: datetime,
+    worker: str,
+    report: ApplyReport,
+    events: list[AuditEvent],
+    held: dict[str, HandoffTask],
+    mine: set[str],
+) -> list[HandoffTask]:
+    """Property writes and stage moves under the write claims `mine`; returns the claimed
+    handoffs whose stage is now right, for their tasks."""
+    crm = connector.crm.value
+    planned = [d.plan.update for d in decided if d.plan.update is not None]
+    updates = _still_unwritten(engine, crm, [u for u in planned if u.crm_id in mine])
+    report.skipped_writes += [u.crm_id for u in planned if u.crm_id not in mine]
+    update_outcomes = connector.update_properties(updates) if updates else []
+    for update, outcome in zip(updates, update_outcomes, strict=True):
+        events.append(_write_event(outcome, "update_properties", update.values))
+        if outcome.status is OutcomeStatus.OK:
+            scores.record_written(engine, crm, update.crm_id, update.values)
+            report.updated += 1
+        else:
+            report.failures.append((update.crm_id, "update", outcome.message or ""))
+
+    solo_states = scores.written_states(
+        engine, crm, sorted(d.plan.stage.crm_id for d in decided if _solo_move(d, mine))
+    )
     moving: list[Decided] = []
     for item in decided:
         task = item.plan.handoff
+        change = item.plan.stage
+        if change is not None and task is None:
+            if change.crm_id not in mine:
+                report.skipped_writes.append(change.crm_id)  # another run is moving it
+                continue
+            state = solo_states.get(change.crm_id)
+            if state and state.stage == change.to_stage.value and not state.stage_intent:
+                continue  # moved by another run since this batch was planned
         if task is not None:
             if not handoffs.claim_transition(engine, task, item.mql_transitions, worker, now):
                 report.skipped_claims += 1
@@ -359,13 +400,14 @@ def _apply(
         for d in decided
         if d.plan.handoff is not None and d.plan.stage is None and d.plan.handoff.key in held
     ]
-    audit.record(engine, events, flow_run_id, now)
-    events.clear()
-    created = _create_claimed(engine, connector, claimed, now, flow_run_id)
-    for contact_id, _ in created.tasks_created:
-        for key in [k for k, t in held.items() if t.contact_id == contact_id]:
-            held.pop(key)
-    report.merge(created)
+    return claimed
+
+
+def _solo_move(item: Decided, mine: set[str]) -> bool:
+    """A stage move with no handoff, of a contact whose write claim this run holds."""
+    return (
+        item.plan.stage is not None and item.plan.handoff is None and item.plan.stage.crm_id in mine
+    )
 
 
 def _still_unwritten(
