@@ -1,7 +1,13 @@
 """The main job on the embedded default: sandbox CRM on loopback, SQLite, ephemeral Prefect.
 
 Starts the sandbox, runs `sync` for HubSpot and for Salesforce, prints the MQLs found, the
-tasks created and the API calls used, then stops everything it started.
+tasks created and the API calls used. Then a month passes in the sandbox, in which sales
+works the tasks (accepting or rejecting each MQL) and people keep engaging; a second
+`sync` reads sales' verdicts, and the demo prints the funnel and the default model judged
+on the history next to its calibrated version. It stops everything it started.
+
+Every run decides as of the sandbox's clock (`MQLSYNC_FIXED_NOW`), so the month is
+simulated, not waited for.
 """
 
 from __future__ import annotations
@@ -63,17 +69,50 @@ def run_demo(contacts: int, seed: int, echo: Callable[[str], None] = print) -> i
     echo(f"starting the sandbox CRM with {contacts:,} contacts (seed {seed})...")
     with running_sandbox(contacts=contacts, seed=seed) as handle:
         point_settings_at(handle, f"sqlite:///{store}")
-        from flows.sync import CrmName, sync
-
-        for crm in CrmName:
-            started = time.perf_counter()
-            echo(f"sync {crm.value}...")
-            sync(crm=crm)
-            echo(f"  done in {time.perf_counter() - started:.1f} s")
+        sync_both(handle, echo)
         stats = handle.admin.stats()
         mqls = print_results(Path(store), handle, stats, echo)
+        echo("")
+        echo(f"{MONTH_DAYS} days pass in the sandbox: sales works the tasks, people engage...")
+        from flows import runtime
+
+        first_sync = runtime.now()
+        echo(describe_month(handle.admin.advance(MONTH_DAYS)))
+        sync_both(handle, echo)
+        from flows.demo_loop import print_funnel, print_model_check
+
+        print_funnel(echo)
+        print_model_check(echo, split_at=first_sync)
     echo("sandbox stopped")
     return mqls
+
+
+MONTH_DAYS = 30
+
+
+def sync_both(handle: Any, echo: Callable[[str], None]) -> None:
+    """Sync HubSpot, then Salesforce, deciding as of the sandbox's clock."""
+    as_of = handle.admin.info()["as_of"]
+    os.environ["MQLSYNC_FIXED_NOW"] = as_of
+    from flows import runtime
+    from flows.sync import CrmName, sync
+
+    runtime.reset()
+    for crm in CrmName:
+        started = time.perf_counter()
+        echo(f"sync {crm.value} as of {as_of}...")
+        sync(crm=crm)
+        echo(f"  done in {time.perf_counter() - started:.1f} s")
+
+
+def describe_month(step: dict[str, Any]) -> str:
+    """What the sandbox's month did, in one paragraph."""
+    return (
+        f"  now {step['as_of']}: sales worked {step['tasks_worked']} tasks "
+        f"({step['accepted']} accepted as SQL, {step['rejected']} rejected); "
+        f"{step['accepted_without_task']} more became SQL without a task; "
+        f"{step['activities']:,} new activities"
+    )
 
 
 def print_results(
