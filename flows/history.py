@@ -225,22 +225,61 @@ def read_history(
 def store_history(engine: Engine, crm: str) -> Dataset:
     """The store's live contacts and their activities, with dated outcomes: the day the
     CRM says sales accepted each (HubSpot's SQL date, a lead's conversion), or else the
-    day a sync first read them at SQL, from the audit log. The earliest counts."""
+    day a sync first read them at SQL, from the audit log. The earliest counts.
+
+    A converted lead is judged as the Contact it became: the person existed since the
+    lead was created, and the lead's activities are theirs (without this, every lead
+    sales converted would leave the history, a Contact created at the conversion never
+    having existed at a cut before it).
+    """
     which = Crm(crm)
     ids = mirror.live_contact_ids(engine, which)
+    live = set(ids)
     contacts = mirror.load_contacts(engine, which, ids)
+    activities = mirror.load_activities(engine, which, ids)
     accepted = audit.acceptances(engine, crm)
     for contact in contacts:
         at = contact.accepted_at
         if at is not None and (contact.crm_id not in accepted or at < accepted[contact.crm_id]):
             accepted[contact.crm_id] = at
-    live = set(ids)
+    became = {lead: into for lead, into in audit.conversions(engine, crm).items() if into in live}
+    if became:
+        contacts = _with_their_leads(engine, which, contacts, activities, became)
     return Dataset(
         contacts=contacts,
-        activities=mirror.load_activities(engine, which, ids),
+        activities=activities,
         outcomes={
             crm_id: Outcome(crm_id=crm_id, converted=True, converted_at=at)
             for crm_id, at in accepted.items()
             if crm_id in live
         },
     )
+
+
+def _with_their_leads(
+    engine: Engine,
+    crm: Crm,
+    contacts: list[Contact],
+    activities: dict[str, list[Activity]],
+    became: dict[str, str],
+) -> list[Contact]:
+    """`contacts`, each Contact a lead became dated from the lead's creation, and the
+    leads' activities added to theirs (`activities` is updated in place)."""
+    leads = mirror.load_contacts(engine, crm, sorted(became), deleted=True)
+    created = {lead.crm_id: lead.created_at for lead in leads}
+    for lead_id, items in mirror.load_activities(engine, crm, sorted(became)).items():
+        into = activities.setdefault(became[lead_id], [])
+        seen = {a.crm_id for a in into}
+        into.extend(a.model_copy(update={"contact_id": became[lead_id]}) for a in items
+                    if a.crm_id not in seen)  # fmt: skip
+    earliest: dict[str, datetime] = {}
+    for lead_id, into in became.items():
+        at = created.get(lead_id)
+        if at is not None and (into not in earliest or at < earliest[into]):
+            earliest[into] = at
+    return [
+        c.model_copy(update={"created_at": earliest[c.crm_id]})
+        if c.crm_id in earliest and (c.created_at is None or earliest[c.crm_id] < c.created_at)
+        else c
+        for c in contacts
+    ]

@@ -122,6 +122,23 @@ def acceptances(engine: Engine, crm: str) -> dict[str, datetime]:
     return first
 
 
+def conversions(engine: Engine, crm: str) -> dict[str, str]:
+    """The Contact each converted lead became, by lead id (from the acceptances)."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(AuditRow.contact_id, AuditRow.detail).where(
+                AuditRow.crm == crm,  # type: ignore[arg-type]
+                AuditRow.kind == "feedback",  # type: ignore[arg-type]
+                AuditRow.action == "accepted",  # type: ignore[arg-type]
+            )
+        ).all()
+    return {
+        lead: str(detail["converted_to"])
+        for lead, detail in rows
+        if lead and detail and detail.get("converted_to")
+    }
+
+
 def history(engine: Engine, crm: str, contact_id: str) -> list[dict[str, Any]]:
     with engine.connect() as connection:
         rows = connection.execute(

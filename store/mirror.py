@@ -101,9 +101,11 @@ def set_stage(engine: Engine, crm: Crm, crm_id: str, stage: str) -> None:
         )
 
 
-def load_contacts(engine: Engine, crm: Crm, crm_ids: Iterable[str] | None = None) -> list[Contact]:
-    """Live (not deleted) contacts, all of them or those with these ids."""
-    query = select(ContactRow).where(ContactRow.crm == crm.value, ContactRow.deleted == False)  # noqa: E712
+def load_contacts(
+    engine: Engine, crm: Crm, crm_ids: Iterable[str] | None = None, *, deleted: bool = False
+) -> list[Contact]:
+    """Live contacts (or, with `deleted`, the deleted ones), all or those with these ids."""
+    query = select(ContactRow).where(ContactRow.crm == crm.value, ContactRow.deleted == deleted)
     if crm_ids is not None:
         query = query.where(ContactRow.crm_id.in_(list(crm_ids)))  # type: ignore[attr-defined]
     with engine.connect() as connection:

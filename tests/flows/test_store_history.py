@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows import runtime
+from flows.backtest import candidates
 from flows.cli import app
 from flows.history import HistorySourceError, read_history, store_history
 from scoring.records import Contact, Crm
@@ -79,6 +80,43 @@ def test_the_crms_own_acceptance_date_counts_and_the_earliest_wins(tmp_path: Pat
     [late] = [c for c in data.contacts if c.crm_id == "00Q030"]
     assert late.accepted_at == AS_OF - timedelta(days=40)
     assert late.field_value("accepted_at") is None
+
+
+def test_a_converted_lead_is_judged_as_the_contact_it_became(tmp_path: Path) -> None:
+    """Lead 00Q005 asked for a demo and was converted on day 5 into Contact 003005, which
+    Salesforce created then: the person is judged once, as the Contact, existing since
+    the lead did and with the lead's demo, converted on day 5."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    build_history_store(
+        url,
+        accepted=0,
+        more=[
+            AuditEvent(
+                "salesforce", "00Q005", "feedback", "accepted",
+                detail={"converted_to": "003005",
+                        "converted_at": (AS_OF + timedelta(days=5)).isoformat()},
+            )
+        ],
+    )  # fmt: skip
+    engine = make_engine(url)
+    converted_at = AS_OF + timedelta(days=5)
+    mirror.upsert_contacts(
+        engine,
+        [Contact(crm=Crm.SALESFORCE, crm_id="003005", created_at=converted_at)],
+        converted_at,
+    )
+    mirror.mark_deleted(engine, Crm.SALESFORCE, ["00Q005"])
+    data = store_history(engine, "salesforce")
+    ids = {c.crm_id for c in data.contacts}
+    assert "00Q005" not in ids and "003005" in ids
+    [person] = [c for c in data.contacts if c.crm_id == "003005"]
+    assert person.created_at == AS_OF - timedelta(days=60)  # the lead's
+    assert [(a.crm_id, a.contact_id) for a in data.activities["003005"]] == [("00T005", "003005")]
+    assert data.outcomes["003005"].converted_at == converted_at
+    # Judged at AS_OF, the person converted within the horizon: a backtest counts them.
+    rows, _ = candidates(data, [AS_OF], 90)
+    [row] = [r for r in rows if r.contact.crm_id == "003005"]
+    assert row.converted and len(row.activities) == 1
 
 
 def test_files_in_part_are_refused() -> None:
