@@ -323,7 +323,8 @@ def _apply_claimed(
         change = item.plan.stage
         if change is not None and task is None:
             if change.crm_id not in mine:
-                report.skipped_writes.append(change.crm_id)  # another run is moving it
+                if change.crm_id not in report.skipped_writes:  # its update may be there
+                    report.skipped_writes.append(change.crm_id)  # another run is moving it
                 continue
             state = solo_states.get(change.crm_id)
             if state and state.stage == change.to_stage.value and not state.stage_intent:
