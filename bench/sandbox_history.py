@@ -27,6 +27,7 @@ from connectors.salesforce import SalesforceConnector  # noqa: E402
 from flows.history import Dataset, Outcome  # noqa: E402
 from sandbox.clock import DEFAULT_AS_OF_MS  # noqa: E402
 from scoring.records import Activity, Contact  # noqa: E402
+from store.audit import keep_earliest  # noqa: E402
 
 AS_OF = datetime.fromtimestamp(DEFAULT_AS_OF_MS / 1000, tz=UTC)
 FAST = ThrottleSettings(rate=1000.0, burst=200)
@@ -78,10 +79,10 @@ def pull_history(sb: Any) -> SandboxHistory:
         for deletion_page in crm.pull_deletions(None):
             for deletion in deletion_page.records:
                 if deletion.converted_to and deletion.converted_at:
-                    _earliest(accepted, deletion.converted_to, deletion.converted_at)
+                    keep_earliest(accepted, deletion.converted_to, deletion.converted_at)
     for contact in contacts:
         if contact.accepted_at is not None:
-            _earliest(accepted, contact.crm_id, contact.accepted_at)
+            keep_earliest(accepted, contact.crm_id, contact.accepted_at)
     live = {c.crm_id for c in contacts}
     outcomes = {
         crm_id: Outcome(crm_id=crm_id, converted=True, converted_at=at)
@@ -101,11 +102,6 @@ def pull_history(sb: Any) -> SandboxHistory:
                 future[crm_id] = at
     dataset = Dataset(contacts=contacts, activities=activities, outcomes=outcomes)
     return SandboxHistory(dataset=dataset, as_of=AS_OF, propensity=propensity, future=future)
-
-
-def _earliest(found: dict[str, datetime], crm_id: str, at: datetime) -> None:
-    if crm_id not in found or at < found[crm_id]:
-        found[crm_id] = at
 
 
 def write_files(history: SandboxHistory, out: Path) -> list[Path]:

@@ -239,9 +239,8 @@ def store_history(engine: Engine, crm: str) -> Dataset:
     activities = mirror.load_activities(engine, which, ids)
     accepted = audit.acceptances(engine, crm)
     for contact in contacts:
-        at = contact.accepted_at
-        if at is not None and (contact.crm_id not in accepted or at < accepted[contact.crm_id]):
-            accepted[contact.crm_id] = at
+        if contact.accepted_at is not None:
+            audit.keep_earliest(accepted, contact.crm_id, contact.accepted_at)
     became = {lead: into for lead, into in audit.conversions(engine, crm).items() if into in live}
     if became:
         contacts = _with_their_leads(engine, which, contacts, activities, became)
@@ -275,8 +274,8 @@ def _with_their_leads(
     earliest: dict[str, datetime] = {}
     for lead_id, into in became.items():
         at = created.get(lead_id)
-        if at is not None and (into not in earliest or at < earliest[into]):
-            earliest[into] = at
+        if at is not None:
+            audit.keep_earliest(earliest, into, at)
     return [
         c.model_copy(update={"created_at": earliest[c.crm_id]})
         if c.crm_id in earliest and (c.created_at is None or earliest[c.crm_id] < c.created_at)

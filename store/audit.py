@@ -104,39 +104,43 @@ def acceptances(engine: Engine, crm: str) -> dict[str, datetime]:
     A converted lead's acceptance counts for the Contact it became as well: that is the
     record the person lives on in. The date is the conversion's where the CRM gave one.
     """
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(AuditRow.contact_id, AuditRow.at, AuditRow.detail).where(
-                AuditRow.crm == crm,  # type: ignore[arg-type]
-                AuditRow.kind == "feedback",  # type: ignore[arg-type]
-                AuditRow.action == "accepted",  # type: ignore[arg-type]
-            )
-        ).all()
     first: dict[str, datetime] = {}
-    for contact_id, at, detail in rows:
+    for contact_id, at, detail in _accepted_rows(engine, crm):
         detail = detail or {}
         when = datetime.fromisoformat(detail["converted_at"]) if detail.get("converted_at") else at
         for crm_id in (contact_id, detail.get("converted_to")):
-            if crm_id and when is not None and (crm_id not in first or when < first[crm_id]):
-                first[crm_id] = when
+            if crm_id and when is not None:
+                keep_earliest(first, crm_id, when)
     return first
 
 
 def conversions(engine: Engine, crm: str) -> dict[str, str]:
     """The Contact each converted lead became, by lead id (from the acceptances)."""
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(AuditRow.contact_id, AuditRow.detail).where(
-                AuditRow.crm == crm,  # type: ignore[arg-type]
-                AuditRow.kind == "feedback",  # type: ignore[arg-type]
-                AuditRow.action == "accepted",  # type: ignore[arg-type]
-            )
-        ).all()
     return {
         lead: str(detail["converted_to"])
-        for lead, detail in rows
+        for lead, _, detail in _accepted_rows(engine, crm)
         if lead and detail and detail.get("converted_to")
     }
+
+
+def keep_earliest(found: dict[str, datetime], key: str, at: datetime) -> None:
+    """Record `at` for `key` unless an earlier instant is already there."""
+    if key not in found or at < found[key]:
+        found[key] = at
+
+
+def _accepted_rows(engine: Engine, crm: str) -> list[Any]:
+    """(contact id, at, detail) of every acceptance by sales the log holds for `crm`."""
+    with engine.connect() as connection:
+        return list(
+            connection.execute(
+                select(AuditRow.contact_id, AuditRow.at, AuditRow.detail).where(
+                    AuditRow.crm == crm,  # type: ignore[arg-type]
+                    AuditRow.kind == "feedback",  # type: ignore[arg-type]
+                    AuditRow.action == "accepted",  # type: ignore[arg-type]
+                )
+            ).all()
+        )
 
 
 def history(engine: Engine, crm: str, contact_id: str) -> list[dict[str, Any]]:
