@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, insert, select
+from sqlmodel import col
 
 from store.tables import AuditRow
 
@@ -54,9 +55,9 @@ def record(engine: Engine, events: list[AuditEvent], flow_run_id: str | None, at
 def _decisions_of_run(engine: Engine, flow_run_id: str) -> set[tuple[str, str | None, str]]:
     with engine.connect() as connection:
         rows = connection.execute(
-            select(AuditRow.crm, AuditRow.contact_id, AuditRow.action).where(
-                AuditRow.flow_run_id == flow_run_id,  # type: ignore[arg-type]
-                AuditRow.kind == "decision",  # type: ignore[arg-type]
+            select(col(AuditRow.crm), col(AuditRow.contact_id), col(AuditRow.action)).where(
+                col(AuditRow.flow_run_id) == flow_run_id,
+                col(AuditRow.kind) == "decision",
             )
         ).all()
     return {(crm, contact, action) for crm, contact, action in rows}
@@ -68,12 +69,12 @@ def failures_of_run(engine: Engine, flow_run_id: str) -> dict[str, int]:
 
     with engine.connect() as connection:
         rows = connection.execute(
-            select(AuditRow.action, func.count())
+            select(col(AuditRow.action), func.count())
             .where(
-                AuditRow.flow_run_id == flow_run_id,  # type: ignore[arg-type]
-                AuditRow.outcome == "failed",  # type: ignore[arg-type]
+                col(AuditRow.flow_run_id) == flow_run_id,
+                col(AuditRow.outcome) == "failed",
             )
-            .group_by(AuditRow.action)
+            .group_by(col(AuditRow.action))
         ).all()
     return {action: int(n) for action, n in rows}
 
@@ -85,16 +86,16 @@ def contacts_with(
     found: set[str] = set()
     with engine.connect() as connection:
         for start in range(0, len(contact_ids), 500):
-            found.update(
-                connection.execute(
-                    select(AuditRow.contact_id).where(
-                        AuditRow.crm == crm,  # type: ignore[arg-type]
-                        AuditRow.kind == kind,  # type: ignore[arg-type]
-                        AuditRow.action == action,  # type: ignore[arg-type]
-                        AuditRow.contact_id.in_(contact_ids[start : start + 500]),  # type: ignore[union-attr]
-                    )
-                ).scalars()
-            )
+            ids = connection.execute(
+                select(col(AuditRow.contact_id)).where(
+                    col(AuditRow.crm) == crm,
+                    col(AuditRow.kind) == kind,
+                    col(AuditRow.action) == action,
+                    col(AuditRow.contact_id).in_(contact_ids[start : start + 500]),
+                )
+            ).scalars()
+            # The column is nullable, but no NULL passes the IN: this only narrows the type.
+            found.update(contact_id for contact_id in ids if contact_id is not None)
     return found
 
 
@@ -134,10 +135,10 @@ def _accepted_rows(engine: Engine, crm: str) -> list[Any]:
     with engine.connect() as connection:
         return list(
             connection.execute(
-                select(AuditRow.contact_id, AuditRow.at, AuditRow.detail).where(
-                    AuditRow.crm == crm,  # type: ignore[arg-type]
-                    AuditRow.kind == "feedback",  # type: ignore[arg-type]
-                    AuditRow.action == "accepted",  # type: ignore[arg-type]
+                select(col(AuditRow.contact_id), col(AuditRow.at), col(AuditRow.detail)).where(
+                    col(AuditRow.crm) == crm,
+                    col(AuditRow.kind) == "feedback",
+                    col(AuditRow.action) == "accepted",
                 )
             ).all()
         )
@@ -147,8 +148,8 @@ def history(engine: Engine, crm: str, contact_id: str) -> list[dict[str, Any]]:
     with engine.connect() as connection:
         rows = connection.execute(
             select(AuditRow)
-            .where(AuditRow.crm == crm, AuditRow.contact_id == contact_id)  # type: ignore[arg-type]
-            .order_by(AuditRow.id)  # type: ignore[arg-type]
+            .where(col(AuditRow.crm) == crm, col(AuditRow.contact_id) == contact_id)
+            .order_by(col(AuditRow.id))
         ).mappings()
         return [dict(row) for row in rows]
 
@@ -159,13 +160,13 @@ def conversion(engine: Engine, crm: str) -> dict[str, int]:
 
     with engine.connect() as connection:
         rows = connection.execute(
-            select(AuditRow.action, func.count(func.distinct(AuditRow.contact_id)))
+            select(col(AuditRow.action), func.count(func.distinct(col(AuditRow.contact_id))))
             .where(
-                AuditRow.crm == crm,
-                AuditRow.action.in_(["promoted_to_mql", "accepted", "recycled"]),  # type: ignore[attr-defined]
-                AuditRow.kind.in_(["decision", "feedback"]),  # type: ignore[attr-defined]
+                col(AuditRow.crm) == crm,
+                col(AuditRow.action).in_(["promoted_to_mql", "accepted", "recycled"]),
+                col(AuditRow.kind).in_(["decision", "feedback"]),
             )
-            .group_by(AuditRow.action)
+            .group_by(col(AuditRow.action))
         ).all()
     counts = {action: int(n) for action, n in rows}
     return {

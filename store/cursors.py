@@ -5,15 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Engine, select
+from sqlmodel import col
 
-from store.tables import CursorRow
+from store.tables import CursorRow, table_of
 from store.upsert import bulk_upsert
 
 
 def cursor_for(engine: Engine, crm: str, obj: str) -> datetime | None:
     with engine.connect() as connection:
         return connection.execute(
-            select(CursorRow.value).where(CursorRow.crm == crm, CursorRow.object == obj)
+            select(col(CursorRow.value)).where(
+                col(CursorRow.crm) == crm, col(CursorRow.object) == obj
+            )
         ).scalar_one_or_none()
 
 
@@ -21,9 +24,9 @@ def cursors_under(engine: Engine, crm: str, prefix: str) -> dict[str, datetime]:
     """Cursors whose object starts with `prefix` ("activities:"), keyed by the rest."""
     with engine.connect() as connection:
         rows = connection.execute(
-            select(CursorRow.object, CursorRow.value).where(
-                CursorRow.crm == crm,
-                CursorRow.object.startswith(prefix),  # type: ignore[attr-defined]
+            select(col(CursorRow.object), col(CursorRow.value)).where(
+                col(CursorRow.crm) == crm,
+                col(CursorRow.object).startswith(prefix),
             )
         ).all()
     return {obj.removeprefix(prefix): value for obj, value in rows if value is not None}
@@ -34,7 +37,7 @@ def advance_cursor(engine: Engine, crm: str, obj: str, value: datetime, now: dat
     with engine.begin() as connection:
         bulk_upsert(
             connection,
-            CursorRow.__table__,  # type: ignore[arg-type]
+            table_of(CursorRow),
             [{"crm": crm, "object": obj, "value": value, "updated_at": now}],
             ("crm", "object"),
             ("value", "updated_at"),

@@ -21,14 +21,14 @@ from typing import Any
 
 from sqlalchemy import Engine, Table, select
 
-from store.tables import AuditRow, ScoreRow
+from store.tables import AuditRow, ScoreRow, table_of
 
 UNKNOWN_GRADE = "unknown"
 ACCEPTED = "accepted"
 REJECTED = "rejected"  # rejected or recycled to nurture
 
-_AUDIT: Table = AuditRow.__table__  # type: ignore[attr-defined]
-_SCORES: Table = ScoreRow.__table__  # type: ignore[attr-defined]
+_AUDIT: Table = table_of(AuditRow)
+_SCORES: Table = table_of(ScoreRow)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from scoring.writes import HandoffTask
 from store.chunking import in_chunks
@@ -34,9 +35,9 @@ def claim_transition(engine: Engine, task: HandoffTask, seen: int, by: str, now:
             counted = connection.execute(
                 update(ScoreRow)
                 .where(
-                    ScoreRow.crm == task.crm.value,  # type: ignore[arg-type]
-                    ScoreRow.crm_id == task.contact_id,  # type: ignore[arg-type]
-                    ScoreRow.mql_transitions == seen,  # type: ignore[arg-type]
+                    col(ScoreRow.crm) == task.crm.value,
+                    col(ScoreRow.crm_id) == task.contact_id,
+                    col(ScoreRow.mql_transitions) == seen,
                 )
                 .values(mql_transitions=seen + 1)
             ).rowcount
@@ -62,16 +63,16 @@ def release_transition(engine: Engine, task: HandoffTask, seen: int) -> None:
     with engine.begin() as connection:
         connection.execute(
             delete(HandoffRow).where(
-                HandoffRow.key == task.key,  # type: ignore[arg-type]
-                HandoffRow.task_id.is_(None),  # type: ignore[union-attr]
+                col(HandoffRow.key) == task.key,
+                col(HandoffRow.task_id).is_(None),
             )
         )
         connection.execute(
             update(ScoreRow)
             .where(
-                ScoreRow.crm == task.crm.value,  # type: ignore[arg-type]
-                ScoreRow.crm_id == task.contact_id,  # type: ignore[arg-type]
-                ScoreRow.mql_transitions == seen + 1,  # type: ignore[arg-type]
+                col(ScoreRow.crm) == task.crm.value,
+                col(ScoreRow.crm_id) == task.contact_id,
+                col(ScoreRow.mql_transitions) == seen + 1,
             )
             .values(mql_transitions=seen)
         )
@@ -84,10 +85,10 @@ def pending_contacts(engine: Engine, crm: str, contact_ids: Sequence[str]) -> se
         for chunk in in_chunks(contact_ids):
             found.update(
                 connection.execute(
-                    select(HandoffRow.contact_id).where(
-                        HandoffRow.crm == crm,
-                        HandoffRow.task_id.is_(None),  # type: ignore[union-attr]
-                        HandoffRow.contact_id.in_(chunk),  # type: ignore[attr-defined]
+                    select(col(HandoffRow.contact_id)).where(
+                        col(HandoffRow.crm) == crm,
+                        col(HandoffRow.task_id).is_(None),
+                        col(HandoffRow.contact_id).in_(chunk),
                     )
                 ).scalars()
             )
@@ -98,7 +99,7 @@ def record_task(engine: Engine, key: str, task_id: str, now: datetime) -> None:
     with engine.begin() as connection:
         connection.execute(
             update(HandoffRow)
-            .where(HandoffRow.key == key)  # type: ignore[arg-type]
+            .where(col(HandoffRow.key) == key)
             .values(task_id=task_id, recorded_at=now)
         )
 
@@ -116,8 +117,8 @@ def open_claims(engine: Engine, keys: Sequence[str]) -> None:
             connection.execute(
                 update(HandoffRow)
                 .where(
-                    HandoffRow.key.in_(chunk),  # type: ignore[attr-defined]
-                    HandoffRow.task_id.is_(None),  # type: ignore[union-attr]
+                    col(HandoffRow.key).in_(chunk),
+                    col(HandoffRow.task_id).is_(None),
                 )
                 .values(claimed_by=None)
             )
@@ -142,10 +143,13 @@ def take_over_stale(
     with engine.connect() as connection:
         rows = connection.execute(
             select(
-                HandoffRow.key, HandoffRow.payload, HandoffRow.claimed_by, HandoffRow.claimed_at
+                col(HandoffRow.key),
+                col(HandoffRow.payload),
+                col(HandoffRow.claimed_by),
+                col(HandoffRow.claimed_at),
             ).where(
-                HandoffRow.crm == crm,
-                HandoffRow.task_id.is_(None),  # type: ignore[union-attr]
+                col(HandoffRow.crm) == crm,
+                col(HandoffRow.task_id).is_(None),
             )
         ).all()
     for key, payload, owner, claimed_at in rows:
@@ -155,18 +159,18 @@ def take_over_stale(
         if not free:
             continue
         same_owner = (
-            HandoffRow.claimed_by.is_(None)  # type: ignore[union-attr]
+            col(HandoffRow.claimed_by).is_(None)
             if owner is None
-            else HandoffRow.claimed_by == owner
+            else col(HandoffRow.claimed_by) == owner
         )
         with engine.begin() as connection:
             changed = connection.execute(
                 update(HandoffRow)
                 .where(
-                    HandoffRow.key == key,  # type: ignore[arg-type]
-                    HandoffRow.task_id.is_(None),  # type: ignore[union-attr]
-                    same_owner,  # type: ignore[arg-type]
-                    HandoffRow.claimed_at == claimed_at,  # type: ignore[arg-type]
+                    col(HandoffRow.key) == key,
+                    col(HandoffRow.task_id).is_(None),
+                    same_owner,
+                    col(HandoffRow.claimed_at) == claimed_at,
                 )
                 .values(claimed_by=by, claimed_at=now)
             ).rowcount
@@ -187,9 +191,11 @@ def unfinished(
     """
     with engine.connect() as connection:
         rows = connection.execute(
-            select(HandoffRow.contact_id, HandoffRow.claimed_by, HandoffRow.claimed_at).where(
-                HandoffRow.crm == crm,
-                HandoffRow.task_id.is_(None),  # type: ignore[union-attr]
+            select(
+                col(HandoffRow.contact_id), col(HandoffRow.claimed_by), col(HandoffRow.claimed_at)
+            ).where(
+                col(HandoffRow.crm) == crm,
+                col(HandoffRow.task_id).is_(None),
             )
         ).all()
     return [contact for contact, owner, at in rows if not held_elsewhere(owner, at)]
@@ -198,5 +204,5 @@ def unfinished(
 def task_of(engine: Engine, key: str) -> str | None:
     with engine.connect() as connection:
         return connection.execute(
-            select(HandoffRow.task_id).where(HandoffRow.key == key)  # type: ignore[arg-type]
+            select(col(HandoffRow.task_id)).where(col(HandoffRow.key) == key)
         ).scalar_one_or_none()

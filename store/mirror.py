@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select, update
+from sqlmodel import col
 
 from scoring.records import ACTIVITY_ATTRIBUTES, Activity, Contact, Crm
 from store.chunking import in_chunks
-from store.tables import ActivityRow, ContactRow
+from store.tables import ActivityRow, ContactRow, table_of
 from store.upsert import bulk_upsert
 
 CONTACT_COLUMNS = (
@@ -42,7 +43,7 @@ def upsert_contacts(engine: Engine, contacts: Sequence[Contact], pulled_at: date
     with engine.begin() as connection:
         return bulk_upsert(
             connection,
-            ContactRow.__table__,  # type: ignore[arg-type]
+            table_of(ContactRow),
             rows,
             ("crm", "crm_id"),
             (*CONTACT_COLUMNS, "deleted", "pulled_at"),
@@ -67,7 +68,7 @@ def upsert_activities(engine: Engine, activities: Sequence[Activity]) -> int:
     with engine.begin() as connection:
         return bulk_upsert(
             connection,
-            ActivityRow.__table__,  # type: ignore[arg-type]
+            table_of(ActivityRow),
             rows,
             ("crm", "crm_id"),
             ACTIVITY_COLUMNS,
@@ -80,7 +81,7 @@ def mark_deleted(engine: Engine, crm: Crm, crm_ids: Sequence[str]) -> int:
     with engine.begin() as connection:
         result = connection.execute(
             update(ContactRow)
-            .where(ContactRow.crm == crm.value, ContactRow.crm_id.in_(crm_ids))  # type: ignore[attr-defined]
+            .where(col(ContactRow.crm) == crm.value, col(ContactRow.crm_id).in_(crm_ids))
             .values(deleted=True)
         )
         return result.rowcount
@@ -96,7 +97,7 @@ def set_stage(engine: Engine, crm: Crm, crm_id: str, stage: str) -> None:
     with engine.begin() as connection:
         connection.execute(
             update(ContactRow)
-            .where(ContactRow.crm == crm.value, ContactRow.crm_id == crm_id)  # type: ignore[arg-type]
+            .where(col(ContactRow.crm) == crm.value, col(ContactRow.crm_id) == crm_id)
             .values(lifecycle_stage=stage, lead_status=None)
         )
 
@@ -105,11 +106,13 @@ def load_contacts(
     engine: Engine, crm: Crm, crm_ids: Iterable[str] | None = None, *, deleted: bool = False
 ) -> list[Contact]:
     """Live contacts (or, with `deleted`, the deleted ones), all or those with these ids."""
-    query = select(ContactRow).where(ContactRow.crm == crm.value, ContactRow.deleted == deleted)
+    query = select(ContactRow).where(
+        col(ContactRow.crm) == crm.value, col(ContactRow.deleted) == deleted
+    )
     if crm_ids is not None:
-        query = query.where(ContactRow.crm_id.in_(list(crm_ids)))  # type: ignore[attr-defined]
+        query = query.where(col(ContactRow.crm_id).in_(list(crm_ids)))
     with engine.connect() as connection:
-        rows = connection.execute(query.order_by(ContactRow.crm_id)).mappings().all()
+        rows = connection.execute(query.order_by(col(ContactRow.crm_id))).mappings().all()
     return [contact_from_row(row) for row in rows]
 
 
@@ -117,9 +120,9 @@ def live_contact_ids(engine: Engine, crm: Crm, shard: int = 0, shards: int = 1) 
     """Ids of live contacts in one shard; a contact's shard is a stable hash of its id."""
     with engine.connect() as connection:
         ids = connection.execute(
-            select(ContactRow.crm_id).where(
-                ContactRow.crm == crm.value,
-                ContactRow.deleted == False,  # noqa: E712
+            select(col(ContactRow.crm_id)).where(
+                col(ContactRow.crm) == crm.value,
+                col(ContactRow.deleted) == False,  # noqa: E712
             )
         ).scalars()
         return sorted(i for i in ids if zlib.crc32(i.encode()) % shards == shard)
@@ -129,17 +132,17 @@ def contacts_touched_between(engine: Engine, crm: Crm, start: datetime, end: dat
     """Live contacts updated in [start, end] or with an activity in it."""
     with engine.connect() as connection:
         updated = connection.execute(
-            select(ContactRow.crm_id).where(
-                ContactRow.crm == crm.value,
-                ContactRow.deleted == False,  # noqa: E712
-                ContactRow.updated_at.between(start, end),  # type: ignore[union-attr]
+            select(col(ContactRow.crm_id)).where(
+                col(ContactRow.crm) == crm.value,
+                col(ContactRow.deleted) == False,  # noqa: E712
+                col(ContactRow.updated_at).between(start, end),
             )
         ).scalars()
         active = connection.execute(
-            select(ActivityRow.contact_id)
+            select(col(ActivityRow.contact_id))
             .where(
-                ActivityRow.crm == crm.value,
-                ActivityRow.occurred_at.between(start, end),  # type: ignore[union-attr]
+                col(ActivityRow.crm) == crm.value,
+                col(ActivityRow.occurred_at).between(start, end),
             )
             .distinct()
         ).scalars()
@@ -156,8 +159,8 @@ def load_activities(
             chunk = list(chunk)
             rows = connection.execute(
                 select(ActivityRow).where(
-                    ActivityRow.crm == crm.value,
-                    ActivityRow.contact_id.in_(chunk),  # type: ignore[attr-defined]
+                    col(ActivityRow.crm) == crm.value,
+                    col(ActivityRow.contact_id).in_(chunk),
                 )
             ).mappings()
             for row in rows:
@@ -171,8 +174,8 @@ def find_contact(engine: Engine, key: str) -> Contact | None:
         row = (
             connection.execute(
                 select(ContactRow).where(
-                    (ContactRow.crm_id == key)
-                    | (func.lower(ContactRow.email) == key.strip().lower())
+                    (col(ContactRow.crm_id) == key)
+                    | (func.lower(col(ContactRow.email)) == key.strip().lower())
                 )
             )
             .mappings()

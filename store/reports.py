@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlmodel import col
 
 from store.tables import ContactRow, HandoffRow, ScoreRow
 
@@ -13,24 +14,26 @@ def handed_off(engine: Engine) -> list[dict[str, Any]]:
     """Every contact handed to sales, best score first, with its task id (None: pending)."""
     query = (
         select(
-            ScoreRow.crm,
-            ScoreRow.crm_id,
-            ScoreRow.total,
-            ScoreRow.grade,
-            ContactRow.first_name,
-            ContactRow.last_name,
-            ContactRow.company,
-            HandoffRow.task_id,
+            col(ScoreRow.crm),
+            col(ScoreRow.crm_id),
+            col(ScoreRow.total),
+            col(ScoreRow.grade),
+            col(ContactRow.first_name),
+            col(ContactRow.last_name),
+            col(ContactRow.company),
+            col(HandoffRow.task_id),
         )
         .join(
             ContactRow,
-            (ContactRow.crm == ScoreRow.crm) & (ContactRow.crm_id == ScoreRow.crm_id),  # type: ignore[arg-type]
+            (col(ContactRow.crm) == col(ScoreRow.crm))
+            & (col(ContactRow.crm_id) == col(ScoreRow.crm_id)),
         )
         .join(
             HandoffRow,
-            (HandoffRow.crm == ScoreRow.crm) & (HandoffRow.contact_id == ScoreRow.crm_id),  # type: ignore[arg-type]
+            (col(HandoffRow.crm) == col(ScoreRow.crm))
+            & (col(HandoffRow.contact_id) == col(ScoreRow.crm_id)),
         )
-        .order_by(ScoreRow.total.desc())  # type: ignore[attr-defined]
+        .order_by(col(ScoreRow.total).desc())
     )
     with engine.connect() as connection:
         return [dict(row) for row in connection.execute(query).mappings()]

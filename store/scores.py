@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
+from sqlmodel import col
 
 from scoring.records import ScoreResult
 from store.chunking import in_chunks
-from store.tables import ScoreHistoryRow, ScoreRow
+from store.tables import ScoreHistoryRow, ScoreRow, table_of
 from store.upsert import bulk_upsert
 
 SCORE_COLUMNS = (
@@ -63,7 +64,7 @@ def save_scores(engine: Engine, results: list[ScoreResult], flow_run_id: str | N
     with engine.begin() as connection:
         bulk_upsert(
             connection,
-            ScoreRow.__table__,  # type: ignore[arg-type]
+            table_of(ScoreRow),
             current,
             ("crm", "crm_id"),
             SCORE_COLUMNS,
@@ -77,8 +78,8 @@ def written_states(engine: Engine, crm: str, crm_ids: list[str]) -> dict[str, Wr
         for chunk in in_chunks(crm_ids):
             rows = connection.execute(
                 select(ScoreRow).where(
-                    ScoreRow.crm == crm,
-                    ScoreRow.crm_id.in_(chunk),  # type: ignore[attr-defined]
+                    col(ScoreRow.crm) == crm,
+                    col(ScoreRow.crm_id).in_(chunk),
                 )
             ).mappings()
             for row in rows:
@@ -100,8 +101,8 @@ def record_written(
     with engine.begin() as connection:
         # Locked (PostgreSQL) so two workers merging into one row do not lose each other's keys.
         row = connection.execute(
-            select(ScoreRow.written)
-            .where(ScoreRow.crm == crm, ScoreRow.crm_id == crm_id)
+            select(col(ScoreRow.written))
+            .where(col(ScoreRow.crm) == crm, col(ScoreRow.crm_id) == crm_id)
             .with_for_update()
         ).first()
         if row is None:
@@ -112,7 +113,7 @@ def record_written(
         if changes:
             connection.execute(
                 update(ScoreRow)
-                .where(ScoreRow.crm == crm, ScoreRow.crm_id == crm_id)  # type: ignore[arg-type]
+                .where(col(ScoreRow.crm) == crm, col(ScoreRow.crm_id) == crm_id)
                 .values(**changes)
             )
 
@@ -125,7 +126,7 @@ def record_stage_intents(engine: Engine, crm: str, intents: dict[str, dict[str, 
         for crm_id, intent in intents.items():
             connection.execute(
                 update(ScoreRow)
-                .where(ScoreRow.crm == crm, ScoreRow.crm_id == crm_id)  # type: ignore[arg-type]
+                .where(col(ScoreRow.crm) == crm, col(ScoreRow.crm_id) == crm_id)
                 .values(stage_intent=intent)
             )
 
@@ -150,32 +151,35 @@ def claim_writes(
     with engine.begin() as connection:
         for chunk in in_chunks(crm_ids):
             owners = connection.execute(
-                select(ScoreRow.writing_by)
+                select(col(ScoreRow.writing_by))
                 .where(
-                    ScoreRow.crm == crm,  # type: ignore[arg-type]
-                    ScoreRow.crm_id.in_(chunk),  # type: ignore[attr-defined]
-                    ScoreRow.writing_by.is_not(None),  # type: ignore[union-attr]
+                    col(ScoreRow.crm) == crm,
+                    col(ScoreRow.crm_id).in_(chunk),
+                    col(ScoreRow.writing_by).is_not(None),
                 )
                 .distinct()
             ).scalars()
-            gone = sorted(owner for owner in owners if owner != by and owner_gone(owner))
+            # The query leaves out NULL owners already: `is not None` only narrows the type.
+            gone = sorted(
+                owner for owner in owners if owner is not None and owner != by and owner_gone(owner)
+            )
             connection.execute(
                 update(ScoreRow)
                 .where(
-                    ScoreRow.crm == crm,  # type: ignore[arg-type]
-                    ScoreRow.crm_id.in_(chunk),  # type: ignore[attr-defined]
-                    ScoreRow.writing_by.is_(None)  # type: ignore[union-attr]
-                    | (ScoreRow.writing_at < stale_before)  # type: ignore[operator]
-                    | ScoreRow.writing_by.in_(gone),  # type: ignore[union-attr]
+                    col(ScoreRow.crm) == crm,
+                    col(ScoreRow.crm_id).in_(chunk),
+                    col(ScoreRow.writing_by).is_(None)
+                    | (col(ScoreRow.writing_at) < stale_before)
+                    | col(ScoreRow.writing_by).in_(gone),
                 )
                 .values(writing_by=by, writing_at=now)
             )
             claimed.update(
                 connection.execute(
-                    select(ScoreRow.crm_id).where(
-                        ScoreRow.crm == crm,
-                        ScoreRow.crm_id.in_(chunk),  # type: ignore[attr-defined]
-                        ScoreRow.writing_by == by,
+                    select(col(ScoreRow.crm_id)).where(
+                        col(ScoreRow.crm) == crm,
+                        col(ScoreRow.crm_id).in_(chunk),
+                        col(ScoreRow.writing_by) == by,
                     )
                 ).scalars()
             )
@@ -188,9 +192,9 @@ def release_writes(engine: Engine, crm: str, crm_ids: list[str], by: str) -> Non
             connection.execute(
                 update(ScoreRow)
                 .where(
-                    ScoreRow.crm == crm,  # type: ignore[arg-type]
-                    ScoreRow.crm_id.in_(chunk),  # type: ignore[attr-defined]
-                    ScoreRow.writing_by == by,  # type: ignore[arg-type]
+                    col(ScoreRow.crm) == crm,
+                    col(ScoreRow.crm_id).in_(chunk),
+                    col(ScoreRow.writing_by) == by,
                 )
                 .values(writing_by=None, writing_at=None)
             )
@@ -200,7 +204,7 @@ def score_of(engine: Engine, crm: str, crm_id: str) -> dict[str, Any] | None:
     with engine.connect() as connection:
         row = (
             connection.execute(
-                select(ScoreRow).where(ScoreRow.crm == crm, ScoreRow.crm_id == crm_id)
+                select(ScoreRow).where(col(ScoreRow.crm) == crm, col(ScoreRow.crm_id) == crm_id)
             )
             .mappings()
             .first()
@@ -216,9 +220,9 @@ def mark_needs_write(engine: Engine, crm: str, failed: set[str], done: set[str])
                 connection.execute(
                     update(ScoreRow)
                     .where(
-                        ScoreRow.crm == crm,  # type: ignore[arg-type]
-                        ScoreRow.crm_id.in_(chunk),  # type: ignore[attr-defined]
-                        ScoreRow.needs_write != flag,  # type: ignore[arg-type]
+                        col(ScoreRow.crm) == crm,
+                        col(ScoreRow.crm_id).in_(chunk),
+                        col(ScoreRow.needs_write) != flag,
                     )
                     .values(needs_write=flag)
                 )
@@ -237,11 +241,14 @@ def contacts_needing_write(
     with engine.connect() as connection:
         rows = connection.execute(
             select(
-                ScoreRow.crm_id, ScoreRow.writing_by, ScoreRow.writing_at, ScoreRow.stage_intent
+                col(ScoreRow.crm_id),
+                col(ScoreRow.writing_by),
+                col(ScoreRow.writing_at),
+                col(ScoreRow.stage_intent),
             ).where(
-                ScoreRow.crm == crm,
-                (ScoreRow.needs_write == True)  # noqa: E712
-                | ScoreRow.stage_intent.is_not(None),  # type: ignore[union-attr]
+                col(ScoreRow.crm) == crm,
+                (col(ScoreRow.needs_write) == True)  # noqa: E712
+                | col(ScoreRow.stage_intent).is_not(None),
             )
         ).all()
     left: list[str] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Table, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from store.types import UTCDateTime
@@ -17,6 +17,13 @@ def _when(nullable: bool = True, index: bool = False) -> Any:
 
 def _json() -> Any:
     return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core `Table` of a table model, for statements built on the table itself."""
+    # SQLAlchemy sets `__table__` when the class is created; SQLModel does not declare it.
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
 
 
 class ContactRow(SQLModel, table=True):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Table, or_
@@ -11,6 +11,12 @@ from sqlalchemy.engine import Connection
 
 # Rows sent to the driver per call: bounds memory of one call, not the statement size.
 CHUNK_ROWS = 1_000
+
+# The dialects' own inserts: they alone have ON CONFLICT (`excluded`, `on_conflict_do_update`).
+_INSERTS: dict[str, Callable[[Table], sqlite.Insert | postgresql.Insert]] = {
+    "sqlite": sqlite.insert,
+    "postgresql": postgresql.insert,
+}
 
 
 def bulk_upsert(
@@ -27,7 +33,7 @@ def bulk_upsert(
     is later than the stored one (or the stored one is unknown).
     """
     dialect = connection.dialect.name
-    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
+    insert = _INSERTS[dialect]
     if not rows:
         return 0
     statement = insert(table)
