@@ -22,8 +22,8 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check scoring connectors store flows sandbox tests bench
-	$(BIN)/ruff format --check scoring
-	$(BIN)/mypy scoring
+	$(BIN)/ruff format --check scoring connectors store flows sandbox tests bench
+	$(BIN)/mypy scoring connectors store flows sandbox
 
 bench: $(STAMP)
 	$(BIN)/python bench/scoring.py

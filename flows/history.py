@@ -272,10 +272,10 @@ def _with_their_leads(
         into.extend(a.model_copy(update={"contact_id": became[lead_id]}) for a in items
                     if a.crm_id not in seen)  # fmt: skip
     earliest: dict[str, datetime] = {}
-    for lead_id, into in became.items():
+    for lead_id, contact_id in became.items():
         at = created.get(lead_id)
         if at is not None:
-            audit.keep_earliest(earliest, into, at)
+            audit.keep_earliest(earliest, contact_id, at)
     return [
         c.model_copy(update={"created_at": earliest[c.crm_id]})
         if c.crm_id in earliest and (c.created_at is None or earliest[c.crm_id] < c.created_at)

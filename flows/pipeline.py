@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -143,21 +144,20 @@ def score_and_plan(
         decided.append(Decided(contact, acts, result, decision, plan, state.mql_transitions))
         if decision.transition is not Transition.NONE or not plan.is_empty:
             events.append(_decision_event(contact, result, decision, plan))
-        if accepted_by_sales(current, written_stage):
+        if current is not None and accepted_by_sales(current, written_stage):
             # Counted once for conversion figures: the stage recorded next is no longer MQL.
+            # (`current` is the contact's stage: it was copied onto the contact above.)
             events.append(
                 AuditEvent(
                     crm=crm.value,
                     contact_id=contact.crm_id,
                     kind="feedback",
                     action="accepted",
-                    detail={"stage": contact.lifecycle_stage.value},
+                    detail={"stage": current.value},
                 )
             )
             if record:
-                scores.record_written(
-                    engine, crm.value, contact.crm_id, stage=contact.lifecycle_stage.value
-                )
+                scores.record_written(engine, crm.value, contact.crm_id, stage=current.value)
     if record:
         scores.save_scores(engine, [d.result for d in decided], flow_run_id)
         audit.record(engine, events, flow_run_id, now)
@@ -315,7 +315,11 @@ def _apply_claimed(
             report.failures.append((update.crm_id, "update", outcome.message or ""))
 
     solo_states = scores.written_states(
-        engine, crm, sorted(d.plan.stage.crm_id for d in decided if _solo_move(d, mine))
+        engine,
+        crm,
+        sorted(
+            d.plan.stage.crm_id for d in decided if d.plan.stage is not None and _solo_move(d, mine)
+        ),
     )
     moving: list[Decided] = []
     for item in decided:
@@ -382,14 +386,14 @@ def _apply_claimed(
                 held.pop(task.key, None)
             continue
         report.stage_moves.append((change.crm_id, change.from_stage or "", change.to_stage.value))
-        state: dict[str, object] = {
+        recorded: dict[str, Any] = {
             "stage": change.to_stage.value,
             "stage_written_at": now,
             "stage_intent": None,
         }
         if item.decision.transition is Transition.RECYCLED:
-            state["recycled_at"] = now
-        scores.record_written(engine, crm, change.crm_id, **state)
+            recorded["recycled_at"] = now
+        scores.record_written(engine, crm, change.crm_id, **recorded)
         mirror.set_stage(engine, connector.crm, change.crm_id, change.to_stage.value)
         if task is not None:
             claimed.append(task)
@@ -635,7 +639,7 @@ def _create_claimed(
 
 
 def _write_event(
-    outcome: WriteOutcome, action: str, detail: dict[str, object], contact_id: str | None = None
+    outcome: WriteOutcome, action: str, detail: Mapping[str, object], contact_id: str | None = None
 ) -> AuditEvent:
     return AuditEvent(
         crm=outcome.crm.value,

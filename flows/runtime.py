@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import Engine
@@ -70,7 +70,9 @@ def _secret(value: object, block: str) -> str | None:
     try:
         from prefect.blocks.system import Secret
 
-        return str(Secret.load(block).get())
+        # Called from sync code, `load` returns the block, not a coroutine to await.
+        secret = cast("Secret[Any]", Secret.load(block))
+        return str(secret.get())
     except Exception:  # no block by that name, or no Prefect API: not configured
         return None
 

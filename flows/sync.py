@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from prefect import flow, get_run_logger, unmapped
+from prefect.client.schemas.objects import FlowRun, State
 from prefect.runtime import deployment, flow_run
 from prefect.states import Failed
 from pydantic import Field
@@ -59,7 +60,7 @@ def _why_failed(state: Any, crm: Crm) -> str:
 
 def _verdict(
     which: Crm, flow_name: str, summary: str, problems: list[str], pending: tasks.Pending
-) -> str | Failed:
+) -> str | State[Any]:
     """The run's result: its summary, or a failed state that says what is left and why."""
     if not problems and not pending.anything:
         return summary
@@ -83,7 +84,7 @@ def _verdict(
 def sync(
     crm: Annotated[CrmName, Field(description="which CRM to sync")],
     dry_run: Annotated[bool, Field(description="plan only; write nothing to the CRM")] = False,
-) -> str | Failed:
+) -> str | State[Any]:
     """Pull changes since the cursors, score the contacts they touch, write what changed."""
     which = Crm(crm.value)
     problem = tasks.preflight(which)
@@ -136,7 +137,7 @@ def rescore(
         int | None, Field(ge=0, description="score only this shard (set by the fan-out)")
     ] = None,
     dry_run: Annotated[bool, Field(description="plan only; write nothing to the CRM")] = False,
-) -> str | Failed:
+) -> str | State[Any]:
     """Score every stored contact again as of now; decay and windows move scores over time.
 
     With several shards inside a deployment, each shard becomes its own flow run of this
@@ -176,11 +177,15 @@ def _start_and_wait(name: str, crm: CrmName, shards: int, dry_run: bool) -> list
     from prefect import get_client
     from prefect.deployments import run_deployment
 
+    # Called from a sync flow, `run_deployment` returns the run, not a coroutine to await.
     started = [
-        run_deployment(
-            name,
-            parameters={"crm": crm.value, "shards": shards, "shard": s, "dry_run": dry_run},
-            timeout=0,
+        cast(
+            FlowRun,
+            run_deployment(
+                name,
+                parameters={"crm": crm.value, "shards": shards, "shard": s, "dry_run": dry_run},
+                timeout=0,
+            ),
         )
         for s in range(shards)
     ]
@@ -200,7 +205,7 @@ def backfill(
     dry_run: Annotated[
         bool, Field(description="show the plan as an artifact and write nothing")
     ] = True,
-) -> str | Failed:
+) -> str | State[Any]:
     """Re-pull a window of the CRM's history and rescore the contacts it touches."""
     if end < start:
         raise ValueError(f"end {end} is before start {start}")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, cast
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
@@ -15,12 +15,13 @@ from prefect.runtime import flow_run
 from sqlalchemy import Engine
 
 from connectors.errors import AuthExpired, ConnectorError, DailyLimitExceeded, FatalError
+from connectors.paging import Page
 from connectors.protocol import Deletion
 from flows import pipeline, runtime
 from flows.pipeline import ApplyReport
 from flows.settings import get_settings
 from scoring.model import ModelError
-from scoring.records import Crm
+from scoring.records import Activity, Contact, Crm
 from store import audit, cursors, handoffs, mirror, scores
 from store.audit import AuditEvent
 
@@ -125,6 +126,9 @@ class PullResult:
 # Each activity source's own cursor is stored as object "activities:<source>".
 SOURCE_PREFIX = "activities:"
 
+# A stream's pages; which records they hold follows the stream's name.
+_Pages = Iterator[Page[Contact]] | Iterator[Page[Activity]] | Iterator[Page[Deletion]]
+
 
 @task(retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=retry_unless_fatal,
       cache_policy=NONE)  # fmt: skip
@@ -140,26 +144,31 @@ def pull_stream(
     engine = runtime.store_engine()
     now = datetime.now(UTC)
     result = PullResult(stream=stream)
+    pages: _Pages
     if stream == "activities":
         sources = cursors.cursors_under(engine, crm.value, SOURCE_PREFIX) if by_source else {}
         pages = connector.pull_activities(since, sources)
     else:
-        pages = {"contacts": connector.pull_contacts, "deletions": connector.pull_deletions}[
-            stream
-        ](since)
+        pulls: dict[str, Callable[[datetime | None], _Pages]] = {
+            "contacts": connector.pull_contacts,
+            "deletions": connector.pull_deletions,
+        }
+        pages = pulls[stream](since)
     bad: list[AuditEvent] = []
     for page in pages:
         result.source_cursors.update(page.source_cursors)
         result.pages += 1
         result.records += len(page.records)
         if stream == "contacts":
-            mirror.upsert_contacts(engine, page.records, now)  # type: ignore[arg-type]
-            result.changed_contacts.update(c.crm_id for c in page.records)  # type: ignore[attr-defined]
+            contacts = cast("list[Contact]", page.records)
+            mirror.upsert_contacts(engine, contacts, now)
+            result.changed_contacts.update(c.crm_id for c in contacts)
         elif stream == "activities":
-            mirror.upsert_activities(engine, page.records)  # type: ignore[arg-type]
-            result.changed_contacts.update(a.contact_id for a in page.records)  # type: ignore[attr-defined]
+            activities = cast("list[Activity]", page.records)
+            mirror.upsert_activities(engine, activities)
+            result.changed_contacts.update(a.contact_id for a in activities)
         else:
-            deletions: list[Deletion] = page.records  # type: ignore[assignment]
+            deletions = cast("list[Deletion]", page.records)
             mirror.mark_deleted(engine, crm, [d.crm_id for d in deletions])
             bad += conversions(engine, crm, deletions)
         for issue in page.errors:
