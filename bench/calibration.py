@@ -92,19 +92,14 @@ def main() -> None:
     calibrated = figures[f"{args.model.name}, calibrated"]
     if ceiling and calibrated:
         print(f"  calibrated / ceiling: {calibrated / ceiling:.3f} (target >= 0.93)")
-    threshold = calibration.threshold.threshold
-    if threshold is not None:
-        scores = totals(learned, holdout, now)
-        mqls = [label for score, label in zip(scores, labels, strict=True) if score >= threshold]
-        conversion = sum(mqls) / len(mqls) if mqls else None
-        recall = sum(mqls) / sum(labels) if sum(labels) else None
+    check = result.threshold_check
+    if check is not None:
         print(
-            f"  threshold learned from the past: {threshold:g}; at {now:%Y-%m-%d}: "
-            f"{len(mqls)} MQLs, conversion "
-            + (f"{conversion:.1%}" if conversion is not None else "n/a")
-            + ", recall "
-            + (f"{recall:.1%}" if recall is not None else "n/a")
-            + " (band 15-30%)"
+            f"  threshold learned from the past: {check.threshold:g}, over it "
+            f"{check.train_share:.1%} of the training contacts; at {now:%Y-%m-%d}: "
+            f"{check.holdout_mqls} MQLs ({check.holdout_share:.1%}), conversion "
+            + (f"{check.holdout_conversion:.1%}" if check.holdout_conversion is not None else "n/a")
+            + (" (band 15-30%)" if check.holds else " (band 15-30%; does not hold)")
         )
     pick = recommend_threshold(totals(learned, holdout, now), labels)
     print(f"  the threshold the judged data itself recommends: {pick.reason}")

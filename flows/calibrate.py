@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 import textwrap
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +30,15 @@ import yaml
 
 from flows.history import Dataset
 from flows.tables import render_table
-from scoring.calibrate import Calibration, CalibrationError, Comparison, Example, RuleChange
+from scoring.calibrate import (
+    Calibration,
+    CalibrationError,
+    Comparison,
+    Example,
+    RuleChange,
+    ThresholdCheck,
+    check_threshold,
+)
 from scoring.model import ScoringModel
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -81,6 +89,7 @@ class Result:
     comparison: Comparison
     split: Split
     band: tuple[float, float]
+    threshold_check: ThresholdCheck | None = None
 
 
 def run_command(request: Request, say: Callable[[str], None], warn: Callable[[str], None]) -> int:
@@ -127,6 +136,9 @@ def run_command(request: Request, say: Callable[[str], None], warn: Callable[[st
         warn(f"{request.out}: cannot write: {exc.strerror or exc}")
         return EXIT_REFUSED
     say(render_terminal(result))
+    check = result.threshold_check
+    if check is not None and not check.holds:
+        warn(f"warning: {_drift_text(check)}")
     say(f"wrote {request.out}")
     return EXIT_OK
 
@@ -204,7 +216,11 @@ def calibrate_split(model: ScoringModel, split: Split, band: tuple[float, float]
         )
         raise Refused(f"{exc} ({hint})") from None
     comparison = compare(model, calibration.model, split.holdout, split.holdout_cut)
-    return Result(model, calibration, comparison, split, band)
+    # Both sides as `compare` scores them: training examples at their cuts (or the
+    # training cut), the holdout at its cut.
+    trained = [e if e.as_of else replace(e, as_of=split.train_cut) for e in split.train]
+    check = check_threshold(calibration.model, trained, split.holdout, split.holdout_cut, band)
+    return Result(model, calibration, comparison, split, band, check)
 
 
 def start_of_data(dataset: Dataset) -> datetime | None:
@@ -306,9 +322,27 @@ def render_terminal(result: Result) -> str:
         f"after {_num(comparison.auc_after)}",
         f"MQL threshold: {_threshold_text(result)} ({calibration.threshold.reason})",
     ]
+    check = result.threshold_check
+    if check is not None:
+        lines.append(
+            f"at threshold {check.threshold:g}: {_pct(check.train_share)} of the training "
+            f"contacts; on the holdout {_pct(check.holdout_share)} ({check.holdout_mqls}), "
+            f"conversion {_pct(check.holdout_conversion)}"
+        )
     if calibration.dropped_cap is not None:
         lines.append(_dropped_cap_text(calibration.dropped_cap))
     return "\n".join(lines)
+
+
+def _drift_text(check: ThresholdCheck) -> str:
+    low, high = check.band
+    return (
+        f"the learned threshold does not hold on the holdout: it lets through "
+        f"{_pct(check.holdout_share)} there against {_pct(check.train_share)} of the training "
+        f"contacts, with conversion {_pct(check.holdout_conversion)} (band {low:.0%}-{high:.0%}). "
+        "Scores moved between the training data and the holdout; the ranking may still "
+        "hold (see the AUC), but check the threshold with `mqlsync backtest` before using it"
+    )
 
 
 def _example(row: Any, as_of: datetime | None = None) -> Example:

@@ -44,6 +44,9 @@ STRENGTH = 1.0
 """Inverse L2 strength (scikit-learn's `C`) on standardised features."""
 DEFAULT_TOP = 100.0
 """The largest absolute point of a model whose rules were all at 0 points."""
+DRIFT_RATIO = 1.5
+"""How far the share of contacts at or over the learned threshold may move between the
+training data and the holdout before the threshold is reported as not holding."""
 CALIBRATED_SUFFIX = "-calibrated"
 # A probe model scores every rule at these points, so a reason's points divided by them is
 # the rule's feature; reasons keep two decimals, so features keep four.
@@ -124,6 +127,63 @@ class Comparison:
     converters: int
     auc_before: float | None
     auc_after: float | None
+
+
+@dataclass(frozen=True)
+class ThresholdCheck:
+    """The learned MQL threshold where it was learned and where it is judged.
+
+    Scores drift when the data does (a campaign, a new source, a tracking change): a
+    threshold chosen on the training data can let through far more, or far fewer, on the
+    holdout, and its conversion leave the band although the ranking holds.
+    """
+
+    threshold: float
+    train_share: float  # of the training examples, the share at or over the threshold
+    holdout_share: float
+    holdout_mqls: int
+    holdout_conversion: float | None  # None: nobody on the holdout reaches the threshold
+    band: tuple[float, float]
+
+    @property
+    def in_band(self) -> bool:
+        low, high = self.band
+        return self.holdout_conversion is not None and low <= self.holdout_conversion <= high
+
+    @property
+    def holds(self) -> bool:
+        """About the training share on the holdout, and a conversion inside the band."""
+        if self.train_share == 0 or self.holdout_share == 0:
+            return self.train_share == self.holdout_share
+        ratio = self.holdout_share / self.train_share
+        return 1 / DRIFT_RATIO <= ratio <= DRIFT_RATIO and self.in_band
+
+
+def check_threshold(
+    model: ScoringModel,
+    train: Sequence[Example],
+    holdout: Sequence[Example],
+    now: datetime,
+    band: tuple[float, float],
+) -> ThresholdCheck | None:
+    """`model`'s MQL threshold on both sides of a split; None without a threshold or data."""
+    threshold = model.qualify.threshold
+    if threshold is None or not train or not holdout:
+        return None
+    trained = [total >= threshold for total in totals(model, train, now)]
+    judged = [total >= threshold for total in totals(model, holdout, now)]
+    mqls = sum(judged)
+    converted = sum(
+        over and example.converted for over, example in zip(judged, holdout, strict=True)
+    )
+    return ThresholdCheck(
+        threshold=threshold,
+        train_share=sum(trained) / len(trained),
+        holdout_share=mqls / len(judged),
+        holdout_mqls=mqls,
+        holdout_conversion=converted / mqls if mqls else None,
+        band=band,
+    )
 
 
 def rule_ids(model: ScoringModel) -> tuple[str, ...]:

@@ -82,6 +82,13 @@ def test_writes_a_model_that_score_reads_and_prints_the_diff(tmp_path: Path) -> 
         float, re.findall(r"AUC on the holdout: before ([\d.]+), after ([\d.]+)", out_text)[0]
     )
     assert after > before + 0.1
+    # The learned threshold on both sides of the split; it holds, so no warning (stderr).
+    assert re.search(
+        r"^at threshold [\d.]+: [\d.]+% of the training contacts; on the holdout [\d.]+% "
+        r"\(\d+\), conversion [\d.]+%$",
+        out_text,
+        re.MULTILINE,
+    )
     scored = runner.invoke(
         app,
         ["score", "--model", str(out), "--contacts", str(files["contacts"]),

@@ -13,6 +13,7 @@ from scoring.calibrate import (
     CalibrationError,
     Example,
     calibrate,
+    check_threshold,
     compare,
     feature_table,
     next_version,
@@ -329,6 +330,57 @@ def test_no_signal_at_all_is_refused() -> None:
     examples = [Example(e.contact, e.activities, rng.random() < 0.3) for e in planted(1, 300)]
     with pytest.raises(CalibrationError, match="predicts conversion significantly"):
         calibrate(build(PLANTED), examples, AS_OF)
+
+
+SENIOR = """
+name: senior
+version: 1
+fit:
+  rules:
+    - {id: senior, field: job_title, matches: "(?i)^vp", points: 50}
+qualify: {threshold: 40}
+"""
+
+
+def people(size: int, seniors: int, converted_seniors: int) -> list[Example]:
+    """`size` contacts, the first `seniors` of them VPs, the first `converted_seniors` converted."""
+    return [
+        Example(
+            contact(crm_id=f"p{i}", job_title="VP Sales" if i < seniors else "Analyst"),
+            [],
+            i < converted_seniors,
+        )
+        for i in range(size)
+    ]
+
+
+def test_a_threshold_that_lets_through_the_same_share_in_band_holds() -> None:
+    check = check_threshold(build(SENIOR), people(10, 2, 1), people(20, 4, 1), AS_OF, (0.15, 0.30))
+    assert check is not None
+    assert (check.threshold, check.train_share, check.holdout_share) == (40, 0.2, 0.2)
+    assert (check.holdout_mqls, check.holdout_conversion) == (4, 0.25)
+    assert check.holds
+
+
+def test_a_threshold_whose_share_moves_on_the_holdout_does_not_hold() -> None:
+    """Four times the training share over the threshold, and conversion out of the band."""
+    check = check_threshold(build(SENIOR), people(10, 2, 1), people(20, 16, 2), AS_OF, (0.15, 0.30))
+    assert check is not None
+    assert (check.holdout_share, check.holdout_mqls, check.holdout_conversion) == (0.8, 16, 0.125)
+    assert not check.in_band
+    assert not check.holds
+
+
+def test_a_threshold_in_share_but_out_of_band_does_not_hold() -> None:
+    check = check_threshold(build(SENIOR), people(10, 2, 1), people(20, 4, 3), AS_OF, (0.15, 0.30))
+    assert check is not None
+    assert (check.holdout_share, check.holdout_conversion) == (0.2, 0.75)
+    assert not check.holds
+
+
+def test_no_threshold_no_check() -> None:
+    model = build(SENIOR.replace("qualify: {threshold: 40}", "qualify: {min_grade: C}"))
+    assert check_threshold(model, people(10, 2, 1), people(10, 2, 1), AS_OF, (0.15, 0.30)) is None
 
 
 @pytest.mark.parametrize(
