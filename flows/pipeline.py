@@ -19,24 +19,17 @@ from sqlalchemy import Engine
 from connectors.common import is_backward
 from connectors.errors import ConnectorError
 from connectors.protocol import CrmConnector
+from scoring.assess import Assessment, Snapshot, WrittenSnapshot, assess
 from scoring.engine import compile_model
 from scoring.lifecycle import (
     PROMOTABLE,
     LeadStatusKey,
-    LifecycleDecision,
-    SalesFeedback,
     Transition,
-    accepted_by_sales,
-    decide,
-    feedback_for,
-    later_stage,
-    stay,
 )
 from scoring.model import ScoringModel
-from scoring.plan import WritePlan, plan_writes, resume_stage_move
-from scoring.records import Activity, Contact, Crm, LifecycleStage, ScoreResult
+from scoring.records import Crm, LifecycleStage
 from scoring.writes import HandoffTask, OutcomeStatus, PropertyUpdate, StageChange, WriteOutcome
-from store import audit, handoffs, mirror, scores
+from store import audit, batch, handoffs, mirror, scores
 from store.audit import AuditEvent
 
 # A claim younger than this belongs to a run that may still be creating its task; only an
@@ -44,16 +37,8 @@ from store.audit import AuditEvent
 CLAIM_LEASE = timedelta(minutes=15)
 
 
-@dataclass(frozen=True)
-class Decided:
-    """One contact's new score, lifecycle decision and write plan."""
-
-    contact: Contact
-    activities: list[Activity]
-    result: ScoreResult
-    decision: LifecycleDecision
-    plan: WritePlan
-    mql_transitions: int
+Decided = Assessment
+"""One contact's new score, lifecycle decision and write plan (`scoring.assess`)."""
 
 
 @dataclass
@@ -93,74 +78,29 @@ def score_and_plan(
 ) -> list[Decided]:
     """Score these contacts from the store, decide their stage and plan their writes.
 
-    With `record=False` (a dry run) nothing is saved: no scores, no audit rows.
+    One read of the store, the policy (`scoring.assess`), one transaction to record it.
+    `status_key` gives a CRM lead status its canonical key (the mapping's). With
+    `record=False` (a dry run) nothing is saved: no scores, no audit rows.
     """
-    contacts = mirror.load_contacts(engine, crm, contact_ids)
-    ids = [c.crm_id for c in contacts]
-    activities = mirror.load_activities(engine, crm, ids)
-    states = scores.written_states(engine, crm.value, ids)
-    in_progress = handoffs.pending_contacts(engine, crm.value, ids)
+    rows = batch.load_batch(engine, crm, contact_ids)
     compiled = compile_model(model)
-    decided: list[Decided] = []
-    events: list[AuditEvent] = []
-    for contact in contacts:
-        state = states.get(contact.crm_id, scores.WrittenState())
-        acts = activities.get(contact.crm_id, [])
-        result = compiled.score(contact, acts, now, engagement_since=state.recycled_at)
-        feedback = feedback_for(status_key(contact.lead_status))
-        if feedback is not SalesFeedback.NONE and _predates(contact, state.stage_written_at):
-            # The CRM row was last modified before this service wrote the stage: its lead
-            # status is no verdict on that stage (times are the CRM's and ours; the
-            # overlap window is far larger than any clock skew that matters here).
-            feedback = SalesFeedback.NONE
-        # The mirror may lag behind a stage this service wrote (another run's pull, read
-        # just before the write): the later of the two is where the contact stands.
-        written_stage = LifecycleStage(state.stage) if state.stage else None
-        current = later_stage(contact.lifecycle_stage, written_stage)
-        if current != contact.lifecycle_stage:
-            contact = contact.model_copy(update={"lifecycle_stage": current})
-        decision = decide(current, feedback, result, state.recycled_at)
-        if decision.handoff_due and contact.crm_id in in_progress:
-            # A run that died mid-handoff left a claim; finishing it is that claim's job.
-            decision = stay("a handoff for this contact is being finished")
-        if decision.transition is Transition.RECYCLED:
-            # From now on MQL must be re-earned: the written score says so at once, so the
-            # next run, which scores from this moment, finds nothing to change.
-            result = compiled.score(contact, acts, now, engagement_since=now)
-            if decision.target_stage is None and record:
-                # Already in nurture: only the moment from which to re-earn is kept.
-                scores.record_written(engine, crm.value, contact.crm_id, recycled_at=now)
-        plan = plan_writes(
-            model, contact, acts, result, decision, state.written, state.mql_transitions, now
+    decided = [
+        assess(
+            model,
+            compiled,
+            Snapshot(
+                contact=contact,
+                activities=rows.activities.get(contact.crm_id, []),
+                lead_status_key=status_key(contact.lead_status),
+                written=rows.written.get(contact.crm_id, WrittenSnapshot()),
+                claim_pending=contact.crm_id in rows.claims_pending,
+            ),
+            now,
         )
-        if state.stage_intent is not None:
-            intent = StageChange.model_validate(state.stage_intent)
-            resumed = resume_stage_move(intent, contact.lifecycle_stage)
-            if resumed is not None and plan.stage is None:
-                # A move sent before a crash or failure, not known finished: finish it.
-                plan = plan.model_copy(update={"stage": resumed})
-            elif resumed is None and record:
-                scores.record_written(engine, crm.value, contact.crm_id, stage_intent=None)
-        decided.append(Decided(contact, acts, result, decision, plan, state.mql_transitions))
-        if decision.transition is not Transition.NONE or not plan.is_empty:
-            events.append(_decision_event(contact, result, decision, plan))
-        if current is not None and accepted_by_sales(current, written_stage):
-            # Counted once for conversion figures: the stage recorded next is no longer MQL.
-            # (`current` is the contact's stage: it was copied onto the contact above.)
-            events.append(
-                AuditEvent(
-                    crm=crm.value,
-                    contact_id=contact.crm_id,
-                    kind="feedback",
-                    action="accepted",
-                    detail={"stage": current.value},
-                )
-            )
-            if record:
-                scores.record_written(engine, crm.value, contact.crm_id, stage=current.value)
+        for contact in rows.contacts
+    ]
     if record:
-        scores.save_scores(engine, [d.result for d in decided], flow_run_id)
-        audit.record(engine, events, flow_run_id, now)
+        batch.record_batch(engine, crm, decided, flow_run_id, now)
     return decided
 
 
@@ -179,39 +119,6 @@ def planned_report(decided: Sequence[Decided]) -> ApplyReport:
             report.new_mqls.append(plan.crm_id)
             report.tasks_created.append((plan.crm_id, f"(planned) {plan.handoff.key}"))
     return report
-
-
-def _predates(contact: Contact, stage_written_at: datetime | None) -> bool:
-    return (
-        stage_written_at is not None
-        and contact.updated_at is not None
-        and contact.updated_at <= stage_written_at
-    )
-
-
-def _decision_event(
-    contact: Contact, result: ScoreResult, decision: LifecycleDecision, plan: WritePlan
-) -> AuditEvent:
-    return AuditEvent(
-        crm=contact.crm.value,
-        contact_id=contact.crm_id,
-        kind="decision",
-        action=decision.transition.value,
-        detail={
-            "total": result.total,
-            "grade": result.grade,
-            "is_mql": result.is_mql,
-            "model": f"{result.model_name}@{result.model_version}",
-            "reasons": [r.model_dump() for r in result.reasons],
-            "target_stage": decision.target_stage.value if decision.target_stage else None,
-            "planned": {
-                "update": plan.update.values if plan.update else None,
-                "stage": plan.stage.to_stage.value if plan.stage else None,
-                "handoff": plan.handoff.key if plan.handoff else None,
-            },
-        },
-        message=decision.reason,
-    )
 
 
 def apply_plans(

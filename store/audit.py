@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select
 from sqlmodel import col
 
+from store.db import Bind, reading, writing
 from store.tables import AuditRow
 
 
@@ -23,7 +24,7 @@ class AuditEvent:
     message: str | None = None
 
 
-def record(engine: Engine, events: list[AuditEvent], flow_run_id: str | None, at: datetime) -> None:
+def record(engine: Bind, events: list[AuditEvent], flow_run_id: str | None, at: datetime) -> None:
     """Append events; a decision a retried attempt of the same run makes again is kept once."""
     if flow_run_id is not None and any(e.kind == "decision" for e in events):
         known = _decisions_of_run(engine, flow_run_id)
@@ -48,12 +49,12 @@ def record(engine: Engine, events: list[AuditEvent], flow_run_id: str | None, at
         }
         for e in events
     ]
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         connection.execute(insert(AuditRow), rows)
 
 
-def _decisions_of_run(engine: Engine, flow_run_id: str) -> set[tuple[str, str | None, str]]:
-    with engine.connect() as connection:
+def _decisions_of_run(engine: Bind, flow_run_id: str) -> set[tuple[str, str | None, str]]:
+    with reading(engine) as connection:
         rows = connection.execute(
             select(col(AuditRow.crm), col(AuditRow.contact_id), col(AuditRow.action)).where(
                 col(AuditRow.flow_run_id) == flow_run_id,

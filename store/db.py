@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+Bind = Engine | Connection
+"""What a store function works on: an engine (its own connection and transaction) or the
+caller's connection, so that a batch reads in one connection and writes in one transaction."""
+
+
+@contextmanager
+def reading(bind: Bind) -> Iterator[Connection]:
+    """A connection to read on: the caller's, or a new one from the engine."""
+    if isinstance(bind, Connection):
+        yield bind
+        return
+    with bind.connect() as connection:
+        yield connection
+
+
+@contextmanager
+def writing(bind: Bind) -> Iterator[Connection]:
+    """Where to write: the caller's connection (in its transaction), or a new transaction."""
+    if isinstance(bind, Connection):
+        yield bind
+        return
+    with bind.begin() as connection:
+        yield connection
 
 
 def make_engine(url: str) -> Engine:

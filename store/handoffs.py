@@ -16,6 +16,7 @@ from sqlmodel import col
 
 from scoring.writes import HandoffTask
 from store.chunking import in_chunks
+from store.db import Bind, reading
 from store.tables import HandoffRow, ScoreRow
 
 
@@ -78,10 +79,10 @@ def release_transition(engine: Engine, task: HandoffTask, seen: int) -> None:
         )
 
 
-def pending_contacts(engine: Engine, crm: str, contact_ids: Sequence[str]) -> set[str]:
+def pending_contacts(engine: Bind, crm: str, contact_ids: Sequence[str]) -> set[str]:
     """Contacts with a claimed handoff that has no task yet: a transition in progress."""
     found: set[str] = set()
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         for chunk in in_chunks(contact_ids):
             found.update(
                 connection.execute(

@@ -13,6 +13,7 @@ from sqlmodel import col
 
 from scoring.records import ACTIVITY_ATTRIBUTES, Activity, Contact, Crm
 from store.chunking import in_chunks
+from store.db import Bind, reading
 from store.tables import ActivityRow, ContactRow, table_of
 from store.upsert import bulk_upsert
 
@@ -103,7 +104,7 @@ def set_stage(engine: Engine, crm: Crm, crm_id: str, stage: str) -> None:
 
 
 def load_contacts(
-    engine: Engine, crm: Crm, crm_ids: Iterable[str] | None = None, *, deleted: bool = False
+    engine: Bind, crm: Crm, crm_ids: Iterable[str] | None = None, *, deleted: bool = False
 ) -> list[Contact]:
     """Live contacts (or, with `deleted`, the deleted ones), all or those with these ids."""
     query = select(ContactRow).where(
@@ -111,7 +112,7 @@ def load_contacts(
     )
     if crm_ids is not None:
         query = query.where(col(ContactRow.crm_id).in_(list(crm_ids)))
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         rows = connection.execute(query.order_by(col(ContactRow.crm_id))).mappings().all()
     return [contact_from_row(row) for row in rows]
 
@@ -150,11 +151,11 @@ def contacts_touched_between(engine: Engine, crm: Crm, start: datetime, end: dat
 
 
 def load_activities(
-    engine: Engine, crm: Crm, contact_ids: Sequence[str]
+    engine: Bind, crm: Crm, contact_ids: Sequence[str]
 ) -> dict[str, list[Activity]]:
     """Activities of these contacts, grouped by contact id."""
     grouped: dict[str, list[Activity]] = defaultdict(list)
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         for chunk in in_chunks(contact_ids):
             chunk = list(chunk)
             rows = connection.execute(

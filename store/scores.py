@@ -12,6 +12,7 @@ from sqlmodel import col
 
 from scoring.records import ScoreResult
 from store.chunking import in_chunks
+from store.db import Bind, reading, writing
 from store.tables import ScoreHistoryRow, ScoreRow, table_of
 from store.upsert import bulk_upsert
 
@@ -52,7 +53,7 @@ def _score_values(result: ScoreResult) -> dict[str, Any]:
     }
 
 
-def save_scores(engine: Engine, results: list[ScoreResult], flow_run_id: str | None) -> None:
+def save_scores(engine: Bind, results: list[ScoreResult], flow_run_id: str | None) -> None:
     """Keep each result as current and append it to the history, in two statements."""
     if not results:
         return
@@ -61,7 +62,7 @@ def save_scores(engine: Engine, results: list[ScoreResult], flow_run_id: str | N
     for row in current:
         row.setdefault("written", {})
         row.setdefault("mql_transitions", 0)
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         bulk_upsert(
             connection,
             table_of(ScoreRow),
@@ -72,9 +73,9 @@ def save_scores(engine: Engine, results: list[ScoreResult], flow_run_id: str | N
         connection.execute(insert(ScoreHistoryRow), history)
 
 
-def written_states(engine: Engine, crm: str, crm_ids: list[str]) -> dict[str, WrittenState]:
+def written_states(engine: Bind, crm: str, crm_ids: list[str]) -> dict[str, WrittenState]:
     states: dict[str, WrittenState] = {}
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         for chunk in in_chunks(crm_ids):
             rows = connection.execute(
                 select(ScoreRow).where(
@@ -95,10 +96,10 @@ def written_states(engine: Engine, crm: str, crm_ids: list[str]) -> dict[str, Wr
 
 
 def record_written(
-    engine: Engine, crm: str, crm_id: str, values: dict[str, Any] | None = None, **state: Any
+    engine: Bind, crm: str, crm_id: str, values: dict[str, Any] | None = None, **state: Any
 ) -> None:
     """Merge successfully written values (and stage bookkeeping) into the written state."""
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         # Locked (PostgreSQL) so two workers merging into one row do not lose each other's keys.
         row = connection.execute(
             select(col(ScoreRow.written))
