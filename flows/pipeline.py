@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Engine
 
@@ -28,7 +27,14 @@ from scoring.lifecycle import (
 )
 from scoring.model import ScoringModel
 from scoring.records import Crm, LifecycleStage
-from scoring.writes import HandoffTask, OutcomeStatus, PropertyUpdate, StageChange, WriteOutcome
+from scoring.writes import (
+    HandoffTask,
+    OutcomeStatus,
+    PropertyUpdate,
+    StageChange,
+    WriteOutcome,
+    WrittenStateChange,
+)
 from store import audit, batch, handoffs, mirror, scores
 from store.audit import AuditEvent
 
@@ -216,7 +222,9 @@ def _apply_claimed(
     for update, outcome in zip(updates, update_outcomes, strict=True):
         events.append(_write_event(outcome, "update_properties", update.values))
         if outcome.status is OutcomeStatus.OK:
-            scores.record_written(engine, crm, update.crm_id, update.values)
+            scores.record_written(
+                engine, crm, update.crm_id, WrittenStateChange(values=update.values)
+            )
             report.updated += 1
         else:
             report.failures.append((update.crm_id, "update", outcome.message or ""))
@@ -287,20 +295,22 @@ def _apply_claimed(
             if not is_backward(change.from_stage, change.to_stage):
                 # One request that failed changed nothing; only a cut two-step move
                 # leaves something to finish. The next decision is made afresh.
-                scores.record_written(engine, crm, change.crm_id, stage_intent=None)
+                scores.record_written(
+                    engine, crm, change.crm_id, WrittenStateChange(clear_stage_intent=True)
+                )
             if task is not None:
                 handoffs.release_transition(engine, task, item.mql_transitions)
                 held.pop(task.key, None)
             continue
         report.stage_moves.append((change.crm_id, change.from_stage or "", change.to_stage.value))
-        recorded: dict[str, Any] = {
-            "stage": change.to_stage.value,
-            "stage_written_at": now,
-            "stage_intent": None,
-        }
-        if item.decision.transition is Transition.RECYCLED:
-            recorded["recycled_at"] = now
-        scores.record_written(engine, crm, change.crm_id, **recorded)
+        recycled = item.decision.transition is Transition.RECYCLED
+        moved = WrittenStateChange(
+            stage=change.to_stage,
+            stage_written_at=now,
+            recycled_at=now if recycled else None,
+            clear_stage_intent=True,
+        )
+        scores.record_written(engine, crm, change.crm_id, moved)
         mirror.set_stage(engine, connector.crm, change.crm_id, change.to_stage.value)
         if task is not None:
             claimed.append(task)
@@ -406,9 +416,10 @@ def _finish_taken(
     ):
         events.append(_write_event(outcome, "change_stage", {"to": "mql", "key": task.key}))
         if outcome.status is OutcomeStatus.OK:
-            scores.record_written(
-                engine, crm, task.contact_id, stage="mql", stage_written_at=now, stage_intent=None
+            moved = WrittenStateChange(
+                stage=LifecycleStage.MQL, stage_written_at=now, clear_stage_intent=True
             )
+            scores.record_written(engine, crm, task.contact_id, moved)
             mirror.set_stage(engine, connector.crm, task.contact_id, "mql")
         else:
             unmoved.add(task.contact_id)

@@ -2,7 +2,7 @@
 
 `assess` is the whole lifecycle policy as one pure function of what the store knows about
 a contact (a `Snapshot`) and the instant: it decides, and returns what the store must
-remember (`WrittenStateChange`) and the audit trail (`AssessEvent`s); the caller records
+remember (a `WrittenStateChange`) and the audit trail (`AssessEvent`s); the caller records
 them and carries out the plan. No store, no connector, no clock.
 
 The rules beyond `lifecycle.decide`:
@@ -40,7 +40,7 @@ from scoring.lifecycle import (
 from scoring.model import ScoringModel
 from scoring.plan import WritePlan, plan_writes, resume_stage_move
 from scoring.records import Activity, Contact, LifecycleStage, ScoreResult
-from scoring.writes import StageChange
+from scoring.writes import StageChange, WrittenStateChange
 
 
 @dataclass(frozen=True)
@@ -64,19 +64,6 @@ class Snapshot:
     lead_status_key: str | None  # the canonical key of the contact's lead status
     written: WrittenSnapshot = field(default_factory=WrittenSnapshot)
     claim_pending: bool = False  # a handoff claimed by a run that has not created its task
-
-
-@dataclass(frozen=True)
-class WrittenStateChange:
-    """What the store must remember about a contact after its assessment (None: unchanged)."""
-
-    recycled_at: datetime | None = None  # from now on MQL is re-earned from this moment
-    clear_stage_intent: bool = False  # the move it noted is done
-    stage: LifecycleStage | None = None  # seen accepted by sales: the stage now recorded
-
-    @property
-    def is_empty(self) -> bool:
-        return self.recycled_at is None and not self.clear_stage_intent and self.stage is None
 
 
 class EventKind(StrEnum):
@@ -157,7 +144,9 @@ def assess(
         # Counted once: the stage recorded next is no longer MQL.
         accepted = current
         events.append(AssessEvent(EventKind.FEEDBACK, "accepted", {"stage": current.value}))
-    change = WrittenStateChange(recycled_at, clear_intent, accepted)
+    change = WrittenStateChange(
+        stage=accepted, recycled_at=recycled_at, clear_stage_intent=clear_intent
+    )
     return Assessment(
         contact, acts, result, decision, plan, state.mql_transitions, change, tuple(events)
     )

@@ -6,6 +6,8 @@ them and their outcomes in the audit log.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -89,3 +91,21 @@ class WriteOutcome(BaseModel):
     crm_object_id: str | None = None  # e.g. the created task's id
     message: str | None = None  # the CRM's error message, secrets removed
     attempts: int = 1
+
+
+@dataclass(frozen=True)
+class WrittenStateChange:
+    """What the store must remember about a contact after a write or an assessment.
+
+    Fields left at None (or False) leave the stored value as it is.
+    """
+
+    values: Mapping[str, WriteValue] | None = None  # written property values, merged in
+    stage: LifecycleStage | None = None  # the stage the CRM now shows
+    stage_written_at: datetime | None = None
+    recycled_at: datetime | None = None  # from then on MQL is re-earned
+    clear_stage_intent: bool = False  # the stage move noted before sending is done
+
+    @property
+    def is_empty(self) -> bool:
+        return self == WrittenStateChange()

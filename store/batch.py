@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Engine
 
@@ -76,17 +75,7 @@ def record_batch(
     with engine.begin() as connection:
         scores.save_scores(connection, [a.result for a in assessed], flow_run_id)
         for a in assessed:
-            change = a.change
-            if change.is_empty:
-                continue
-            state: dict[str, Any] = {}
-            if change.recycled_at is not None:
-                state["recycled_at"] = change.recycled_at
-            if change.clear_stage_intent:
-                state["stage_intent"] = None
-            if change.stage is not None:
-                state["stage"] = change.stage.value
-            scores.record_written(connection, crm.value, a.contact.crm_id, **state)
+            scores.record_written(connection, crm.value, a.contact.crm_id, a.change)
         audit.record(connection, events, flow_run_id, now)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, insert, select, update
 from sqlmodel import col
 
 from scoring.records import ScoreResult
+from scoring.writes import WrittenStateChange
 from store.chunking import in_chunks
 from store.db import Bind, reading, writing
 from store.tables import ScoreHistoryRow, ScoreRow, table_of
@@ -95,10 +96,10 @@ def written_states(engine: Bind, crm: str, crm_ids: list[str]) -> dict[str, Writ
     return states
 
 
-def record_written(
-    engine: Bind, crm: str, crm_id: str, values: dict[str, Any] | None = None, **state: Any
-) -> None:
-    """Merge successfully written values (and stage bookkeeping) into the written state."""
+def record_written(engine: Bind, crm: str, crm_id: str, change: WrittenStateChange) -> None:
+    """Merge a change (written values, stage bookkeeping) into the contact's written state."""
+    if change.is_empty:
+        return
     with writing(engine) as connection:
         # Locked (PostgreSQL) so two workers merging into one row do not lose each other's keys.
         row = connection.execute(
@@ -108,15 +109,22 @@ def record_written(
         ).first()
         if row is None:
             return
-        changes: dict[str, Any] = dict(state)
-        if values:
-            changes["written"] = {**(row[0] or {}), **values}
-        if changes:
-            connection.execute(
-                update(ScoreRow)
-                .where(col(ScoreRow.crm) == crm, col(ScoreRow.crm_id) == crm_id)
-                .values(**changes)
-            )
+        columns: dict[str, Any] = {}
+        if change.values:
+            columns["written"] = {**(row[0] or {}), **change.values}
+        if change.stage is not None:
+            columns["stage"] = change.stage.value
+        if change.stage_written_at is not None:
+            columns["stage_written_at"] = change.stage_written_at
+        if change.recycled_at is not None:
+            columns["recycled_at"] = change.recycled_at
+        if change.clear_stage_intent:
+            columns["stage_intent"] = None
+        connection.execute(
+            update(ScoreRow)
+            .where(col(ScoreRow.crm) == crm, col(ScoreRow.crm_id) == crm_id)
+            .values(**columns)
+        )
 
 
 def record_stage_intents(engine: Engine, crm: str, intents: dict[str, dict[str, Any]]) -> None:

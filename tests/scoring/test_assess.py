@@ -9,14 +9,13 @@ from scoring.assess import (
     EventKind,
     Snapshot,
     WrittenSnapshot,
-    WrittenStateChange,
     assess,
 )
 from scoring.engine import compile_model
 from scoring.lifecycle import Transition
 from scoring.model import parse_model
 from scoring.records import Activity, LifecycleStage
-from scoring.writes import StageChange
+from scoring.writes import StageChange, WrittenStateChange
 from tests.scoring.factories import AS_OF, activity, contact
 
 MODEL = parse_model(

@@ -13,8 +13,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, func, select
 from sqlmodel import SQLModel
 
-from scoring.records import Activity, Contact, Crm
-from scoring.writes import HandoffTask, Priority
+from scoring.records import Activity, Contact, Crm, LifecycleStage
+from scoring.writes import HandoffTask, Priority, WrittenStateChange
 from store import audit, cursors, handoffs, mirror, scores
 from store.audit import AuditEvent
 from store.tables import ActivityRow, ContactRow
@@ -213,10 +213,13 @@ def test_scores_history_and_written_state(engine: Engine) -> None:
         )  # fmt: skip
 
     scores.save_scores(engine, [result(10)], "run-1")
-    scores.record_written(engine, "hubspot", "1", {"score": 10}, stage="mql", mql_transitions=1)
+    written = WrittenStateChange(
+        values={"score": 10}, stage=LifecycleStage.MQL, stage_written_at=NOW
+    )
+    scores.record_written(engine, "hubspot", "1", written)
     scores.save_scores(engine, [result(20)], "run-2")
     state = scores.written_states(engine, "hubspot", ["1"])["1"]
-    assert (state.written, state.stage, state.mql_transitions) == ({"score": 10}, "mql", 1)
+    assert (state.written, state.stage, state.stage_written_at) == ({"score": 10}, "mql", NOW)
     assert scores.score_of(engine, "hubspot", "1")["total"] == 20
 
 
