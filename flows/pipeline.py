@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import Engine
 
@@ -47,15 +48,32 @@ Decided = Assessment
 """One contact's new score, lifecycle decision and write plan (`scoring.assess`)."""
 
 
+class StageMove(NamedTuple):
+    contact_id: str
+    from_stage: str  # "" where the contact had none
+    to_stage: str
+
+
+class TaskCreated(NamedTuple):
+    contact_id: str
+    task_id: str  # "(planned) KEY" in a dry run
+
+
+class Failure(NamedTuple):
+    contact_id: str
+    action: str  # update | stage | task
+    message: str
+
+
 @dataclass
 class ApplyReport:
     """What a run did, for the flow's artifact and the demo's table."""
 
     updated: int = 0
-    stage_moves: list[tuple[str, str, str]] = field(default_factory=list)  # id, from, to
-    tasks_created: list[tuple[str, str]] = field(default_factory=list)  # contact id, task id
+    stage_moves: list[StageMove] = field(default_factory=list)
+    tasks_created: list[TaskCreated] = field(default_factory=list)
     new_mqls: list[str] = field(default_factory=list)
-    failures: list[tuple[str, str, str]] = field(default_factory=list)  # id, action, message
+    failures: list[Failure] = field(default_factory=list)
     skipped_claims: int = 0
     skipped_writes: list[str] = field(default_factory=list)  # another run was writing them
     pending_handoffs: list[str] = field(default_factory=list)  # contacts left without a task
@@ -119,11 +137,11 @@ def planned_report(decided: Sequence[Decided]) -> ApplyReport:
             report.updated += 1
         if plan.stage is not None:
             report.stage_moves.append(
-                (plan.crm_id, plan.stage.from_stage or "", plan.stage.to_stage.value)
+                StageMove(plan.crm_id, plan.stage.from_stage or "", plan.stage.to_stage.value)
             )
         if plan.handoff is not None:
             report.new_mqls.append(plan.crm_id)
-            report.tasks_created.append((plan.crm_id, f"(planned) {plan.handoff.key}"))
+            report.tasks_created.append(TaskCreated(plan.crm_id, f"(planned) {plan.handoff.key}"))
     return report
 
 
@@ -227,7 +245,7 @@ def _apply_claimed(
             )
             report.updated += 1
         else:
-            report.failures.append((update.crm_id, "update", outcome.message or ""))
+            report.failures.append(Failure(update.crm_id, "update", outcome.message or ""))
 
     solo_states = scores.written_states(
         engine,
@@ -286,7 +304,7 @@ def _apply_claimed(
         assert change is not None
         events.append(_write_event(outcome, "change_stage", {"to": change.to_stage.value}))
         if outcome.status is not OutcomeStatus.OK:
-            report.failures.append((change.crm_id, "stage", outcome.message or ""))
+            report.failures.append(Failure(change.crm_id, "stage", outcome.message or ""))
             if outcome.status is OutcomeStatus.UNCONFIRMED:
                 # Accepted, not read back: it may have landed. The intent stays for the next
                 # run to resume, and the claim stays held (given back open below), so that
@@ -302,7 +320,9 @@ def _apply_claimed(
                 handoffs.release_transition(engine, task, item.mql_transitions)
                 held.pop(task.key, None)
             continue
-        report.stage_moves.append((change.crm_id, change.from_stage or "", change.to_stage.value))
+        report.stage_moves.append(
+            StageMove(change.crm_id, change.from_stage or "", change.to_stage.value)
+        )
         recycled = item.decision.transition is Transition.RECYCLED
         moved = WrittenStateChange(
             stage=change.to_stage,
@@ -438,7 +458,7 @@ def _finish_taken(
         audit.record(engine, events, flow_run_id, now)
         handoffs.open_claims(engine, [task.key for task in stale])
         return ApplyReport(
-            failures=[(task.contact_id, "task", exc.message) for task in ready],
+            failures=[Failure(task.contact_id, "task", exc.message) for task in ready],
             pending_handoffs=[task.contact_id for task in stale],
         )
     for task in ready:
@@ -461,7 +481,7 @@ def _finish_taken(
     missing = [task for task in ready if task.key not in found]
     report = _create_claimed(engine, connector, missing, now, flow_run_id)
     report.tasks_created += [
-        (task.contact_id, found[task.key]) for task in ready if task.key in found
+        TaskCreated(task.contact_id, found[task.key]) for task in ready if task.key in found
     ]
     done = {contact for contact, _ in report.tasks_created}
     left = [task for task in stale if task.contact_id not in done]
@@ -469,7 +489,7 @@ def _finish_taken(
     handoffs.open_claims(engine, [task.key for task in left])
     report.pending_handoffs += [task.contact_id for task in left]
     report.failures += [
-        (task.contact_id, "stage", "stage move failed; handoff waits")
+        Failure(task.contact_id, "stage", "stage move failed; handoff waits")
         for task in stale
         if task.contact_id in unmoved
     ]
@@ -548,10 +568,10 @@ def _create_claimed(
             and outcome.crm_object_id
         ):
             handoffs.record_task(engine, task.key, outcome.crm_object_id, now)
-            report.tasks_created.append((task.contact_id, outcome.crm_object_id))
+            report.tasks_created.append(TaskCreated(task.contact_id, outcome.crm_object_id))
         else:
             # The claim stays: a later run looks the task up first, then creates it.
-            report.failures.append((task.contact_id, "task", outcome.message or ""))
+            report.failures.append(Failure(task.contact_id, "task", outcome.message or ""))
     audit.record(engine, events, flow_run_id, now)
     return report
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any, cast
 
+from more_itertools import chunked
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
@@ -322,5 +323,6 @@ def contacts_changed_between(crm: Crm, start: date, end: date) -> list[str]:
 
 
 def batches(ids: Sequence[str], size: int) -> list[list[str]]:
-    ordered = sorted(ids)
-    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
+    """The ids, sorted, in lists of at most `size`."""
+
+    return list(chunked(sorted(ids), size))

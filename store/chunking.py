@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TypeVar
 
+from more_itertools import chunked
+
 T = TypeVar("T")
 
 # SQLite binds at most 999 parameters per statement in older builds; each chunk leaves
@@ -13,6 +15,5 @@ IN_CHUNK = 900
 
 
 def in_chunks(ids: Sequence[T]) -> Iterator[Sequence[T]]:
-    """Consecutive slices of `ids`, each small enough for one `IN (...)`."""
-    for start in range(0, len(ids), IN_CHUNK):
-        yield ids[start : start + IN_CHUNK]
+    """Consecutive runs of `ids`, in order, each small enough for one `IN (...)`."""
+    return chunked(ids, IN_CHUNK)
