@@ -37,7 +37,7 @@ from scoring.writes import (
     WrittenStateChange,
 )
 from store import audit, batch, handoffs, mirror, scores
-from store.audit import AuditEvent
+from store.audit import AuditEvent, AuditKind
 
 # A claim younger than this belongs to a run that may still be creating its task; only an
 # older one is taken over and finished (the CRM is asked first).
@@ -273,7 +273,7 @@ def _apply_claimed(
                     AuditEvent(
                         crm=crm,
                         contact_id=task.contact_id,
-                        kind="claim",
+                        kind=AuditKind.CLAIM,
                         action="handoff_claim_held",
                         outcome="skipped",
                         detail={"key": task.key},
@@ -450,11 +450,17 @@ def _finish_taken(
         # Without the lookup no create may be sent (one may have landed): give the claims
         # back open and say so; the next attempt looks again.
         events += [
-            AuditEvent(crm=crm, contact_id=task.contact_id, kind="write", action="find_task",
-                       outcome=OutcomeStatus.FAILED.value, detail={"key": task.key},
-                       message=exc.message)
+            AuditEvent(
+                crm=crm,
+                contact_id=task.contact_id,
+                kind=AuditKind.WRITE,
+                action="find_task",
+                outcome=OutcomeStatus.FAILED.value,
+                detail={"key": task.key},
+                message=exc.message,
+            )
             for task in ready
-        ]  # fmt: skip
+        ]
         audit.record(engine, events, flow_run_id, now)
         handoffs.open_claims(engine, [task.key for task in stale])
         return ApplyReport(
@@ -470,7 +476,7 @@ def _finish_taken(
             AuditEvent(
                 crm=crm,
                 contact_id=task.contact_id,
-                kind="write",
+                kind=AuditKind.WRITE,
                 action="create_task",
                 outcome=OutcomeStatus.ALREADY_DONE.value,
                 detail={"key": task.key, "task_id": task_id},
@@ -582,7 +588,7 @@ def _write_event(
     return AuditEvent(
         crm=outcome.crm.value,
         contact_id=contact_id or outcome.target,
-        kind="write",
+        kind=AuditKind.WRITE,
         action=action,
         outcome=outcome.status.value,
         detail={**detail, "attempts": outcome.attempts, "crm_object_id": outcome.crm_object_id},

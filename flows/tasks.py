@@ -24,7 +24,7 @@ from flows.settings import get_settings
 from scoring.model import ModelError
 from scoring.records import Activity, Contact, Crm
 from store import audit, cursors, handoffs, mirror, scores
-from store.audit import AuditEvent
+from store.audit import AuditEvent, AuditKind
 
 STREAMS = ("contacts", "activities", "deletions")
 
@@ -176,7 +176,7 @@ def pull_stream(
             # A bad record is reported and skipped; the rest of the run goes on.
             logger.warning("%s %s %s skipped: %s", crm.value, stream, issue.crm_id, issue.message)
             bad.append(
-                AuditEvent(crm.value, issue.crm_id, "pull", f"bad_{stream}", "skipped",
+                AuditEvent(crm.value, issue.crm_id, AuditKind.PULL, f"bad_{stream}", "skipped",
                            message=issue.message)
             )  # fmt: skip
         result.bad_records += len(page.errors)
@@ -204,7 +204,7 @@ def conversions(engine: Engine, crm: Crm, deletions: Sequence[Deletion]) -> list
     known = audit.contacts_with(engine, crm.value, "feedback", "accepted", sorted(converted))
     return [
         AuditEvent(
-            crm.value, d.crm_id, "feedback", "accepted",
+            crm.value, d.crm_id, AuditKind.FEEDBACK, "accepted",
             detail={
                 "converted_to": d.converted_to,
                 "converted_at": d.converted_at.isoformat() if d.converted_at else None,
@@ -229,7 +229,7 @@ def score_and_apply(crm: Crm, contact_ids: Sequence[str], dry_run: bool) -> Appl
     except Exception as exc:
         audit.record(
             runtime.store_engine(),
-            [AuditEvent(crm.value, None, "run", "score_and_apply", "failed",
+            [AuditEvent(crm.value, None, AuditKind.RUN, "score_and_apply", "failed",
                         detail={"contacts": len(contact_ids)}, message=remedy(exc, crm)[:500])],
             run_id(),
             runtime.now(),
@@ -324,5 +324,4 @@ def contacts_changed_between(crm: Crm, start: date, end: date) -> list[str]:
 
 def batches(ids: Sequence[str], size: int) -> list[list[str]]:
     """The ids, sorted, in lists of at most `size`."""
-
     return list(chunked(sorted(ids), size))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Engine, insert, select
@@ -13,25 +14,40 @@ from store.db import Bind, reading, writing
 from store.tables import AuditRow
 
 
+class AuditKind(StrEnum):
+    """What an audit row records."""
+
+    DECISION = "decision"  # a lifecycle decision and the plan made from it
+    WRITE = "write"  # a write to the CRM and its outcome
+    FEEDBACK = "feedback"  # what sales did (accepted, converted)
+    CLAIM = "claim"  # a handoff claim another run held
+    PULL = "pull"  # a record a pull reported and skipped
+    RUN = "run"  # a batch that failed all its attempts
+
+
 @dataclass(frozen=True)
 class AuditEvent:
     crm: str
     contact_id: str | None
-    kind: str  # decision | write | feedback | claim
+    kind: AuditKind
     action: str
     outcome: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
     message: str | None = None
 
+    def __post_init__(self) -> None:
+        # A kind given as its text is checked and kept as the enum.
+        object.__setattr__(self, "kind", AuditKind(self.kind))
+
 
 def record(engine: Bind, events: list[AuditEvent], flow_run_id: str | None, at: datetime) -> None:
     """Append events; a decision a retried attempt of the same run makes again is kept once."""
-    if flow_run_id is not None and any(e.kind == "decision" for e in events):
+    if flow_run_id is not None and any(e.kind is AuditKind.DECISION for e in events):
         known = _decisions_of_run(engine, flow_run_id)
         events = [
             e
             for e in events
-            if e.kind != "decision" or (e.crm, e.contact_id, e.action) not in known
+            if e.kind is not AuditKind.DECISION or (e.crm, e.contact_id, e.action) not in known
         ]
     if not events:
         return
@@ -41,7 +57,7 @@ def record(engine: Bind, events: list[AuditEvent], flow_run_id: str | None, at: 
             "flow_run_id": flow_run_id,
             "crm": e.crm,
             "contact_id": e.contact_id,
-            "kind": e.kind,
+            "kind": e.kind.value,
             "action": e.action,
             "outcome": e.outcome,
             "detail": e.detail,
@@ -58,7 +74,7 @@ def _decisions_of_run(engine: Bind, flow_run_id: str) -> set[tuple[str, str | No
         rows = connection.execute(
             select(col(AuditRow.crm), col(AuditRow.contact_id), col(AuditRow.action)).where(
                 col(AuditRow.flow_run_id) == flow_run_id,
-                col(AuditRow.kind) == "decision",
+                col(AuditRow.kind) == AuditKind.DECISION.value,
             )
         ).all()
     return {(crm, contact, action) for crm, contact, action in rows}
@@ -138,7 +154,7 @@ def _accepted_rows(engine: Engine, crm: str) -> list[Any]:
             connection.execute(
                 select(col(AuditRow.contact_id), col(AuditRow.at), col(AuditRow.detail)).where(
                     col(AuditRow.crm) == crm,
-                    col(AuditRow.kind) == "feedback",
+                    col(AuditRow.kind) == AuditKind.FEEDBACK.value,
                     col(AuditRow.action) == "accepted",
                 )
             ).all()
@@ -165,7 +181,7 @@ def conversion(engine: Engine, crm: str) -> dict[str, int]:
             .where(
                 col(AuditRow.crm) == crm,
                 col(AuditRow.action).in_(["promoted_to_mql", "accepted", "recycled"]),
-                col(AuditRow.kind).in_(["decision", "feedback"]),
+                col(AuditRow.kind).in_([AuditKind.DECISION.value, AuditKind.FEEDBACK.value]),
             )
             .group_by(col(AuditRow.action))
         ).all()

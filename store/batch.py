@@ -19,7 +19,7 @@ from scoring.assess import Assessment, WrittenSnapshot
 from scoring.records import Activity, Contact, Crm, LifecycleStage
 from scoring.writes import StageChange
 from store import audit, handoffs, mirror, scores
-from store.audit import AuditEvent
+from store.audit import AuditEvent, AuditKind
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def record_batch(
         AuditEvent(
             crm=crm.value,
             contact_id=a.contact.crm_id,
-            kind=event.kind.value,
+            kind=AuditKind(event.kind.value),
             action=event.action,
             detail=dict(event.detail),
             message=event.message,
