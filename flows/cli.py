@@ -14,6 +14,7 @@ import typer
 from flows.records_io import LineErrors, read_activities, read_contacts
 from flows.tables import render_table
 from scoring.engine import compile_model
+from scoring.evidence import describe_evidence
 from scoring.model import ModelError, ScoringModel
 from scoring.records import Activity, Crm, ScoreResult
 
@@ -100,15 +101,6 @@ def result_line(result: ScoreResult) -> dict[str, object]:
     }
 
 
-def describe_evidence(item: str, activities: dict[str, Activity]) -> str:
-    activity = activities.get(item)
-    if activity is None:
-        return item
-    detail = activity.url or activity.asset or activity.form or activity.campaign or ""
-    when = activity.occurred_at.date().isoformat()
-    return f"{activity.type.value} {when} {detail}".strip()
-
-
 def explain_table(result: ScoreResult, activities: dict[str, Activity]) -> str:
     head = (
         f"{result.crm_id}: total {result.total:g} (fit {result.fit:g}, engagement "
@@ -120,7 +112,7 @@ def explain_table(result: ScoreResult, activities: dict[str, Activity]) -> str:
         [
             reason.rule,
             f"{reason.points:+g}",
-            "; ".join(describe_evidence(item, activities) for item in reason.evidence),
+            describe_evidence(reason.evidence, activities),
         ]
         for reason in result.reasons
     ]

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from flows.tables import render_table
+from scoring.evidence import describe_evidence
 from store import audit, mirror, scores
 
 
@@ -16,6 +17,8 @@ def explain_contact(engine: Engine, key: str) -> str | None:
     if contact is None:
         return None
     current = scores.score_of(engine, contact.crm.value, contact.crm_id)
+    activities = mirror.load_activities(engine, contact.crm, [contact.crm_id])
+    by_id = {a.crm_id: a for a in activities.get(contact.crm_id, [])}
     lines = [
         f"{contact.display_name} ({contact.crm.value} {contact.crm_id})"
         + (f", {contact.job_title}" if contact.job_title else "")
@@ -36,7 +39,11 @@ def explain_contact(engine: Engine, key: str) -> str | None:
             render_table(
                 ["rule", "points", "evidence"],
                 [
-                    [r["rule"], f"{r['points']:+g}", ", ".join(r.get("evidence", []))]
+                    [
+                        r["rule"],
+                        f"{r['points']:+g}",
+                        describe_evidence(r.get("evidence", []), by_id),
+                    ]
                     for r in current["reasons"]
                 ],
             )

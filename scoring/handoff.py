@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from scoring.evidence import describe_activity, describe_evidence
 from scoring.model import ScoringModel
 from scoring.records import Activity, ActivityType, Contact, Reason, ScoreResult
 from scoring.writes import HandoffTask, Priority
@@ -51,16 +52,19 @@ def build_handoff(
     )
     lines = ["Who", *_who(contact), "", "Why"]
     for reason in top_reasons(result, model.handoff.top_reasons):
-        lines.append(f"- {reason.rule} (+{reason.points:g}): {_evidence(reason, by_id)}")
+        evidence = describe_evidence(reason.evidence, by_id, last=3)
+        lines.append(f"- {reason.rule} (+{reason.points:g}): {evidence}")
     recent = sorted(by_id.values(), key=lambda a: (a.occurred_at, a.crm_id), reverse=True)
     content = [a for a in recent if a.type in CONTENT_TYPES][:RECENT_ITEMS]
     pages = [a for a in recent if a.type is ActivityType.PAGE_VIEW and a.url][:RECENT_ITEMS]
     if content:
-        lines += ["", "Content and forms", *(f"- {_describe(a)}" for a in content)]
+        lines += ["", "Content and forms", *(f"- {describe_activity(a)}" for a in content)]
     if pages:
-        lines += ["", "Pages visited", *(f"- {_describe(a)}" for a in pages)]
+        lines += ["", "Pages visited", *(f"- {describe_activity(a)}" for a in pages)]
     first = min(by_id.values(), key=lambda a: (a.occurred_at, a.crm_id), default=None)
-    source = contact.properties.get("lead_source") or (_describe(first) if first else "unknown")
+    source = contact.properties.get("lead_source") or (
+        describe_activity(first) if first else "unknown"
+    )
     lines += [
         "",
         f"Source: {source}",
@@ -91,18 +95,3 @@ def _who(contact: Contact) -> list[str]:
         ("Email", contact.email),
     ]
     return [f"- {label}: {value}" for label, value in parts if value]
-
-
-def _describe(activity: Activity) -> str:
-    detail = (
-        activity.asset or activity.form or activity.campaign or activity.url or activity.subject
-    )
-    when = activity.occurred_at.date().isoformat()
-    label = activity.raw_type or activity.type.value
-    return f"{when} {label.replace('_', ' ')}" + (f": {detail}" if detail else "")
-
-
-def _evidence(reason: Reason, by_id: dict[str, Activity]) -> str:
-    described = [_describe(by_id[item]) if item in by_id else item for item in reason.evidence[-3:]]
-    more = len(reason.evidence) - len(described)
-    return "; ".join(described) + (f" (and {more} more)" if more > 0 else "")

@@ -139,8 +139,8 @@ def test_explain_prints_a_readable_table(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert out.startswith("1: total ") and "grade A, MQL by saas-example@1" in out
-    assert "pricing-twice-14d" in out and "page_view 2026-10-30 https://x.io/pricing" in out
-    assert "webinar_attended 2026-10-31 Q4" in out
+    assert "pricing-twice-14d" in out and "2026-10-30 page view: https://x.io/pricing" in out
+    assert "2026-10-31 webinar attended: Q4" in out
 
 
 def test_explain_unknown_contact(tmp_path: Path) -> None:

@@ -34,7 +34,11 @@ def test_explain_by_email_and_by_id(store_url: str) -> None:
     out = by_id.stdout
     assert "Dana (hubspot 1), VP Sales at Northwind" in out
     assert "grade A, MQL by saas-example@1" in out
-    assert "pricing-twice-14d" in out and "a2, a1" in out  # evidence oldest first
+    # Evidence described as the sales task describes it, oldest first.
+    pricing = (
+        "2026-10-29 page view: https://x.io/pricing; 2026-10-31 page view: https://x.io/pricing"
+    )
+    assert "pricing-twice-14d" in out and pricing in out
     assert "promoted_to_mql" in out and "create_task" in out
     assert "met the MQL criteria" in out
     by_email = runner.invoke(app, ["explain", "Dana@Northwind.io"])
