@@ -1,92 +1,46 @@
-"""The sync's steps as plain functions: score and plan, apply, finish interrupted handoffs.
+"""A batch's way through the sync: load → assess → record, then claim → write → record.
+
+`score_and_plan` reads the batch from the store in one connection (`store.batch`), runs
+the lifecycle policy on each contact (`scoring.assess`, pure) and records scores, state
+and audit rows in one transaction. `apply_plans` carries the plans out: it claims what it
+will write (a contact's write claim, a handoff's claim), sends the writes through the
+connector and records each outcome. Finishing what a dead run left is `flows.recovery`;
+who holds a claim, `flows.claims`; the handoff's task creates, `flows.handoff_writes`.
 
 Prefect tasks wrap these; keeping them plain lets tests and two concurrent processes run
-them directly. Rules live in `scoring/`, SQL in `store/`, CRM calls behind the connector.
+them directly.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from sqlalchemy import Engine
 
 from connectors.common import is_backward
-from connectors.errors import ConnectorError
 from connectors.protocol import CrmConnector
+from flows.apply_report import ApplyReport, Failure, StageMove
+from flows.claims import CLAIM_LEASE, owner_gone
+from flows.handoff_writes import create_claimed, write_event
 from scoring.assess import Assessment, Snapshot, WrittenSnapshot, assess
 from scoring.engine import compile_model
 from scoring.lifecycle import (
-    PROMOTABLE,
-    LeadStatusKey,
     Transition,
 )
 from scoring.model import ScoringModel
-from scoring.records import Crm, LifecycleStage
+from scoring.records import Crm
 from scoring.writes import (
     HandoffTask,
     OutcomeStatus,
     PropertyUpdate,
-    StageChange,
-    WriteOutcome,
     WrittenStateChange,
 )
 from store import audit, batch, handoffs, mirror, scores
 from store.audit import AuditEvent, AuditKind
 
-# A claim younger than this belongs to a run that may still be creating its task; only an
-# older one is taken over and finished (the CRM is asked first).
-CLAIM_LEASE = timedelta(minutes=15)
-
-
 Decided = Assessment
 """One contact's new score, lifecycle decision and write plan (`scoring.assess`)."""
-
-
-class StageMove(NamedTuple):
-    contact_id: str
-    from_stage: str  # "" where the contact had none
-    to_stage: str
-
-
-class TaskCreated(NamedTuple):
-    contact_id: str
-    task_id: str  # "(planned) KEY" in a dry run
-
-
-class Failure(NamedTuple):
-    contact_id: str
-    action: str  # update | stage | task
-    message: str
-
-
-@dataclass
-class ApplyReport:
-    """What a run did, for the flow's artifact and the demo's table."""
-
-    updated: int = 0
-    stage_moves: list[StageMove] = field(default_factory=list)
-    tasks_created: list[TaskCreated] = field(default_factory=list)
-    new_mqls: list[str] = field(default_factory=list)
-    failures: list[Failure] = field(default_factory=list)
-    skipped_claims: int = 0
-    skipped_writes: list[str] = field(default_factory=list)  # another run was writing them
-    pending_handoffs: list[str] = field(default_factory=list)  # contacts left without a task
-
-    def merge(self, other: ApplyReport) -> None:
-        self.pending_handoffs += other.pending_handoffs
-        self.updated += other.updated
-        self.stage_moves += other.stage_moves
-        self.tasks_created += other.tasks_created
-        self.new_mqls += other.new_mqls
-        self.failures += other.failures
-        self.skipped_claims += other.skipped_claims
-        self.skipped_writes += other.skipped_writes
 
 
 def score_and_plan(
@@ -126,23 +80,6 @@ def score_and_plan(
     if record:
         batch.record_batch(engine, crm, decided, flow_run_id, now)
     return decided
-
-
-def planned_report(decided: Sequence[Decided]) -> ApplyReport:
-    """What applying would do, for a dry run's artifact."""
-    report = ApplyReport()
-    for item in decided:
-        plan = item.plan
-        if plan.update is not None:
-            report.updated += 1
-        if plan.stage is not None:
-            report.stage_moves.append(
-                StageMove(plan.crm_id, plan.stage.from_stage or "", plan.stage.to_stage.value)
-            )
-        if plan.handoff is not None:
-            report.new_mqls.append(plan.crm_id)
-            report.tasks_created.append(TaskCreated(plan.crm_id, f"(planned) {plan.handoff.key}"))
-    return report
 
 
 def apply_plans(
@@ -212,7 +149,7 @@ def _apply(
         scores.release_writes(engine, crm, sorted(mine), worker)
     audit.record(engine, events, flow_run_id, now)
     events.clear()
-    created = _create_claimed(engine, connector, claimed, now, flow_run_id)
+    created = create_claimed(engine, connector, claimed, now, flow_run_id)
     for contact_id, _ in created.tasks_created:
         for key in [k for k, t in held.items() if t.contact_id == contact_id]:
             held.pop(key)
@@ -238,7 +175,7 @@ def _apply_claimed(
     report.skipped_writes += [u.crm_id for u in planned if u.crm_id not in mine]
     update_outcomes = connector.update_properties(updates) if updates else []
     for update, outcome in zip(updates, update_outcomes, strict=True):
-        events.append(_write_event(outcome, "update_properties", update.values))
+        events.append(write_event(outcome, "update_properties", update.values))
         if outcome.status is OutcomeStatus.OK:
             scores.record_written(
                 engine, crm, update.crm_id, WrittenStateChange(values=update.values)
@@ -302,7 +239,7 @@ def _apply_claimed(
     for item, outcome in zip(moving, stage_outcomes, strict=True):
         change, task = item.plan.stage, item.plan.handoff
         assert change is not None
-        events.append(_write_event(outcome, "change_stage", {"to": change.to_stage.value}))
+        events.append(write_event(outcome, "change_stage", {"to": change.to_stage.value}))
         if outcome.status is not OutcomeStatus.OK:
             report.failures.append(Failure(change.crm_id, "stage", outcome.message or ""))
             if outcome.status is OutcomeStatus.UNCONFIRMED:
@@ -369,228 +306,3 @@ def _still_unwritten(
         if values:
             fresh.append(update.model_copy(update={"values": values}))
     return fresh
-
-
-def finish_interrupted_handoffs(
-    engine: Engine,
-    connector: CrmConnector,
-    now: datetime,
-    flow_run_id: str | None,
-    worker: str,
-    lease: timedelta = CLAIM_LEASE,
-    settle_s: float = 0.0,
-) -> ApplyReport:
-    """Finish transitions nobody is finishing: stage, then task, once each.
-
-    Those are claims given back open, claims of a process on this machine that is gone,
-    and claims older than the lease. The stage is moved again unless the store shows it
-    written (a forward move to MQL repeats harmlessly); the task is looked up by its key
-    before it is created.
-    """
-    stale = handoffs.take_over_stale(
-        engine, connector.crm.value, worker, now, now - lease, owner_gone=owner_gone
-    )
-    if not stale:
-        return ApplyReport()
-    try:
-        return _finish_taken(engine, connector, stale, now, flow_run_id, settle_s)
-    except Exception:
-        # Whatever raised (a spent budget, a refused token), the claims taken over go back
-        # open: a run in this same process must not find them held by a live owner.
-        handoffs.open_claims(engine, [task.key for task in stale])
-        raise
-
-
-def _finish_taken(
-    engine: Engine,
-    connector: CrmConnector,
-    stale: list[HandoffTask],
-    now: datetime,
-    flow_run_id: str | None,
-    settle_s: float,
-) -> ApplyReport:
-    crm = connector.crm.value
-    ids = [task.contact_id for task in stale]
-    states = scores.written_states(engine, crm, ids)
-    stages = {c.crm_id: c.lifecycle_stage for c in mirror.load_contacts(engine, connector.crm, ids)}
-    events: list[AuditEvent] = []
-    to_move = [
-        task
-        for task in stale
-        if (states.get(task.contact_id) or scores.WrittenState()).stage != "mql"
-        and stages.get(task.contact_id) in PROMOTABLE
-    ]
-    changes = [
-        StageChange(
-            crm=connector.crm,
-            crm_id=task.contact_id,
-            from_stage=stages.get(task.contact_id),
-            to_stage=LifecycleStage.MQL,
-            lead_status=LeadStatusKey.MQL.value,
-        )
-        for task in to_move
-    ]
-    unmoved: set[str] = set()
-    for task, outcome in zip(
-        to_move, connector.change_stages(changes) if changes else [], strict=True
-    ):
-        events.append(_write_event(outcome, "change_stage", {"to": "mql", "key": task.key}))
-        if outcome.status is OutcomeStatus.OK:
-            moved = WrittenStateChange(
-                stage=LifecycleStage.MQL, stage_written_at=now, clear_stage_intent=True
-            )
-            scores.record_written(engine, crm, task.contact_id, moved)
-            mirror.set_stage(engine, connector.crm, task.contact_id, "mql")
-        else:
-            unmoved.add(task.contact_id)
-    ready = [task for task in stale if task.contact_id not in unmoved]
-    try:
-        found = _look_up_settled(connector, [task.key for task in ready], settle_s)
-    except ConnectorError as exc:
-        # Without the lookup no create may be sent (one may have landed): give the claims
-        # back open and say so; the next attempt looks again.
-        events += [
-            AuditEvent(
-                crm=crm,
-                contact_id=task.contact_id,
-                kind=AuditKind.WRITE,
-                action="find_task",
-                outcome=OutcomeStatus.FAILED.value,
-                detail={"key": task.key},
-                message=exc.message,
-            )
-            for task in ready
-        ]
-        audit.record(engine, events, flow_run_id, now)
-        handoffs.open_claims(engine, [task.key for task in stale])
-        return ApplyReport(
-            failures=[Failure(task.contact_id, "task", exc.message) for task in ready],
-            pending_handoffs=[task.contact_id for task in stale],
-        )
-    for task in ready:
-        task_id = found.get(task.key)
-        if task_id is None:
-            continue
-        handoffs.record_task(engine, task.key, task_id, now)
-        events.append(
-            AuditEvent(
-                crm=crm,
-                contact_id=task.contact_id,
-                kind=AuditKind.WRITE,
-                action="create_task",
-                outcome=OutcomeStatus.ALREADY_DONE.value,
-                detail={"key": task.key, "task_id": task_id},
-                message="found in the CRM after an interrupted run",
-            )
-        )
-    audit.record(engine, events, flow_run_id, now)
-    missing = [task for task in ready if task.key not in found]
-    report = _create_claimed(engine, connector, missing, now, flow_run_id)
-    report.tasks_created += [
-        TaskCreated(task.contact_id, found[task.key]) for task in ready if task.key in found
-    ]
-    done = {contact for contact, _ in report.tasks_created}
-    left = [task for task in stale if task.contact_id not in done]
-    # Given back open: the next run (or the end of this one) tries again at once.
-    handoffs.open_claims(engine, [task.key for task in left])
-    report.pending_handoffs += [task.contact_id for task in left]
-    report.failures += [
-        Failure(task.contact_id, "stage", "stage move failed; handoff waits")
-        for task in stale
-        if task.contact_id in unmoved
-    ]
-    return report
-
-
-def held_elsewhere(me: str, now: datetime) -> Callable[[str | None, datetime | None], bool]:
-    """Whether a claim (owner, since) is another live run's to finish, seen from `me`.
-
-    A claim of nobody, of `me`, of a process known gone, or older than the lease is
-    work left undone; any other is in hand, and the run holding it reports on it.
-    """
-
-    def held(owner: str | None, since: datetime | None) -> bool:
-        return (
-            owner is not None
-            and owner != me
-            and since is not None
-            and since >= now - CLAIM_LEASE
-            and not owner_gone(owner)
-        )
-
-    return held
-
-
-def _look_up_settled(connector: CrmConnector, keys: list[str], settle_s: float) -> dict[str, str]:
-    """Tasks found by key, a miss trusted only after the CRM's search has caught up.
-
-    A claim taken over may be one whose create landed moments ago, in a run that died or
-    gave it back; the CRM's search sees a new task only after its index lag, so a key not
-    found at once is looked up again `settle_s` later before anyone may create it.
-    """
-    if not keys:
-        return {}
-    found = connector.find_tasks(keys)
-    missing = [key for key in keys if key not in found]
-    if missing and settle_s > 0:
-        time.sleep(settle_s)
-        found.update(connector.find_tasks(missing))
-    return found
-
-
-def owner_gone(owner: str) -> bool:
-    """True when a claim's owner ("host:pid") is a process of this machine that has ended.
-
-    An owner on another machine cannot be checked from here: its claims wait for the
-    lease. A pid reused by another process reads as alive, so the error is to wait.
-    """
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-def _create_claimed(
-    engine: Engine,
-    connector: CrmConnector,
-    tasks: list[HandoffTask],
-    now: datetime,
-    flow_run_id: str | None,
-) -> ApplyReport:
-    report = ApplyReport()
-    if not tasks:
-        return report
-    events = []
-    for task, outcome in zip(tasks, connector.create_tasks(tasks), strict=True):
-        events.append(_write_event(outcome, "create_task", {"key": task.key}, task.contact_id))
-        if (
-            outcome.status in (OutcomeStatus.OK, OutcomeStatus.ALREADY_DONE)
-            and outcome.crm_object_id
-        ):
-            handoffs.record_task(engine, task.key, outcome.crm_object_id, now)
-            report.tasks_created.append(TaskCreated(task.contact_id, outcome.crm_object_id))
-        else:
-            # The claim stays: a later run looks the task up first, then creates it.
-            report.failures.append(Failure(task.contact_id, "task", outcome.message or ""))
-    audit.record(engine, events, flow_run_id, now)
-    return report
-
-
-def _write_event(
-    outcome: WriteOutcome, action: str, detail: Mapping[str, object], contact_id: str | None = None
-) -> AuditEvent:
-    return AuditEvent(
-        crm=outcome.crm.value,
-        contact_id=contact_id or outcome.target,
-        kind=AuditKind.WRITE,
-        action=action,
-        outcome=outcome.status.value,
-        detail={**detail, "attempts": outcome.attempts, "crm_object_id": outcome.crm_object_id},
-        message=outcome.message,
-    )

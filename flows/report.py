@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows import funnel
-from flows.pipeline import ApplyReport
+from flows.apply_report import ApplyReport
 from flows.tasks import Pending, PullResult
 from scoring.records import Crm
 

@@ -13,7 +13,7 @@ from prefect.states import Failed
 from pydantic import Field
 
 from flows import report, tasks
-from flows.pipeline import ApplyReport
+from flows.apply_report import ApplyReport
 from flows.settings import get_settings
 from scoring.records import Crm
 

@@ -18,8 +18,8 @@ from sqlalchemy import Engine
 from connectors.errors import AuthExpired, ConnectorError, DailyLimitExceeded, FatalError
 from connectors.paging import Page
 from connectors.protocol import Deletion
-from flows import pipeline, runtime
-from flows.pipeline import ApplyReport
+from flows import apply_report, claims, pipeline, recovery, runtime
+from flows.apply_report import ApplyReport
 from flows.settings import get_settings
 from scoring.model import ModelError
 from scoring.records import Activity, Contact, Crm
@@ -246,7 +246,7 @@ def _score_and_apply(crm: Crm, contact_ids: Sequence[str], dry_run: bool) -> App
         mapping.lead_status.key_for, now, run_id(), record=not dry_run,
     )  # fmt: skip
     if dry_run:
-        return pipeline.planned_report(decided)
+        return apply_report.planned_report(decided)
     return pipeline.apply_plans(
         engine, runtime.connector_for(crm), decided, now, run_id(), worker_name()
     )
@@ -256,7 +256,7 @@ def _score_and_apply(crm: Crm, contact_ids: Sequence[str], dry_run: bool) -> App
       cache_policy=NONE)  # fmt: skip
 def finish_handoffs(crm: Crm) -> ApplyReport:
     """Finish handoffs a crashed run claimed but did not record."""
-    return pipeline.finish_interrupted_handoffs(
+    return recovery.finish_interrupted_handoffs(
         runtime.store_engine(), runtime.connector_for(crm), runtime.now(), run_id(),
         worker_name(), settle_s=get_settings().settle_s,
     )  # fmt: skip
@@ -280,7 +280,7 @@ class Pending:
 def pending_work(crm: Crm) -> Pending:
     engine = runtime.store_engine()
     current = run_id()
-    elsewhere = pipeline.held_elsewhere(worker_name(), runtime.now())
+    elsewhere = claims.held_elsewhere(worker_name(), runtime.now())
     left = len(handoffs.unfinished(engine, crm.value, elsewhere))
     return Pending(
         failures=audit.failures_of_run(engine, current) if current else {},

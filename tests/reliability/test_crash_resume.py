@@ -320,7 +320,7 @@ def assert_store_matches_crm(sb: Any, point: Point) -> None:
     from sqlalchemy import select
 
     from flows import runtime
-    from flows.pipeline import owner_gone
+    from flows.claims import owner_gone
     from store.tables import ScoreRow
 
     portal = sb.sandbox.portal

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from connectors.config import HubSpotConfig
 from connectors.hubspot import HubSpotConnector
 from connectors.mapping import default_mapping
-from flows import pipeline
+from flows import pipeline, recovery
 from scoring.model import parse_model
 from scoring.records import Crm
 from scoring.writes import HandoffTask, WriteOutcome
@@ -69,7 +69,7 @@ def run_sync_step(
     now = datetime.now(UTC)
     mapping = default_mapping(Crm.HUBSPOT)
     if finish_interrupted:
-        pipeline.finish_interrupted_handoffs(engine, crm, now, worker, worker, lease=_no_lease())
+        recovery.finish_interrupted_handoffs(engine, crm, now, worker, worker, lease=_no_lease())
     decided = pipeline.score_and_plan(
         engine, model, Crm.HUBSPOT, contact_ids, mapping.lead_status.key_for, now, worker
     )

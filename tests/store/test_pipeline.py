@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from flows import pipeline
+from flows import pipeline, recovery
 from scoring.model import parse_model
 from scoring.records import Activity, Contact, Crm
 from store import handoffs, mirror, scores
@@ -112,10 +112,10 @@ def test_crash_between_claim_and_create_is_finished_once(engine: Engine) -> None
     later = NOW + timedelta(hours=1)
     decided, _ = run(engine, crm, later)
     assert all(d.plan.handoff is None for d in decided)  # the stage already moved
-    finished = pipeline.finish_interrupted_handoffs(engine, crm, later, "r2", "worker-2")
+    finished = recovery.finish_interrupted_handoffs(engine, crm, later, "r2", "worker-2")
     assert len(crm.tasks) == 1 and len(finished.tasks_created) == 1
     assert handoffs.task_of(engine, "hubspot:1:mql:1") == next(iter(crm.tasks))
-    assert pipeline.finish_interrupted_handoffs(engine, crm, later, "r3", "w").tasks_created == []
+    assert recovery.finish_interrupted_handoffs(engine, crm, later, "r3", "w").tasks_created == []
 
 
 def test_crash_between_create_and_record_finds_the_task(engine: Engine) -> None:
@@ -126,7 +126,7 @@ def test_crash_between_create_and_record_finds_the_task(engine: Engine) -> None:
         run(engine, crm)
     crm.die = None
     later = NOW + timedelta(hours=1)
-    finished = pipeline.finish_interrupted_handoffs(engine, crm, later, "r2", "worker-2")
+    finished = recovery.finish_interrupted_handoffs(engine, crm, later, "r2", "worker-2")
     task_id = next(iter(crm.tasks))
     assert len(crm.tasks) == 1 and finished.tasks_created == [("1", task_id)]
     assert handoffs.task_of(engine, "hubspot:1:mql:1") == task_id
@@ -142,7 +142,7 @@ def test_a_young_claim_is_left_to_its_run(engine: Engine) -> None:
         run(engine, crm)
     soon = NOW + timedelta(minutes=1)
     assert (
-        pipeline.finish_interrupted_handoffs(engine, MemoryCrm(), soon, "r", "w").tasks_created
+        recovery.finish_interrupted_handoffs(engine, MemoryCrm(), soon, "r", "w").tasks_created
         == []
     )
 
@@ -260,7 +260,7 @@ def test_a_run_dying_between_claim_and_stage_move_is_finished_once(engine: Engin
     assert next(d for d in decided if d.contact.crm_id == "1").plan.handoff is None
     # ...and after it the transition is finished: stage, then one task.
     later = NOW + timedelta(hours=1)
-    finished = pipeline.finish_interrupted_handoffs(engine, crm, later, "r2", "worker-2")
+    finished = recovery.finish_interrupted_handoffs(engine, crm, later, "r2", "worker-2")
     assert crm.stages == {"1": "mql"} and len(crm.tasks) == 1
     assert len(finished.tasks_created) == 1
     decided, report = run(engine, crm, later)

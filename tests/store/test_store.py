@@ -171,7 +171,7 @@ def test_work_a_live_run_holds_is_not_counted_as_left_undone(engine: Engine) -> 
     Two workers (a backfill and a sync) on one CRM: the sync must not fail its run over
     handoffs the backfill is in the middle of, nor forget them if their owner is gone.
     """
-    from flows.pipeline import held_elsewhere
+    from flows.claims import held_elsewhere
 
     scored(engine, "1", "2", "3", "4", "5")
     other_live = f"{socket.gethostname()}:{os.getppid()}"  # the test runner's parent lives
