@@ -40,7 +40,7 @@ HORIZON_DAYS = 90
 
 
 def main() -> None:
-    from sandbox.testing import running_sandbox
+    from sandbox.run import running_sandbox
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--contacts", type=int, default=2000)

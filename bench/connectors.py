@@ -10,13 +10,14 @@ connectors; production throttles (HubSpot search 4/s) would bound HubSpot instea
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 # This file is named like the package it measures: put the repository root in place of
-# its own folder so that `import connectors` (and the tests' workload) resolve.
+# its own folder so that `import connectors` (and `sandbox`) resolve.
 _ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [str(_ROOT)] + [
     p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()
@@ -26,7 +27,7 @@ from connectors.config import HubSpotConfig, SalesforceConfig, ThrottleSettings 
 from connectors.hubspot import HubSpotConnector  # noqa: E402
 from connectors.protocol import CrmConnector  # noqa: E402
 from connectors.salesforce import SalesforceConnector  # noqa: E402
-from tests.connectors.workload import (  # noqa: E402
+from sandbox.workload import (  # noqa: E402
     hubspot_activities,
     minimum_requests,
     pull,
@@ -61,7 +62,7 @@ def _connectors(sb: Any) -> dict[str, CrmConnector]:
 
 def main(people: int = 20_500, seed: int = 3) -> None:
     """Pull everything from both CRMs once and print the figures."""
-    from sandbox.testing import running_sandbox
+    from sandbox.run import running_sandbox
 
     limits = {"hubspot_search_per_s": 10_000, "hubspot_per_10s": 1_000_000}
     with running_sandbox(contacts=people, seed=seed, **limits) as sb:
@@ -83,4 +84,10 @@ def main(people: int = 20_500, seed: int = 3) -> None:
 
 
 if __name__ == "__main__":
-    main(*[int(a) for a in sys.argv[1:3]])
+    parser = argparse.ArgumentParser(
+        description="Connector throughput: a full pull from each CRM in the sandbox."
+    )
+    parser.add_argument("people", type=int, nargs="?", default=20_500, help="split over both CRMs")
+    parser.add_argument("seed", type=int, nargs="?", default=3)
+    args = parser.parse_args()
+    main(args.people, args.seed)

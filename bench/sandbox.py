@@ -30,7 +30,7 @@ from hubspot.crm.contacts import (  # noqa: E402
     SimplePublicObjectBatchInput,
 )
 
-from sandbox.testing import SandboxHandle, running_sandbox, sandbox_process  # noqa: E402
+from sandbox.run import SandboxHandle, running_sandbox, sandbox_process  # noqa: E402
 
 _SCALE_SNIPPET = """
 import resource, time

@@ -135,7 +135,7 @@ def write_files(history: SandboxHistory, out: Path) -> list[Path]:
 
 
 def main() -> None:
-    from sandbox.testing import running_sandbox
+    from sandbox.run import running_sandbox
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--contacts", type=int, default=2000)

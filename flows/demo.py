@@ -64,7 +64,7 @@ def run_demo(contacts: int, seed: int, echo: Callable[[str], None] = print) -> i
     for leftover in data_dir.glob("demo.db*"):
         leftover.unlink()
 
-    from sandbox.testing import running_sandbox
+    from sandbox.run import running_sandbox
 
     echo(f"starting the sandbox CRM with {contacts:,} contacts (seed {seed})...")
     with running_sandbox(contacts=contacts, seed=seed) as handle:

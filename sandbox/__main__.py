@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from sandbox.server import serve
+from sandbox.run import serve
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,10 +13,10 @@ import pytest
 
 from connectors.config import ThrottleSettings
 from connectors.errors import ConnectorError
+from sandbox.workload import pull, write_back, written_state
 from scoring.records import Crm
 from scoring.writes import OutcomeStatus, PropertyUpdate
 from tests.connectors.conftest import make_connector
-from tests.connectors.workload import pull, write_back, written_state
 
 PEOPLE = 3_000
 SEED = 5

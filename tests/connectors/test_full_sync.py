@@ -14,9 +14,7 @@ import pytest
 from connectors import hubspot_sources
 from connectors.config import ThrottleSettings
 from connectors.hubspot import HubSpotConnector
-from scoring.writes import OutcomeStatus
-from tests.connectors.conftest import make_connector
-from tests.connectors.workload import (
+from sandbox.workload import (
     expected_ids,
     hubspot_activities,
     minimum_requests,
@@ -25,6 +23,8 @@ from tests.connectors.workload import (
     record_counts,
     write_back,
 )
+from scoring.writes import OutcomeStatus
+from tests.connectors.conftest import make_connector
 
 # 20,500 people: half in each CRM, so HubSpot holds more live contacts than one search
 # can page through (10,000 results), and the pull must get past the cap.

@@ -14,9 +14,9 @@ import pytest
 from connectors.config import HubSpotConfig, ThrottleSettings
 from connectors.hubspot import HubSpotConnector
 from connectors.mapping import Mapping, load_mapping
+from sandbox.workload import Pulled
 from scoring.records import ActivityType
 from tests.connectors.conftest import FAST, TEST_RETRY
-from tests.connectors.workload import Pulled
 
 SHIPPED = Path(__file__).resolve().parents[2] / "mappings" / "hubspot.yaml"
 SEED = 11

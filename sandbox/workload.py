@@ -1,5 +1,10 @@
-"""A sync's worth of connector work for the acceptance tests: a full pull, a write-back,
-the state it leaves in the sandbox, and the fewest requests the batch sizes allow."""
+"""A sync's worth of connector work against a sandbox: a full pull, a write-back, the state
+it leaves in the sandbox, and the fewest requests the page and batch sizes allow.
+
+Shared by the connector acceptance tests (tests/connectors) and the connector benchmark
+(bench/connectors.py). It drives the product's connectors, so unlike the rest of the
+package it imports `connectors` and `scoring`; nothing else in `sandbox` imports it, and
+the sandbox itself (server, state, `sandbox.run`) stays free of them."""
 
 from __future__ import annotations
 
