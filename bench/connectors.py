@@ -23,16 +23,16 @@ sys.path[:] = [str(_ROOT)] + [
     p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()
 ]
 
-from connectors.config import HubSpotConfig, SalesforceConfig, ThrottleSettings  # noqa: E402
-from connectors.hubspot import HubSpotConnector  # noqa: E402
-from connectors.protocol import CrmConnector  # noqa: E402
-from connectors.salesforce import SalesforceConnector  # noqa: E402
-from sandbox.workload import (  # noqa: E402
+from bench.workload import (  # noqa: E402
     hubspot_activities,
     minimum_requests,
     pull,
     record_counts,
 )
+from connectors.config import HubSpotConfig, SalesforceConfig, ThrottleSettings  # noqa: E402
+from connectors.hubspot import HubSpotConnector  # noqa: E402
+from connectors.protocol import CrmConnector  # noqa: E402
+from connectors.salesforce import SalesforceConnector  # noqa: E402
 
 UNLIMITED = ThrottleSettings(rate=10_000, burst=1_000)
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from bench.workload import pull, write_back, written_state
 from connectors.config import ThrottleSettings
 from connectors.errors import ConnectorError
-from sandbox.workload import pull, write_back, written_state
 from scoring.records import Crm
 from scoring.writes import OutcomeStatus, PropertyUpdate
 from tests.connectors.conftest import make_connector

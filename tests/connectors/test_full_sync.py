@@ -11,10 +11,7 @@ from typing import Any
 
 import pytest
 
-from connectors import hubspot_sources
-from connectors.config import ThrottleSettings
-from connectors.hubspot import HubSpotConnector
-from sandbox.workload import (
+from bench.workload import (
     expected_ids,
     hubspot_activities,
     minimum_requests,
@@ -23,6 +20,9 @@ from sandbox.workload import (
     record_counts,
     write_back,
 )
+from connectors import hubspot_sources
+from connectors.config import ThrottleSettings
+from connectors.hubspot import HubSpotConnector
 from scoring.writes import OutcomeStatus
 from tests.connectors.conftest import make_connector
 

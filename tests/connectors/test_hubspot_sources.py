@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from bench.workload import Pulled
 from connectors.config import HubSpotConfig, ThrottleSettings
 from connectors.hubspot import HubSpotConnector
 from connectors.mapping import Mapping, load_mapping
-from sandbox.workload import Pulled
 from scoring.records import ActivityType
 from tests.connectors.conftest import FAST, TEST_RETRY
 

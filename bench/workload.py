@@ -1,10 +1,9 @@
 """A sync's worth of connector work against a sandbox: a full pull, a write-back, the state
 it leaves in the sandbox, and the fewest requests the page and batch sizes allow.
 
-Shared by the connector acceptance tests (tests/connectors) and the connector benchmark
-(bench/connectors.py). It drives the product's connectors, so unlike the rest of the
-package it imports `connectors` and `scoring`; nothing else in `sandbox` imports it, and
-the sandbox itself (server, state, `sandbox.run`) stays free of them."""
+Shared by the connector benchmark (bench/connectors.py) and the connector acceptance
+tests (tests/connectors), which may import from bench/; it drives the product's
+connectors, which the sandbox itself may not import."""
 
 from __future__ import annotations
 
