@@ -152,7 +152,7 @@ DEFAULT_MODEL = Path("scoring/models/default.yaml").read_text()
     [
         ("MQLSYNC_MODEL_PATH", DEFAULT_MODEL.replace("field: company_size", "field: company_sise"),
          "did you mean"),
-        ("MQLSYNC_MODEL_PATH", DEFAULT_MODEL.replace("points: 20", "points: .nan", 1), ":13:"),
+        ("MQLSYNC_MODEL_PATH", DEFAULT_MODEL.replace("points: 20", "points: .nan", 1), ":14:"),
         ("MQLSYNC_MODEL_PATH", DEFAULT_MODEL + "\n!!python/object:os.system {}\n", "bad.yaml:"),
         ("MQLSYNC_HUBSPOT_MAPPING", (Path("mappings/salesforce.yaml")).read_text(), "salesforce"),
     ],

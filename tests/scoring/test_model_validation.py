@@ -58,7 +58,7 @@ def test_rule_id_used_twice() -> None:
     text = replace_line("- id: webinar\n", "- id: case-study\n")
     (line, key, message) = error_for(text).problems[0]
     assert key == "engagement.rules[1].id"
-    assert line == text.splitlines().index("    - id: case-study", 30) + 1
+    assert line == text.splitlines().index("    - id: case-study", 31) + 1
     assert "used twice" in message
 
 
@@ -84,7 +84,7 @@ def test_unknown_activity_type() -> None:
 def test_duplicate_yaml_key() -> None:
     text = replace_line("version: 1\n", "version: 1\nversion: 2\n")
     (line, _, message) = error_for(text).problems[0]
-    assert line == 6 and message == "duplicate key 'version' (first at line 5)"
+    assert line == 7 and message == "duplicate key 'version' (first at line 6)"
 
 
 def test_not_yaml() -> None:
