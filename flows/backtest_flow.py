@@ -11,13 +11,12 @@ import base64
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from prefect import State, flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.states import Failed
-from pydantic import Field
 
 from flows import runtime
 from flows.backtest import (
@@ -33,23 +32,11 @@ from flows.backtest import (
 )
 from flows.history import Dataset, store_history
 from flows.settings import PROJECT_ROOT
-from flows.sync import CrmName
+from flows.sync import CrmName, run_form
 from scoring.model import ModelError, ScoringModel
 
 DEFAULT_MODEL_FILE = "scoring/models/default.yaml"
 CHARTS = {"lift.png": plot_lift, "threshold.png": plot_threshold}
-
-
-def _form(title: str, description: str, **constraints: Any) -> Any:
-    """A parameter's label and help text in the UI's run form, and its constraints."""
-    # Prefect 3.8 names each parameter's schema title after the parameter and drops a
-    # description given in `Annotated`; its `json_schema_extra` is applied last.
-    return Field(
-        title=title,
-        description=description,
-        json_schema_extra={"title": title, "description": description},
-        **constraints,
-    )
 
 
 @task(retries=2, retry_delay_seconds=[5, 30], cache_policy=NONE)
@@ -62,60 +49,60 @@ def read_store_history(crm: CrmName) -> Dataset:
 def backtest_flow(
     crm: Annotated[
         CrmName,
-        _form(
+        run_form(
             title="CRM",
-            description="whose history to judge the models against: the contacts and "
-            "activities mirrored in the store, and sales' acceptances (an SQL stage read, a "
-            "Salesforce lead converted) from the audit log as the outcomes",
+            description="The CRM whose history the models are judged against: its contacts "
+            "and activities as the store holds them, and sales' acceptances (a contact moved "
+            "to the SQL stage, a Salesforce lead converted) as the outcomes.",
         ),
     ],
     models: Annotated[
         list[str],
-        _form(
+        run_form(
             title="Model files",
             min_length=1,
-            description="scoring model YAML files, shown side by side; a relative path is "
-            f"taken from the project directory. Default: {DEFAULT_MODEL_FILE}",
+            description="Scoring model files (YAML), shown side by side; a relative path is "
+            f"taken from the project directory. Default: {DEFAULT_MODEL_FILE}.",
         ),
     ] = [DEFAULT_MODEL_FILE],  # noqa: B006 (the run form shows it; never mutated)
     as_of: Annotated[
         datetime | None,
-        _form(
+        run_form(
             title="Cut (UTC)",
-            description="the instant the contacts are scored at, from their activities up "
+            description="The instant the contacts are scored at, from their activities up "
             "to it; a time without a zone is taken as UTC. Empty (the default): now minus "
-            "the horizon, so that every outcome within the horizon after the cut is known",
+            "the horizon, so that every outcome within the horizon after the cut is known.",
         ),
     ] = None,
     horizon_days: Annotated[
         int,
-        _form(
+        run_form(
             title="Horizon (days)",
             gt=0,
-            description="a contact counts as converted when sales accepted it within this "
+            description="A contact counts as converted when sales accepted it within this "
             "many days after the cut; one accepted before the cut is sales' and left out. "
-            "Default: 90",
+            "Default: 90.",
         ),
     ] = 90,
     band_low: Annotated[
         float,
-        _form(
+        run_form(
             title="Healthy conversion, low",
             ge=0,
             le=1,
-            description="lowest healthy MQL -> SQL conversion, as a rate (0.15 is 15%); the "
+            description="Lowest healthy MQL to SQL conversion, as a rate (0.15 is 15%); the "
             "recommended threshold keeps the most converters with conversion inside the band. "
-            "Default: 0.15",
+            "Default: 0.15.",
         ),
     ] = 0.15,
     band_high: Annotated[
         float,
-        _form(
+        run_form(
             title="Healthy conversion, high",
             ge=0,
             le=1,
-            description="highest healthy MQL -> SQL conversion, as a rate (0.30 is 30%). "
-            "Default: 0.30",
+            description="Highest healthy MQL to SQL conversion, as a rate (0.30 is 30%). "
+            "Default: 0.30.",
         ),
     ] = 0.30,
 ) -> str | State[None]:

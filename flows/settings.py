@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = PROJECT_ROOT / "scoring" / "models" / "default.yaml"
+DEFAULT_BACKFILL_MAX_DAYS = 366
 
 
 class Settings(BaseSettings):
@@ -89,6 +90,12 @@ class Settings(BaseSettings):
         "before every CRM request (on when several workers share one CRM budget)",
     )
     batch_size: int = Field(default=500, ge=1, description="contacts scored per task")
+    backfill_max_days: int = Field(
+        default=DEFAULT_BACKFILL_MAX_DAYS,
+        ge=1,
+        description="the longest window a backfill accepts, in days, its first and last day "
+        "counted; a longer one is refused before any request, saying what to change",
+    )
     allow_http_loopback: bool = Field(
         default=False,
         description="accept an http:// CRM endpoint on a loopback address (tests, proxies); "

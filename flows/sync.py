@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, cast
 
@@ -10,19 +10,53 @@ from prefect import flow, get_run_logger, unmapped
 from prefect.client.schemas.objects import FlowRun, State
 from prefect.runtime import deployment, flow_run
 from prefect.states import Failed
-from pydantic import Field
+from pydantic import Field, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
-from flows import report, tasks
+from flows import report, runtime, tasks
 from flows.apply_report import ApplyReport
-from flows.settings import get_settings
+from flows.settings import DEFAULT_BACKFILL_MAX_DAYS, get_settings
 from scoring.records import Crm
 
 
 class CrmName(StrEnum):
-    """Shown as a dropdown in the Prefect UI's run form."""
+    """The CRM: hubspot (HubSpot) or salesforce (Salesforce)."""
 
     hubspot = "hubspot"
     salesforce = "salesforce"
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        # A label for the values, not the class name. Not "CRM", the parameters' title:
+        # pydantic drops a parameter's title that equals its type's.
+        schema = handler(core_schema)
+        handler.resolve_ref_schema(schema)["title"] = "CRM name"
+        return schema
+
+
+def run_form(title: str, description: str, **constraints: Any) -> Any:
+    """A flow parameter's label and help text in the UI's run form, and its constraints.
+
+    Prefect 3.8 titles each parameter of a deployment's schema after its name and drops a
+    description given in `Annotated`; the field's `json_schema_extra` is applied last.
+    """
+    return Field(
+        title=title,
+        description=description,
+        json_schema_extra={"title": title, "description": description},
+        **constraints,
+    )
+
+
+def _dry_run_help(what: str) -> str:
+    return (
+        f"On: {what} as usual, then show what would change (a table and a summary artifact "
+        "of the run) and write nothing to the CRM. Off (the default): write the new scores, "
+        "stages and sales tasks to the CRM."
+    )
 
 
 def _score_in_batches(crm: Crm, ids: list[str], dry_run: bool) -> tuple[ApplyReport, list[str]]:
@@ -82,8 +116,22 @@ def _verdict(
 
 @flow(name="sync", log_prints=True)
 def sync(
-    crm: Annotated[CrmName, Field(description="which CRM to sync")],
-    dry_run: Annotated[bool, Field(description="plan only; write nothing to the CRM")] = False,
+    crm: Annotated[
+        CrmName,
+        run_form(
+            "CRM",
+            "The CRM to sync: what changed there since its last sync is pulled, the contacts "
+            "it touches are scored, and their new scores, stages and sales tasks written back.",
+        ),
+    ],
+    dry_run: Annotated[
+        bool,
+        run_form(
+            "Dry run",
+            _dry_run_help("pull and score")
+            + " A dry run does not mark the changes as synced: the next sync takes them up again.",
+        ),
+    ] = False,
 ) -> str | State[Any]:
     """Pull changes since the cursors, score the contacts they touch, write what changed."""
     which = Crm(crm.value)
@@ -131,12 +179,34 @@ def sync(
 
 @flow(name="rescore", log_prints=True)
 def rescore(
-    crm: Annotated[CrmName, Field(description="which CRM's contacts to rescore")],
-    shards: Annotated[int, Field(ge=1, le=64, description="split the contacts this many ways")] = 1,
+    crm: Annotated[
+        CrmName,
+        run_form(
+            "CRM",
+            "The CRM whose contacts are scored again as of now (scores fade and time windows "
+            "close even when nothing new happens); nothing is pulled from it.",
+        ),
+    ],
+    shards: Annotated[
+        int,
+        run_form(
+            "Shards",
+            "Split the contacts into this many parts (1 to 64), each scored in its own run, "
+            "so that every worker can take one. 1: one run scores them all.",
+            ge=1,
+            le=64,
+        ),
+    ] = 1,
     shard: Annotated[
-        int | None, Field(ge=0, description="score only this shard (set by the fan-out)")
+        int | None,
+        run_form(
+            "Only this part",
+            "Leave empty to score every contact. A number from 0 to Shards minus 1 scores only "
+            "that part of the contacts: the runs a rescore splits into are started with it.",
+            ge=0,
+        ),
     ] = None,
-    dry_run: Annotated[bool, Field(description="plan only; write nothing to the CRM")] = False,
+    dry_run: Annotated[bool, run_form("Dry run", _dry_run_help("score"))] = False,
 ) -> str | State[Any]:
     """Score every stored contact again as of now; decay and windows move scores over time.
 
@@ -199,16 +269,48 @@ def _start_and_wait(name: str, crm: CrmName, shards: int, dry_run: bool) -> list
 
 @flow(name="backfill", log_prints=True)
 def backfill(
-    crm: Annotated[CrmName, Field(description="which CRM to backfill")],
-    start: Annotated[date, Field(description="first day of the window (UTC)")],
-    end: Annotated[date, Field(description="last day of the window (UTC), inclusive")],
+    crm: Annotated[
+        CrmName,
+        run_form(
+            "CRM",
+            "The CRM to backfill: what changed there since the window's start is pulled "
+            "again, and the contacts updated or active within the window are scored again.",
+        ),
+    ],
+    start: Annotated[
+        date,
+        run_form(
+            "Window start",
+            "The window's first day, a UTC date, included: the window starts at 00:00 UTC "
+            "that day.",
+        ),
+    ],
+    end: Annotated[
+        date,
+        run_form(
+            "Window end",
+            "The window's last day, a UTC date, included: the window ends at 24:00 UTC that "
+            "day. On or after the start and today at the latest, with at most "
+            f"{DEFAULT_BACKFILL_MAX_DAYS} days from start to end, both counted (the workers' "
+            "MQLSYNC_BACKFILL_MAX_DAYS changes that maximum).",
+        ),
+    ],
     dry_run: Annotated[
-        bool, Field(description="show the plan as an artifact and write nothing")
+        bool,
+        run_form(
+            "Dry run",
+            "On (the default): show the plan only, what would change (a table and a summary "
+            "artifact of the run), and write nothing to the CRM. Off: write the new scores, "
+            "stages and sales tasks to the CRM.",
+        ),
     ] = True,
 ) -> str | State[Any]:
     """Re-pull a window of the CRM's history and rescore the contacts it touches."""
-    if end < start:
-        raise ValueError(f"end {end} is before start {start}")
+    refused = window_problem(start, end)
+    if refused is not None:
+        message = f"backfill {crm.value}: {refused}"
+        get_run_logger().error(message)
+        return Failed(message=message)
     which = Crm(crm.value)
     problem = tasks.preflight(which)
     if problem is not None:
@@ -221,3 +323,27 @@ def backfill(
     pending = tasks.Pending() if dry_run else tasks.pending_work(which)
     summary = report.publish(which, "backfill", pulls, outcome, dry_run, pending)
     return _verdict(which, "backfill", summary, problems, pending)
+
+
+def window_problem(start: date, end: date) -> str | None:
+    """Why a backfill cannot run this window, in one line saying what to change; or None.
+
+    Both days are whole UTC days, included; "today" is the runs' clock (MQLSYNC_FIXED_NOW).
+    """
+    today = runtime.now().astimezone(UTC).date()
+    longest = get_settings().backfill_max_days
+    if end < start:
+        return f"Window end {end} is before Window start {start}: set the end on or after the start"
+    if end > today:
+        return (
+            f"Window end {end} is in the future (today is {today}, UTC): set the end to "
+            f"{today} or earlier"
+        )
+    days = (end - start).days + 1
+    if days > longest:
+        earliest = end - timedelta(days=longest - 1)
+        return (
+            f"the window {start} to {end} spans {days} days, more than the {longest} allowed: "
+            f"set Window start to {earliest} or later, or raise MQLSYNC_BACKFILL_MAX_DAYS"
+        )
+    return None

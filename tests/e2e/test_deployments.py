@@ -1,5 +1,6 @@
 """End to end: a Prefect server, two process workers, deployments from prefect.yaml,
-backfill through `run_deployment` as the UI's custom run does, the sandbox CRM behind it.
+backfill through `run_deployment` as the UI's custom run does, the sandbox CRM behind it;
+the run forms the server holds, and a backfill window refused before any CRM request.
 """
 
 from __future__ import annotations
@@ -7,7 +8,9 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,11 +21,13 @@ from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from sqlalchemy import select
 
+from flows.settings import DEFAULT_BACKFILL_MAX_DAYS
 from sandbox.testing import running_sandbox
 from store.db import make_engine, migrate
 from store.tables import HandoffRow, ScoreHistoryRow, ScoreRow
 from tests.databases import database_url, postgres_available
 from tests.e2e.cluster import BIN, prefect_cluster
+from tests.flows.test_flow_parameters import deployments, form_problems
 
 pytestmark = pytest.mark.slow
 
@@ -67,6 +72,8 @@ def test_deployments_on_two_workers(tmp_path: Path) -> None:
             cluster.start_worker("worker-a")
             cluster.start_worker("worker-b")
             with temporary_settings(updates={PREFECT_API_URL: cluster.api_url}):
+                _the_run_forms_are_for_people()
+                _a_window_ending_before_it_starts_is_refused(sb)
                 _backfill_and_sync_together(sb, engine)
                 _rescore_is_shared(cluster, engine)
                 _a_scheduled_run_happens()
@@ -80,16 +87,87 @@ def store_kind() -> str:
     return "sqlite"
 
 
+def _the_run_forms_are_for_people() -> None:
+    """Every deployment's parameter schema, as the server holds it for the UI's run form."""
+    with get_client(sync_client=True) as client:
+        held = {d.name: d.parameter_openapi_schema for d in client.read_deployments()}
+    assert set(held) == {entry["name"] for entry in deployments()}
+    for name, schema in held.items():
+        assert schema and schema["properties"], name
+        assert form_problems(schema) == [], name
+        assert schema["properties"]["crm"]["title"] == "CRM", name
+        assert schema["definitions"]["CrmName"]["enum"] == ["hubspot", "salesforce"], name
+    titles = {p: v["title"] for p, v in held["backfill"]["properties"].items()}
+    assert titles == {"crm": "CRM", "start": "Window start", "end": "Window end",
+                      "dry_run": "Dry run"}  # fmt: skip
+
+
+def _a_window_ending_before_it_starts_is_refused(sb) -> None:
+    """The run fails with one line saying what to change; the CRM hears nothing of it."""
+    seen: list[str] = []
+
+    def record(method: str, path: str, number: int, phase: str) -> None:
+        seen.append(f"{method} {path}")
+
+    today = datetime.now(UTC).date()
+    start, end = today, today - timedelta(days=1)
+    with scheduled_runs_paused():
+        sb.admin.reset()
+        sb.sandbox.on_request = record
+        try:
+            run = run_deployment(
+                "backfill/backfill",
+                parameters={"crm": "hubspot", "start": str(start), "end": str(end),
+                            "dry_run": False},
+                timeout=300,
+            )  # fmt: skip
+        finally:
+            sb.sandbox.on_request = None
+        assert run.state is not None and run.state.type.value == "FAILED", run.state
+        assert run.state.message == (
+            f"backfill hubspot: Window end {end} is before Window start {start}: set the end on "
+            "or after the start"
+        )
+        assert seen == [] and sb.admin.stats()["totals"]["requests"] == 0, seen
+
+
+@contextmanager
+def scheduled_runs_paused() -> Iterator[None]:
+    """No scheduled run starts (nor is running) meanwhile: the sandbox hears only the
+    runs started here. Pausing a deployment deletes its scheduled runs; resuming makes
+    them again."""
+    with get_client(sync_client=True) as client:
+        paused = [d.id for d in client.read_deployments() if d.schedules and not d.paused]
+        for deployment_id in paused:
+            client.pause_deployment(deployment_id)
+
+        def none_active():
+            active = [
+                r
+                for r in client.read_flow_runs()
+                if r.state and r.state.type.value in ("PENDING", "RUNNING", "CANCELLING")
+            ]
+            return not active  # fmt: skip
+
+        try:
+            wait_for(none_active, 600, "scheduled runs under way to end")
+            yield
+        finally:
+            for deployment_id in paused:
+                client.resume_deployment(deployment_id)
+
+
 def _backfill_and_sync_together(sb, engine) -> None:
     """Both workers busy against one CRM: the shared limit holds and nothing is doubled."""
     sb.admin.reset()
     today = datetime.now(UTC).date()
+    # The longest window allowed by default, both ends counted: the sandbox's whole history.
+    start = today - timedelta(days=DEFAULT_BACKFILL_MAX_DAYS - 1)
     backfill = run_deployment(
         "backfill/backfill",
-        parameters={"crm": "hubspot", "start": str(date(2000, 1, 1)), "end": str(today),
-                    "dry_run": False},
+        parameters={"crm": "hubspot", "start": str(start), "end": str(today), "dry_run": False},
         timeout=0,
-    )  # fmt: skip
+    )
     sync = run_deployment("sync/sync-hubspot", timeout=0)
     with get_client(sync_client=True) as client:
 
