@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from flows.model_tools import model_app
 from flows.records_io import LineErrors, read_activities, read_contacts
 from flows.tables import render_table
 from scoring.engine import compile_model
@@ -21,6 +22,7 @@ from scoring.records import Activity, Crm, ScoreResult
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 sandbox_app = typer.Typer(no_args_is_help=True, help="The local CRM sandbox.")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(model_app, name="model")
 
 EXIT_SKIPPED_LINES = 3
 
@@ -207,19 +209,43 @@ def calibrate(
 @app.command("explain")
 def explain_command(
     contact: Annotated[str, typer.Argument(help="a CRM contact id or an email address")],
+    json_output: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
-    """Why a contact has its score, grade and stage: reasons and history from the store."""
-    from flows.explain import explain_contact
+    """Why a contact has its score, grade and stage: reasons, what was written to the CRM,
+    handoff tasks (with a link where the settings allow) and history, from the store."""
+    from flows.explain import TaskLinks, explain_contact, explain_json
     from flows.settings import get_settings
     from store.db import make_engine, migrate
 
-    engine = make_engine(get_settings().store_url)
+    settings = get_settings()
+    engine = make_engine(settings.store_url)
     migrate(engine)
-    text = explain_contact(engine, contact)
+    explain = explain_json if json_output else explain_contact
+    text = explain(engine, contact, TaskLinks.from_settings(settings))
     if text is None:
         typer.echo(f"no contact {contact!r} in the store at {engine.url!r}", err=True)
         raise typer.Exit(code=1)
     typer.echo(text)
+
+
+@app.command("status")
+def status_command(
+    crm: Annotated[str, typer.Argument(help="hubspot or salesforce")],
+    json_output: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    runs: Annotated[int, typer.Option(min=1, help="how many of the last runs to show")] = 10,
+) -> None:
+    """How the sync stands, from the store only (no CRM request): last runs, cursors and
+    their age, claims in progress, contacts whose writes keep failing, quota used today."""
+    from flows import runtime
+    from flows.settings import get_settings
+    from flows.status import status_json, status_text
+    from store.db import make_engine, migrate
+
+    name = _crm(crm).value
+    engine = make_engine(get_settings().store_url)
+    migrate(engine)
+    show = status_json if json_output else status_text
+    typer.echo(show(engine, name, runtime.now(), runs))
 
 
 @app.command()
@@ -398,7 +424,7 @@ def sandbox_serve(
     ] = None,
 ) -> None:
     """Serve the sandbox CRM (HubSpot and Salesforce APIs over TLS) until interrupted."""
-    from sandbox.server import serve
+    from sandbox.run import serve
 
     granted = [s.strip() for s in scopes.split(",") if s.strip()] if scopes else None
     serve(port=port, contacts=contacts, seed=seed, tier=tier, faults=faults, profile=profile,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
+from store.db import Bind, reading
 from store.tables import ContactRow, HandoffRow, ScoreRow
 
 
@@ -37,3 +40,34 @@ def handed_off(engine: Engine) -> list[dict[str, Any]]:
     )
     with engine.connect() as connection:
         return [dict(row) for row in connection.execute(query).mappings()]
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """One handoff of a contact: its key, who claimed it when, and its task once created."""
+
+    key: str
+    claimed_at: datetime | None
+    claimed_by: str | None
+    task_id: str | None  # None: claimed, no task yet
+    recorded_at: datetime | None
+
+
+def handoffs_of(engine: Bind, crm: str, contact_id: str) -> list[Handoff]:
+    """The contact's handoffs (one per MQL transition), oldest claim first."""
+    with reading(engine) as connection:
+        rows = connection.execute(
+            select(
+                col(HandoffRow.key),
+                col(HandoffRow.claimed_at),
+                col(HandoffRow.claimed_by),
+                col(HandoffRow.task_id),
+                col(HandoffRow.recorded_at),
+            )
+            .where(col(HandoffRow.crm) == crm, col(HandoffRow.contact_id) == contact_id)
+            .order_by(col(HandoffRow.claimed_at), col(HandoffRow.key))
+        ).all()
+    return [
+        Handoff(key=key, claimed_at=at, claimed_by=by, task_id=task_id, recorded_at=recorded)
+        for key, at, by, task_id, recorded in rows
+    ]
