@@ -8,7 +8,8 @@ writes by seconds), and only those still not found are sent again.
 
 A batch refused as a whole (`BatchRejected`: HubSpot validates every input of a batch
 before creating any) is split in halves until the refused records stand alone, so that
-one bad input costs only its own record.
+one bad input costs only its own record. Records an answer marks retriable (a 207's
+rate-limited part) are sent again after a backoff (`connectors.retry.retry_partial`).
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from collections.abc import Callable, Sequence
 
 from connectors.common import chunks, failed, ok
 from connectors.errors import AmbiguousWriteError, BatchRejected, ConnectorError
+from connectors.retry import PartialAnswer, RetryPolicy, retry_partial
 from scoring.records import Crm
 from scoring.writes import HandoffTask, WriteOutcome
 
 # One attempt: the outcomes it settled, and the tasks worth sending again.
 SendAttempt = Callable[[list[HandoffTask], int], tuple[dict[str, WriteOutcome], list[HandoffTask]]]
 Find = Callable[[list[str]], dict[str, str]]
+Attempt = PartialAnswer[str, WriteOutcome, WriteOutcome]
 
 
 def create_in_batches(
@@ -37,12 +40,23 @@ def create_in_batches(
     *,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    backoff: RetryPolicy | None = None,
 ) -> list[WriteOutcome]:
     """One outcome per task, in order: batches of `batch_size`, each made `create_once`."""
     outcomes: dict[str, WriteOutcome] = {}
     for batch in chunks(list(tasks), batch_size):
         outcomes.update(
-            create_once(crm, batch, send, find, attempts, settle_s, clock=clock, sleep=sleep)
+            create_once(
+                crm,
+                batch,
+                send,
+                find,
+                attempts,
+                settle_s,
+                clock=clock,
+                sleep=sleep,
+                backoff=backoff,
+            )
         )
     return [outcomes[task.key] for task in tasks]
 
@@ -57,14 +71,20 @@ def create_once(
     *,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    backoff: RetryPolicy | None = None,
 ) -> dict[str, WriteOutcome]:
     """Outcomes by task key, one for every task, whatever happened.
 
     Nothing raises out of here: by now the stages have moved and the claims are held, so
     every task needs an outcome its caller can record (a failed one keeps its claim for
     the next attempt, which looks the task up before creating it).
+
+    `attempts` sends at most per task; `backoff` (a connector's retry policy) spaces the
+    re-sends of tasks an answer marked retriable (default: `RetryPolicy`'s).
     """
-    return _Creator(crm, send, find, attempts, settle_s, clock, sleep).run(list(tasks), 1)
+    # The number of attempts is the caller's; only the waits come from the policy.
+    policy = (backoff or RetryPolicy()).model_copy(update={"max_attempts": attempts})
+    return _Creator(crm, send, find, policy, settle_s, clock, sleep).run(list(tasks), 1)
 
 
 class _Creator:
@@ -73,7 +93,7 @@ class _Creator:
         crm: Crm,
         send: SendAttempt,
         find: Find,
-        attempts: int,
+        policy: RetryPolicy,
         settle_s: float,
         clock: Callable[[], float],
         sleep: Callable[[float], None],
@@ -81,61 +101,86 @@ class _Creator:
         self.crm = crm
         self.send = send
         self.find = find
-        self.attempts = attempts
+        self.policy = policy
         self.settle_s = settle_s
         self.clock = clock
         self.sleep = sleep
 
     def run(self, tasks: list[HandoffTask], first: int) -> dict[str, WriteOutcome]:
         """Send `tasks` until each is settled or the attempts run out; `first` counts sends."""
-        outcomes: dict[str, WriteOutcome] = {}
-        pending = tasks
-        for attempt in range(first, first + self.attempts):
-            try:
-                settled, retry = self.send(pending, attempt)
-            except AmbiguousWriteError as exc:
-                failed_at = self.clock()
-                try:
-                    found = self._look_up(pending, failed_at)
-                except ConnectorError as lookup:
-                    for task in pending:
-                        outcomes[task.key] = self._failed(
-                            task, f"not known to be created: {exc}; lookup: {lookup}", attempt
-                        )
-                    break
-                for task in pending:
-                    if task.key in found:
-                        outcomes[task.key] = ok(self.crm, task.key, found[task.key], attempt)
-                    else:
-                        # Stays the outcome if no later attempt settles it.
-                        outcomes[task.key] = self._failed(
-                            task, f"not known to be created: {exc}", attempt
-                        )
-                pending = [t for t in pending if t.key not in found]
-                if not pending:
-                    break
-                continue
-            except BatchRejected as exc:
-                if len(pending) == 1:
-                    outcomes[pending[0].key] = self._failed(pending[0], exc.message, attempt)
-                else:
-                    # The CRM names no record: halve until the refused ones stand alone.
-                    # Nothing of a refused batch was created, so no lookup is needed.
-                    middle = len(pending) // 2
-                    for half in (pending[:middle], pending[middle:]):
-                        outcomes.update(self.run(half, attempt + 1))
-                break
-            except ConnectorError as exc:
-                # Refused (auth, a spent budget) or still failing after the retry policy:
-                # the CRM said no, so nothing was created.
-                for task in pending:
-                    outcomes[task.key] = self._failed(task, exc.message, attempt)
-                break
-            outcomes.update(settled)
-            if not retry:
-                break
-            pending = retry
-        return outcomes
+        result = retry_partial(
+            self._attempt,
+            {task.key: task for task in tasks},
+            self.policy,
+            what=f"{self.crm.value} tasks create",
+            first_attempt=first,
+            sleep=self.sleep,
+        )
+        # A task still failing keeps the failure its last attempt ended with.
+        return {**result.settled, **result.failing}
+
+    def _attempt(self, pending: dict[str, HandoffTask], attempt: int) -> Attempt:
+        """One send of the pending tasks, read as a partial answer."""
+        tasks = list(pending.values())
+        try:
+            settled, retry = self.send(tasks, attempt)
+        except AmbiguousWriteError as exc:
+            return self._after_ambiguous(tasks, exc, attempt)
+        except BatchRejected as exc:
+            if len(tasks) == 1:
+                return PartialAnswer(
+                    settled={tasks[0].key: self._failed(tasks[0], exc.message, attempt)}
+                )
+            # The CRM names no record: halve until the refused ones stand alone. Nothing
+            # of a refused batch was created, so no lookup is needed.
+            middle = len(tasks) // 2
+            halves: dict[str, WriteOutcome] = {}
+            for half in (tasks[:middle], tasks[middle:]):
+                halves.update(self.run(half, attempt + 1))
+            return PartialAnswer(settled=halves)
+        except ConnectorError as exc:
+            # Refused (auth, a spent budget) or still failing after the retry policy:
+            # the CRM said no, so nothing was created.
+            return PartialAnswer(
+                settled={t.key: self._failed(t, exc.message, attempt) for t in tasks}
+            )
+        again = {t.key for t in retry}
+        return PartialAnswer(
+            settled={k: o for k, o in settled.items() if k not in again},
+            retriable={
+                t.key: settled.get(t.key) or self._failed(t, "not created", attempt) for t in retry
+            },
+        )
+
+    def _after_ambiguous(
+        self, tasks: list[HandoffTask], exc: AmbiguousWriteError, attempt: int
+    ) -> Attempt:
+        """Tasks found settled; the others to send again, failed if no attempt is left."""
+        failed_at = self.clock()
+        try:
+            found = self._look_up(tasks, failed_at)
+        except ConnectorError as lookup:
+            return PartialAnswer(
+                settled={
+                    t.key: self._failed(
+                        t, f"not known to be created: {exc}; lookup: {lookup}", attempt
+                    )
+                    for t in tasks
+                }
+            )
+        return PartialAnswer(
+            settled={
+                t.key: ok(self.crm, t.key, found[t.key], attempt) for t in tasks if t.key in found
+            },
+            retriable={
+                t.key: self._failed(t, f"not known to be created: {exc}", attempt)
+                for t in tasks
+                if t.key not in found
+            },
+            # The lookup has waited out the CRM's lag (`settle_s`) already: what it did
+            # not find is sent again without a further wait.
+            retry_after=0.0,
+        )
 
     def _look_up(self, pending: list[HandoffTask], failed_at: float) -> dict[str, str]:
         """Ids of the pending tasks the CRM has, trusting a "not found" only after the lag."""

@@ -31,7 +31,13 @@ from connectors.hubspot_auth import HubSpotTokenProvider
 from connectors.hubspot_pulls import HubSpotPulls
 from connectors.mapping import Mapping, default_mapping, load_mapping
 from connectors.protocol import ContactStatus
-from connectors.retry import Redactor, call_with_retry
+from connectors.retry import (
+    PartialAnswer,
+    Redactor,
+    call_with_retry,
+    retry_after_s,
+    retry_partial,
+)
 from connectors.throttle import DailyQuota, RateLimitHeaders, Throttle, TokenBucket
 from scoring.records import Crm
 from scoring.writes import HandoffTask, OutcomeStatus, PropertyUpdate, StageChange, WriteOutcome
@@ -150,7 +156,24 @@ class HubSpotConnector(HubSpotPulls):
         what: str,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        def attempt() -> dict[str, Any]:
+        body, _ = self._call_answer(
+            method, *args, search=search, idempotent=idempotent, what=what, **kwargs
+        )
+        return body
+
+    def _call_answer(
+        self,
+        method: Callable[..., Any],
+        *args: Any,
+        search: bool = False,
+        idempotent: bool = True,
+        what: str,
+        **kwargs: Any,
+    ) -> tuple[dict[str, Any], float | None]:
+        """`_call`, with the Retry-After (seconds) its answer carried, if any: a 207 that
+        failed records for the rate limit may say when to send them again."""
+
+        def attempt() -> tuple[dict[str, Any], float | None]:
             # Raw JSON: the generated models cost more time than the HTTP round trip.
             try:
                 response = method(
@@ -159,12 +182,13 @@ class HubSpotConnector(HubSpotPulls):
             except Exception as exc:
                 self._limits.observe(_headers(exc))  # a 429 says what is left, too
                 raise
-            self._limits.observe(_headers(response))
+            headers = _headers(response)
+            self._limits.observe(headers)
             try:
                 data = response.data
             finally:
                 response.release_conn()
-            return json.loads(data) if data else {}
+            return (json.loads(data) if data else {}), retry_after_s(headers)
 
         return call_with_retry(
             attempt,
@@ -237,27 +261,32 @@ class HubSpotConnector(HubSpotPulls):
 
     def _batch_read(self, ids: list[str], props: list[str]) -> Iterator[dict[str, Any]]:
         """Contacts by id, 100 a call; ids a 207 marks retriable are read again."""
-        pending = ids
-        for _ in range(self._config.retry.max_attempts):
-            retry: list[str] = []
-            for batch in chunks(pending, BATCH_SIZE):
-                body = {
-                    "inputs": [{"id": i} for i in batch],
-                    "properties": props,
-                    "propertiesWithHistory": [],
-                }
-                response = self._call(self._contacts_batch.read, body, what="contacts batch read")
-                yield from response.get("results") or []
-                retry += [
-                    str(i)
-                    for error in response.get("errors") or []
-                    if error.get("category") in RETRIABLE_CATEGORIES
-                    for i in (error.get("context") or {}).get("ids") or []
-                ]
-            if not retry:
-                return
-            pending = retry
-        raise RetriableError(f"contacts batch read: {len(pending)} ids still failing")
+
+        def read(batch: dict[str, None], attempt: int) -> PartialAnswer[str, Any, str]:
+            body = {
+                "inputs": [{"id": i} for i in batch],
+                "properties": props,
+                "propertiesWithHistory": [],
+            }
+            response, retry_after = self._call_answer(
+                self._contacts_batch.read, body, what="contacts batch read"
+            )
+            return PartialAnswer(
+                settled={str(item["id"]): item for item in response.get("results") or []},
+                retriable=_retriable_errors(response),
+                retry_after=retry_after,
+            )
+
+        result = retry_partial(
+            read,
+            dict.fromkeys(ids),
+            self._config.retry,
+            what="contacts batch read",
+            batch_size=BATCH_SIZE,
+        )
+        yield from result.settled.values()
+        if result.failing:
+            raise RetriableError(f"contacts batch read: {len(result.failing)} ids still failing")
 
     def update_properties(self, updates: Sequence[PropertyUpdate]) -> list[WriteOutcome]:
         """Batch-update written-back properties, 100 contacts a call."""
@@ -373,34 +402,43 @@ class HubSpotConnector(HubSpotPulls):
         Records a 207 marks retriable are sent again; a batch refused as a whole is split
         (`_update_batch`).
         """
-        outcomes: dict[str, WriteOutcome] = {}
         answered: dict[str, dict[str, Any]] = {}
-        pending = dict(inputs)
-        for attempt in range(1, self._config.retry.max_attempts + 1):
-            retry: dict[str, dict[str, str]] = {}
-            for batch in chunks(list(pending.items()), BATCH_SIZE):
-                self._update_batch(dict(batch), attempt, outcomes, answered, retry)
-            if not retry:
-                break
-            pending = retry
-        return outcomes, answered
+
+        def update(
+            batch: dict[str, dict[str, str]], attempt: int
+        ) -> PartialAnswer[str, WriteOutcome, WriteOutcome]:
+            return self._update_batch(batch, attempt, answered)
+
+        result = retry_partial(
+            update,
+            inputs,
+            self._config.retry,
+            what="contacts batch update",
+            batch_size=BATCH_SIZE,
+        )
+        # A record still failing keeps the failure its last attempt was answered with.
+        return {**result.settled, **result.failing}, answered
 
     def _update_batch(
         self,
         batch: dict[str, dict[str, str]],
         attempt: int,
-        outcomes: dict[str, WriteOutcome],
         answered: dict[str, dict[str, Any]],
-        retry: dict[str, dict[str, str]],
-    ) -> None:
+    ) -> PartialAnswer[str, WriteOutcome, WriteOutcome]:
         """One batch update; a batch refused as a whole is split until the bad records stand
-        alone, so that every other record is written and each bad one fails with its reason."""
+        alone, so that every other record is written and each bad one fails with its reason.
+
+        The properties each answer shows go to `answered`.
+        """
+        outcomes: dict[str, WriteOutcome] = {}
+        retry: set[str] = set()
+        asked: list[float] = []
         parts = [batch]
         while parts:
             part = parts.pop()
             body = {"inputs": [{"id": crm_id, "properties": p} for crm_id, p in part.items()]}
             try:
-                response = self._call(
+                response, retry_after = self._call_answer(
                     self._contacts_batch.update, body, what="contacts batch update"
                 )
             except FatalError as exc:
@@ -432,11 +470,18 @@ class HubSpotConnector(HubSpotPulls):
                     if crm_id not in part:
                         continue
                     if error.get("category") in RETRIABLE_CATEGORIES:
-                        retry[crm_id] = part[crm_id]
+                        retry.add(crm_id)
+                        if retry_after is not None:
+                            asked.append(retry_after)
                     message = self._redact(str(error.get("message")))
                     outcomes[crm_id] = failed(
                         self.crm, crm_id, f"contact {crm_id}: {message}", attempt
                     )
+        return PartialAnswer(
+            settled={i: o for i, o in outcomes.items() if i not in retry},
+            retriable={i: outcomes[i] for i in retry},
+            retry_after=max(asked) if asked else None,
+        )
 
     def create_tasks(self, tasks: Sequence[HandoffTask]) -> list[WriteOutcome]:
         """Create tasks 100 a call with the contact association inline; never twice per key.
@@ -454,6 +499,7 @@ class HubSpotConnector(HubSpotPulls):
             self.find_tasks,
             self._config.retry.max_attempts,
             self._config.settle_s,
+            backoff=self._config.retry,
         )
 
     def _send_tasks(
@@ -604,6 +650,16 @@ def _headers(answer: object) -> abc.Mapping[str, Any] | None:
     """An answer's (or a client exception's) headers, if it has them."""
     headers = getattr(answer, "headers", None)
     return headers if isinstance(headers, abc.Mapping) else None
+
+
+def _retriable_errors(response: abc.Mapping[str, Any]) -> dict[str, str]:
+    """The ids a 207 answer failed with an error worth another attempt, with its message."""
+    return {
+        str(i): str(error.get("message"))
+        for error in response.get("errors") or []
+        if error.get("category") in RETRIABLE_CATEGORIES
+        for i in (error.get("context") or {}).get("ids") or []
+    }
 
 
 def _refuses_batch(exc: FatalError) -> bool:

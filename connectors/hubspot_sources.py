@@ -43,6 +43,7 @@ from connectors.config import HubSpotConfig
 from connectors.errors import DailyLimitExceeded, FatalError, RetriableError
 from connectors.mapping import ActivitySource, Mapping
 from connectors.paging import paginate
+from connectors.retry import PartialAnswer, retry_partial
 from connectors.streams import SourceUnavailable, Stream, at
 from connectors.translate import (
     field_value,
@@ -141,6 +142,16 @@ class HubSpotSources:
             what: str,
             **kwargs: Any,
         ) -> dict[str, Any]: ...
+
+        def _call_answer(
+            self,
+            method: Callable[..., Any],
+            *args: Any,
+            search: bool = False,
+            idempotent: bool = True,
+            what: str,
+            **kwargs: Any,
+        ) -> tuple[dict[str, Any], float | None]: ...
 
     def _keyset_search(
         self,
@@ -406,15 +417,15 @@ class HubSpotSources:
     def _read_emails(self, emails: list[str], ctx: PullContext) -> None:
         """One contacts batch read by email (again for emails a 207 marks retriable);
         emails with no contact are cached as None."""
-        pending = emails
-        for _ in range(self._config.retry.max_attempts):
+
+        def read(pending: dict[str, None], attempt: int) -> PartialAnswer[str, None, str]:
             body = {
                 "idProperty": "email",
                 "inputs": [{"id": e} for e in pending],
                 "properties": ["email"],
                 "propertiesWithHistory": [],
             }
-            response = self._call(
+            response, retry_after = self._call_answer(
                 self._contacts_batch.read, body, what="contacts batch read by email"
             )
             for item in response.get("results") or []:
@@ -422,18 +433,28 @@ class HubSpotSources:
                 if item.get("id") is not None:
                     ctx.contact_by_email[email] = str(item["id"])
             retry = {
-                _email_key(i)
+                _email_key(i): str(error.get("message"))
                 for error in response.get("errors") or []
                 if error.get("category") in RETRIABLE_CATEGORIES
                 for i in (error.get("context") or {}).get("ids") or []
             }
-            for email in pending:
-                if email not in retry:
-                    ctx.contact_by_email.setdefault(email, None)
-            pending = [e for e in pending if e in retry]
-            if not pending:
-                return
-        raise RetriableError(f"contacts batch read by email: {len(pending)} emails still failing")
+            settled = [e for e in pending if e not in retry]
+            for email in settled:
+                ctx.contact_by_email.setdefault(email, None)
+            return PartialAnswer(
+                settled=dict.fromkeys(settled), retriable=retry, retry_after=retry_after
+            )
+
+        result = retry_partial(
+            read,
+            dict.fromkeys(emails),
+            self._config.retry,
+            what="contacts batch read by email",
+        )
+        if result.failing:
+            raise RetriableError(
+                f"contacts batch read by email: {len(result.failing)} emails still failing"
+            )
 
     # form submissions ------------------------------------------------------------------
 

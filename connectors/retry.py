@@ -2,6 +2,8 @@
 
 Retriable: 429 (honouring Retry-After, else bounded exponential backoff with jitter),
 5xx, connection resets and timeouts (for a create, only 429: see `_may_have_landed`).
+A batch whose answer was partial (some records failed with a retriable error) has its
+failed part sent again by `retry_partial`, with the same waits.
 Fatal: other 4xx. A 401 refreshes the session
 and tries again (within the attempt budget); without a way to refresh it is fatal. A
 daily-limit answer stops the run; Salesforce's concurrent-request limit (the same
@@ -15,9 +17,14 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import random
 import socket
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC
+from email.utils import parsedate_to_datetime
+from typing import Any, Generic, TypeVar
 
 import requests
 import urllib3.exceptions
@@ -28,7 +35,6 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_random_exponential,
 )
 
 from connectors.errors import (
@@ -44,6 +50,10 @@ from connectors.errors import (
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+K = TypeVar("K")  # what names an item of a batch: a record id, an email, a task key
+V = TypeVar("V")  # what is sent for it
+R = TypeVar("R")  # what a site settled for it
+E = TypeVar("E")  # what a site keeps of its retriable failure
 
 _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     requests.ConnectionError,
@@ -69,16 +79,35 @@ class RetryPolicy(BaseModel):
     max_retry_after_s: float = Field(default=60.0, gt=0)
 
 
-def _retry_after(headers: Mapping[str, str] | None) -> float | None:
+def retry_after_s(
+    headers: Mapping[str, str] | None, *, now: Callable[[], float] = time.time
+) -> float | None:
+    """Seconds a `Retry-After` header asks to wait (never negative); None without one.
+
+    RFC 9110 allows a number of seconds or an HTTP date (`Wed, 21 Oct 2015 07:28:00
+    GMT`), which is counted from `now` (epoch seconds). A value that is neither is
+    ignored: the caller backs off on its own.
+    """
     if not headers:
         return None
     for name, value in headers.items():
         if name.lower() == "retry-after":
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                return None  # an HTTP date: fall back to backoff rather than parse clocks
+            return _delay_s(str(value).strip(), now)
     return None
+
+
+def _delay_s(value: str, now: Callable[[], float]) -> float | None:
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # an HTTP date is always GMT; asctime's form names no zone
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now())
 
 
 def _body_json(body: Any) -> Any:
@@ -138,7 +167,7 @@ def _from_status(
             f"{text} (the org's limit of long-running requests at once, not its daily budget)",
             status=status,
             code=code,
-            retry_after=_retry_after(headers),
+            retry_after=retry_after_s(headers),
         )
     if code == "REQUEST_LIMIT_EXCEEDED" or (status == 429 and code == "DAILY"):
         return DailyLimitExceeded(
@@ -148,7 +177,7 @@ def _from_status(
             code=code,
         )
     if status == 429 or status >= 500:
-        return RetriableError(text, status=status, code=code, retry_after=_retry_after(headers))
+        return RetriableError(text, status=status, code=code, retry_after=retry_after_s(headers))
     return FatalError(text, status=status, code=code, context=_context(body))
 
 
@@ -224,16 +253,29 @@ class _RefreshedAuth(RetriableError):
     """Internal: the session was refreshed; try again at once."""
 
 
-def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
-    backoff = wait_random_exponential(multiplier=policy.backoff_base_s, max=policy.backoff_max_s)
+def _backoff_s(policy: RetryPolicy, failures: int) -> float:
+    """The wait after the `failures`-th failure in a row: full jitter over a window that
+    doubles from `backoff_base_s` up to `backoff_max_s` (so uncoordinated workers spread
+    out rather than retry together)."""
+    exponent = min(failures - 1, 1000)  # past that, the window is `backoff_max_s` anyway
+    window = min(policy.backoff_max_s, policy.backoff_base_s * 2.0**exponent)
+    return random.uniform(0.0, window)
 
+
+def _pause_s(policy: RetryPolicy, failures: int, retry_after: float | None) -> float:
+    """A Retry-After the CRM sent (bounded by the policy), else the backoff."""
+    if retry_after is not None:
+        return min(retry_after, policy.max_retry_after_s)
+    return _backoff_s(policy, failures)
+
+
+def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _RefreshedAuth):
             return 0.0
-        if isinstance(exc, RetriableError) and exc.retry_after is not None:
-            return min(exc.retry_after, policy.max_retry_after_s)
-        return float(backoff(state))
+        retry_after = exc.retry_after if isinstance(exc, RetriableError) else None
+        return _pause_s(policy, state.attempt_number, retry_after)
 
     return wait
 
@@ -308,3 +350,93 @@ def call_with_retry(
         return retrying(one)
     except _RefreshedAuth as exc:
         raise AuthExpired(exc.message, status=401) from None
+
+
+# --- partial answers ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartialAnswer(Generic[K, R, E]):
+    """What one send of a batch came back with, as its site reads the answer.
+
+    `settled`: items done with (written, read, or failed in a way another try cannot
+    mend); `retriable`: items worth sending again, each with its error; `retry_after`:
+    seconds the answer asked to wait before that (a Retry-After it carried; 0 when the
+    site has already waited what was needed).
+    """
+
+    settled: Mapping[K, R] = field(default_factory=dict)
+    retriable: Mapping[K, E] = field(default_factory=dict)
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class PartialResult(Generic[K, R, E]):
+    """Every item's end: settled, or still failing (with its last error) when the
+    attempts ran out. An item its site answered neither way is in neither."""
+
+    settled: dict[K, R]
+    failing: dict[K, E]
+
+
+def retry_partial(
+    send: Callable[[dict[K, V], int], PartialAnswer[K, R, E]],
+    items: Mapping[K, V],
+    policy: RetryPolicy,
+    *,
+    what: str,
+    batch_size: int | None = None,
+    first_attempt: int = 1,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PartialResult[K, R, E]:
+    """Send `items` (in batches of `batch_size`, if given) and send again only what came
+    back retriable, up to `policy.max_attempts` rounds, waiting between rounds as for a
+    whole request (a Retry-After an answer carried, else the backoff).
+
+    `send(batch, attempt)` gets the items in their original order and the attempt's
+    number (counted from `first_attempt`); an exception from it ends the call. Nothing
+    is sent again at once unless its answer said so (`retry_after=0`): a CRM that shed
+    part of a batch for its rate limits would shed it again.
+    """
+    settled: dict[K, R] = {}
+    failing: dict[K, E] = {}
+    pending = dict(items)
+    last = first_attempt + policy.max_attempts - 1
+    for attempt in range(first_attempt, last + 1):
+        failing = {}
+        asked: list[float | None] = []  # per answer with a retriable part: its Retry-After
+        for batch in _batches(pending, batch_size):
+            answer = send(batch, attempt)
+            retriable = {k: e for k, e in answer.retriable.items() if k in batch}
+            settled.update((k, r) for k, r in answer.settled.items() if k not in retriable)
+            failing.update(retriable)
+            if retriable:
+                asked.append(answer.retry_after)
+        pending = {k: v for k, v in pending.items() if k in failing}
+        if not pending or attempt == last:
+            break
+        wait = _round_pause_s(policy, attempt - first_attempt + 1, asked)
+        log.info(
+            "%s: %d items answered retriable (attempt %d); sending them again in %.2fs",
+            what,
+            len(pending),
+            attempt,
+            wait,
+        )
+        if wait > 0:
+            sleep(wait)
+    return PartialResult(settled=settled, failing=failing)
+
+
+def _round_pause_s(policy: RetryPolicy, rounds: int, asked: list[float | None]) -> float:
+    """The wait before the next round: long enough for every answer that failed a part,
+    each by its Retry-After or, without one, the backoff (drawn once for the round)."""
+    backoff = _backoff_s(policy, rounds)
+    return max(backoff if hint is None else _pause_s(policy, rounds, hint) for hint in asked)
+
+
+def _batches(items: dict[K, V], size: int | None) -> Iterator[dict[K, V]]:
+    keys = list(items)
+    step = size or len(keys) or 1
+    for start in range(0, len(keys), step):
+        yield {k: items[k] for k in keys[start : start + step]}

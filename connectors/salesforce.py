@@ -25,7 +25,7 @@ from connectors.errors import MappingError
 from connectors.mapping import ActivitySource, ContactSource, Mapping, default_mapping, load_mapping
 from connectors.paging import Page
 from connectors.protocol import ContactStatus, Deletion
-from connectors.retry import Redactor
+from connectors.retry import PartialAnswer, Redactor, retry_partial
 from connectors.salesforce_org import (
     CONVERSION_FIELDS,
     Described,
@@ -348,27 +348,43 @@ class SalesforceConnector:
         return values
 
     def _collections_update(self, records: dict[str, dict[str, Any]]) -> dict[str, WriteOutcome]:
-        outcomes: dict[str, WriteOutcome] = {}
+        """Update records 200 a call: an outcome for each the answers name.
+
+        Records failed with a retriable code (a locked row, a busy server) are sent again.
+        """
+
+        def update(
+            batch: dict[str, dict[str, Any]], attempt: int
+        ) -> PartialAnswer[str, WriteOutcome, WriteOutcome]:
+            body = {"allOrNone": False, "records": list(batch.values())}
+            results = self.api.restful("composite/sobjects", method="PATCH", json=body) or []
+            settled: dict[str, WriteOutcome] = {}
+            retriable: dict[str, WriteOutcome] = {}
+            # The answer lists one result per record, in the order sent.
+            for crm_id, result in zip(batch, results, strict=False):
+                if result.get("success"):
+                    settled[crm_id] = ok(self.crm, crm_id, crm_id, attempt)
+                    continue
+                errors = result.get("errors") or []
+                outcome = failed(self.crm, crm_id, self._messages(errors), attempt)
+                if any(e.get("statusCode") in RETRIABLE_CODES for e in errors):
+                    retriable[crm_id] = outcome
+                else:
+                    settled[crm_id] = outcome
+            return PartialAnswer(settled=settled, retriable=retriable)
+
         # One type after another: a call processes a chunk per change of type and refuses
-        # more than ten, so Leads and Contacts must not alternate.
-        pending = sorted(records, key=lambda i: str(records[i]["attributes"]["type"]))
-        for attempt in range(1, self._config.retry.max_attempts + 1):
-            retry: list[str] = []
-            for batch in chunks(pending, COLLECTION_SIZE):  # a retry keeps the order
-                body = {"allOrNone": False, "records": [records[i] for i in batch]}
-                results = self.api.restful("composite/sobjects", method="PATCH", json=body) or []
-                for crm_id, result in zip(batch, results, strict=False):
-                    if result.get("success"):
-                        outcomes[crm_id] = ok(self.crm, crm_id, crm_id, attempt)
-                        continue
-                    errors = result.get("errors") or []
-                    outcomes[crm_id] = failed(self.crm, crm_id, self._messages(errors), attempt)
-                    if any(e.get("statusCode") in RETRIABLE_CODES for e in errors):
-                        retry.append(crm_id)
-            if not retry:
-                break
-            pending = retry
-        return outcomes
+        # more than ten, so Leads and Contacts must not alternate (a retry keeps the order).
+        ordered = sorted(records, key=lambda i: str(records[i]["attributes"]["type"]))
+        result = retry_partial(
+            update,
+            {crm_id: records[crm_id] for crm_id in ordered},
+            self._config.retry,
+            what="Salesforce collections update",
+            batch_size=COLLECTION_SIZE,
+        )
+        # A record still failing keeps the failure its last attempt was answered with.
+        return {**result.settled, **result.failing}
 
     def _messages(self, errors: list[dict[str, Any]]) -> str:
         return self._redact(
@@ -386,6 +402,7 @@ class SalesforceConnector:
             self.find_tasks,
             self._config.retry.max_attempts,
             self._config.settle_s,
+            backoff=self._config.retry,
         )
 
     def _send_tasks(
