@@ -7,7 +7,6 @@ score fields and task fields go. Users add custom properties by editing the file
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -15,7 +14,6 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from connectors.errors import MappingError
-from scoring.model import did_you_mean
 from scoring.records import (
     ACTIVITY_ATTRIBUTES,
     CONTACT_FIELDS,
@@ -25,7 +23,18 @@ from scoring.records import (
     LifecycleStage,
 )
 from scoring.writes import WRITE_FIELDS, Priority
-from scoring.yaml_lines import MAX_BYTES, YamlDocumentError, line_for, load_with_lines
+from scoring.yaml_lines import (
+    MAX_BYTES,
+    Located,
+    Problem,
+    YamlDocumentError,
+    did_you_mean,
+    dotted,
+    line_for,
+    load_with_lines,
+    validation_problems,
+)
+from scoring.yaml_lines import Path as Path_
 
 MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
 
@@ -44,14 +53,6 @@ CRM_OBJECTS: dict[Crm, frozenset[str]] = {
         {"Lead", "Contact", "Account", "Opportunity", "Task", "Event", "CampaignMember"}
     ),
 }
-
-
-class Located(ValueError):
-    """A validation error that knows where in the file it is (relative to its model)."""
-
-    def __init__(self, message: str, *loc: str | int) -> None:
-        super().__init__(message)
-        self.loc = loc
 
 
 class _Strict(BaseModel):
@@ -475,10 +476,17 @@ class Mapping(_Strict):
                     _check_condition(rule.source, self.activity_sources[rule.source], rule.when)
                 except Located as exc:
                     raise Located(str(exc), section, index, *exc.loc) from None
-        for rule in self.activities:
-            for name in [*rule.set, *rule.attributes]:
-                if name in {"crm", "crm_id", "contact_id", "type", "occurred_at", "raw_type"}:
-                    raise ValueError(f"activity attribute {name!r} is reserved")
+        for index, rule in enumerate(self.activities):
+            for part, names in (("set", rule.set), ("attributes", rule.attributes)):
+                for name in names:
+                    if name in {"crm", "crm_id", "contact_id", "type", "occurred_at", "raw_type"}:
+                        raise Located(
+                            f"activity attribute {name!r} is reserved",
+                            "activities",
+                            index,
+                            part,
+                            name,
+                        )
         return self
 
     def source(self, obj: str) -> ContactSource:
@@ -535,58 +543,10 @@ class Mapping(_Strict):
 
 # --- loading with line numbers -------------------------------------------------------
 
-Path_ = tuple[str | int, ...]
 
-
-def _line_for(loc: tuple[Any, ...], message: str, marks: dict[Path_, int]) -> int:
-    parts = tuple(p for p in loc if p not in ("[key]",))
-    for end in range(len(parts), -1, -1):
-        if parts[:end] in marks:
-            # A validator on a whole mapping names the offending key: point at its line.
-            named = [
-                (message.find(repr(path[-1])), line)
-                for path, line in marks.items()
-                if len(path) == end + 1 and path[:end] == parts[:end] and repr(path[-1]) in message
-            ]
-            return min(named)[1] if named else marks[parts[:end]]
-    return 1
-
-
-def _path_of_quoted(data: Any, message: str) -> Path_:
-    """Where the value a whole-file validator quotes sits (e.g. an undeclared source)."""
-    quoted = re.findall(r"'([^']+)'", message)
-
-    def find(value: Any, path: Path_) -> Path_ | None:
-        if isinstance(value, str) and value in quoted:
-            return path
-        if isinstance(value, dict | list):
-            items = value.items() if isinstance(value, dict) else enumerate(value)
-            for key, item in items:
-                found = find(item, (*path, key))
-                if found is not None:
-                    return found
-        return None
-
-    return find(data, ()) or ()
-
-
-def _describe(err: Any) -> str:
-    text = str(err["msg"]).removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        return "unknown key" + did_you_mean(str(err["loc"][-1]), _keys_at(err["loc"][:-1]))
-    value = err.get("input")
-    if isinstance(value, str | int | float | bool) and repr(value) not in text:
-        text += f" (got {value!r})"
-    return text
-
-
-def _dotted(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc)
-
-
-def _keys_at(loc: tuple[Any, ...]) -> list[str]:
-    """The keys allowed at a location, for suggestions (sections by their path)."""
-    shape = tuple("#" if isinstance(part, int) else part for part in loc)
+def _keys_at(path: Path_) -> list[str]:
+    """The keys allowed at a path, for suggestions (sections by their path)."""
+    shape = tuple("#" if isinstance(part, int) else part for part in path)
     sections: dict[tuple[str, ...], type[BaseModel]] = {
         (): Mapping,
         ("contacts", "#"): ContactSource,
@@ -640,25 +600,15 @@ def load_mapping(path: str | Path, *, crm: Crm | None = None) -> Mapping:
     try:
         mapping = Mapping.model_validate(data)
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            located = (err.get("ctx") or {}).get("error")
-            loc = tuple(err["loc"])
-            if isinstance(located, Located):
-                loc += located.loc
-            loc = loc or _path_of_quoted(data, str(err["msg"]))
-            lines.append(
-                f"{file}:{_line_for(loc, err['msg'], marks)}: {_dotted(loc) or '(document)'}: "
-                + _describe(err)
-            )
-        raise MappingError("\n".join(lines)) from None
-    problems = _objects_of_other_crm(mapping, marks, file)
-    if problems:
-        raise MappingError("\n".join(problems))
+        problems = validation_problems(exc, marks, _keys_at)
+        raise MappingError("\n".join(problem.render(str(file)) for problem in problems)) from None
+    others = _objects_of_other_crm(mapping, marks)
+    if others:
+        raise MappingError("\n".join(problem.render(str(file)) for problem in others))
     return mapping
 
 
-def _objects_of_other_crm(mapping: Mapping, marks: dict[Path_, int], file: Path) -> list[str]:
+def _objects_of_other_crm(mapping: Mapping, marks: dict[Path_, int]) -> list[Problem]:
     others = {other: objects for other, objects in CRM_OBJECTS.items() if other is not mapping.crm}
     named: list[tuple[Path_, str]] = [
         (("contacts", index, "object"), source.object)
@@ -667,14 +617,18 @@ def _objects_of_other_crm(mapping: Mapping, marks: dict[Path_, int], file: Path)
     named.append((("tasks", "object"), mapping.tasks.object))
     if mapping.stage.object is not None:
         named.append((("stage", "object"), mapping.stage.object))
-    problems: list[str] = []
+    problems: list[Problem] = []
     for where, obj in named:
         for other, objects in others.items():
             if obj in objects:
                 problems.append(
-                    f"{file}:{line_for(marks, where) or 1}: {_dotted(where)}: {obj!r} is a "
-                    f"{other.value} object, but this file says crm: {mapping.crm.value}: "
-                    f"use the {other.value} mapping, or name {mapping.crm.value} objects"
+                    Problem(
+                        line_for(marks, where) or 1,
+                        dotted(where),
+                        f"{obj!r} is a {other.value} object, but this file says crm: "
+                        f"{mapping.crm.value}: use the {other.value} mapping, "
+                        f"or name {mapping.crm.value} objects",
+                    )
                 )
     return problems
 

@@ -8,10 +8,8 @@ a rule names can hold a value, every pattern compiles with the engine that runs 
 
 from __future__ import annotations
 
-import difflib
 import math
-import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from itertools import pairwise
 from typing import Annotated, Any, Literal
 
@@ -26,7 +24,17 @@ from pydantic import (
 )
 
 from scoring.records import ACTIVITY_ATTRIBUTES, CONTACT_FIELDS, OUTCOME_FIELDS, ActivityType
-from scoring.yaml_lines import Path, YamlDocumentError, line_for, load_with_lines
+from scoring.yaml_lines import (
+    DOCUMENT,
+    Path,
+    Problem,
+    YamlDocumentError,
+    did_you_mean,
+    dotted,
+    line_for,
+    load_with_lines,
+    validation_problems,
+)
 
 GRADE_LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
 """Best first; D is every contact below the lowest threshold."""
@@ -46,7 +54,6 @@ MAX_COUNT = 1_000_000
 MAX_PATTERN = 1_000
 # A bare name this close to a canonical one is a typo, not a custom property.
 TYPO_CUTOFF = 0.85
-SUGGEST_CUTOFF = 0.6
 # Canonical fields that only a range over numbers makes sense on.
 NUMERIC_FIELDS: frozenset[str] = frozenset({"company_size"})
 TEXT_FIELDS: frozenset[str] = CONTACT_FIELDS - NUMERIC_FIELDS - {"created_at", "updated_at"}
@@ -266,14 +273,10 @@ class ScoringModel(_Strict):
 class ModelError(ValueError):
     """A model file that cannot be used; says where and what, one problem per line."""
 
-    def __init__(self, source: str, problems: list[tuple[int | None, str, str]]) -> None:
+    def __init__(self, source: str, problems: Sequence[tuple[int | None, str, str]]) -> None:
         self.source = source
-        self.problems = problems
-        lines = [
-            f"{source}:{line}: {key}: {message}" if line is not None else f"{source}: {message}"
-            for line, key, message in problems
-        ]
-        super().__init__("\n".join(lines))
+        self.problems = [Problem(*problem) for problem in problems]
+        super().__init__("\n".join(problem.render(source) for problem in self.problems))
 
 
 def compile_pattern(pattern: str) -> Any:
@@ -317,31 +320,30 @@ def parse_model(
     try:
         data, lines = load_with_lines(text, source)
     except YamlDocumentError as exc:
-        raise ModelError(source, [(exc.line, "(document)", exc.problem)]) from None
+        raise ModelError(source, [Problem(exc.line, DOCUMENT, exc.problem)]) from None
     if data is None:
         raise ModelError(
-            source, [(1, "(document)", "the file is empty: a model needs name, version, qualify")]
+            source,
+            [Problem(1, DOCUMENT, "the file is empty: a model needs name, version, qualify")],
         )
     if not isinstance(data, dict):
         kind = "a list" if isinstance(data, list) else f"the single value {data!r:.40}"
         message = f"a model file is a mapping of keys (name, version, …), not {kind}"
-        raise ModelError(source, [(lines.get((), 1), "(document)", message)])
+        raise ModelError(source, [Problem(lines.get((), 1), DOCUMENT, message)])
     problems = _number_problems(data, (), lines)
     if problems:
         raise ModelError(source, problems)
     try:
         model = ScoringModel.model_validate(data)
     except ValidationError as exc:
-        raise ModelError(source, _problems_from(exc, lines)) from None
+        raise ModelError(source, validation_problems(exc, lines, _keys_at)) from None
     problems = _cross_check(model, lines, contact_properties, activity_attributes)
     if problems:
         raise ModelError(source, problems)
     return model
 
 
-def _number_problems(
-    value: Any, path: Path, lines: dict[Path, int]
-) -> list[tuple[int | None, str, str]]:
+def _number_problems(value: Any, path: Path, lines: dict[Path, int]) -> list[Problem]:
     # Before the schema: a .nan in an `eq` or `in` would otherwise fail every member of
     # the union at once, and a huge integer would overflow when the engine compares it.
     if isinstance(value, dict):
@@ -368,7 +370,7 @@ def _number_problems(
         message = f"{written} is too large: numbers in a model are at most {MAX_NUMBER:g}"
     else:
         return []
-    return [(line_for(lines, path), _dotted(path), message)]
+    return [Problem(line_for(lines, path), dotted(path), message)]
 
 
 _CRITERION_KEYS = ("fit", "engagement", "all_of", "any_of")
@@ -394,87 +396,6 @@ def _keys_at(path: Path) -> list[str]:
     return [info.alias or name for name, info in section.model_fields.items()]
 
 
-def did_you_mean(name: str, known: Collection[str], cutoff: float = SUGGEST_CUTOFF) -> str:
-    """`; did you mean `x`?` for the closest known name, or nothing."""
-    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=cutoff)
-    return f"; did you mean `{close[0]}`?" if close else ""
-
-
-# Union members a pydantic error path names; the file knows nothing of them.
-_MEMBER_NAMES = frozenset(
-    {"FitCriterion", "EngagementCriterion", "AllOf", "AnyOf", "enum", "str", "int", "float", "bool"}
-)
-
-
-_SCALAR_TYPES = frozenset({"string_type", "int_type", "float_type", "bool_type"})
-
-
-def _problems_from(
-    exc: ValidationError, lines: dict[Path, int]
-) -> list[tuple[int | None, str, str]]:
-    found: list[tuple[Path, str, str]] = []
-    for error in exc.errors():
-        path: Path = tuple(
-            part
-            for part in error["loc"]
-            if isinstance(part, int) or (part not in _MEMBER_NAMES and "[" not in part)
-        )
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden" and path:
-            message = "unknown key" + did_you_mean(str(path[-1]), _keys_at(path[:-1]))
-        else:
-            given = error.get("input")
-            short = isinstance(given, str | int | float) and len(repr(given)) <= 40
-            if short and repr(given) not in message and error["type"] != "missing":
-                message += f" (got {given!r})"
-        found.append((path, str(error["type"]), message))
-    # A criterion with an unknown key fails every member of the union; the unknown key
-    # is the problem, not the members' missing keys.
-    unknown_parents = {path[:-1] for path, kind, _ in found if kind == "extra_forbidden"}
-    # A value that fits no member of a union (text or number, one type or a list of it)
-    # is one problem, said once.
-    kinds_at: dict[Path, list[str]] = {}
-    for path, kind, _ in found:
-        kinds_at.setdefault(path, []).append(kind)
-    problems: list[tuple[int | None, str, str]] = []
-    seen: set[tuple[Path, str]] = set()
-    for path, kind, message in found:
-        if kind == "missing" and path[:-1] in unknown_parents:
-            continue
-        others = [other for other in kinds_at[path] if other != kind]
-        if kind == "list_type" and others:
-            continue
-        if kind in _SCALAR_TYPES and any(other in _SCALAR_TYPES for other in others):
-            message = "Input should be a single value: text or a number"
-        if (path, message) in seen:
-            continue
-        seen.add((path, message))
-        problems.append((_line_named(lines, path, message), _dotted(path), message))
-    return problems
-
-
-def _line_named(lines: dict[Path, int], path: Path, message: str) -> int | None:
-    """The line of the first key under `path` the message names, else of `path` itself.
-
-    A validator of a whole rule ("max_points has no meaning on an at_least rule") is
-    about one of its keys: that key's line is the one to edit.
-    """
-    named: list[tuple[int, int]] = []
-    for key_path, line in lines.items():
-        if len(key_path) == len(path) + 1 and key_path[:-1] == path:
-            key = key_path[-1]
-            if isinstance(key, str) and (found := re.search(rf"\b{re.escape(key)}\b", message)):
-                named.append((found.start(), line))
-    return min(named)[1] if named else line_for(lines, path)
-
-
-def _dotted(path: Path) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text or "(document)"
-
-
 _YAML_WORDS = "yes/no/on/off/true/false read as true/false in YAML"
 
 
@@ -483,11 +404,11 @@ def _cross_check(
     lines: dict[Path, int],
     contact_properties: Collection[str] | None,
     activity_attributes: Collection[str] | None,
-) -> list[tuple[int | None, str, str]]:
-    problems: list[tuple[int | None, str, str]] = []
+) -> list[Problem]:
+    problems: list[Problem] = []
 
     def report(path: Path, message: str) -> None:
-        problems.append((line_for(lines, path), _dotted(path), message))
+        problems.append(Problem(line_for(lines, path), dotted(path), message))
 
     fit_ids: set[str] = set()
     engagement_ids: set[str] = set()
