@@ -146,8 +146,9 @@ def sync(
         outcome.merge(finished)
         problems += failed
     pulls = []
+    started_from: dict[str, datetime | None] = {}  # each stream's cursor, for the summary
     for stream in tasks.STREAMS:
-        since = tasks.stored_cursor(which, stream)
+        since = started_from[stream] = tasks.stored_cursor(which, stream)
         state = tasks.pulling()(which, stream, since, by_source=True, return_state=True)
         if not state.is_completed():
             reason = _why_failed(state, which)
@@ -173,7 +174,8 @@ def sync(
                 for source, value in pull.source_cursors.items():
                     tasks.advance_cursor(which, tasks.SOURCE_PREFIX + source, value)
     pending = tasks.Pending() if dry_run else tasks.pending_work(which)
-    summary = report.publish(which, "sync", pulls, outcome, dry_run, pending)
+    window = report.sync_window(which, pulls, dry_run, before=started_from)
+    summary = report.publish(which, "sync", pulls, outcome, dry_run, pending, window=window)
     return _verdict(which, "sync", summary, problems, pending)
 
 
@@ -225,7 +227,8 @@ def rescore(
     outcome, problems = _score_in_batches(which, ids, dry_run)
     name = "rescore" if shard is None else f"rescore-shard-{shard}"
     pending = tasks.Pending() if dry_run else tasks.pending_work(which)
-    summary = report.publish(which, name, [], outcome, dry_run, pending)
+    window = report.rescore_window(runtime.now())
+    summary = report.publish(which, name, [], outcome, dry_run, pending, window=window)
     return _verdict(which, name, summary, problems, pending)
 
 
@@ -321,7 +324,8 @@ def backfill(
     ids = tasks.contacts_changed_between(which, start, end)
     outcome, problems = _score_in_batches(which, ids, dry_run)
     pending = tasks.Pending() if dry_run else tasks.pending_work(which)
-    summary = report.publish(which, "backfill", pulls, outcome, dry_run, pending)
+    window = report.backfill_window(start, end)
+    summary = report.publish(which, "backfill", pulls, outcome, dry_run, pending, window=window)
     return _verdict(which, "backfill", summary, problems, pending)
 
 

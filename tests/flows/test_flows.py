@@ -49,8 +49,8 @@ def test_a_dry_run_plans_but_writes_nothing(sandbox_env) -> None:
     summary = sync(crm=CrmName.hubspot, dry_run=True)
     assert "dry run" in summary
     assert writes(sb.admin.stats()) == {}
-    table = Artifact.get("mqlsync-sync-hubspot-changes")
-    assert table is not None and "new MQL" in str(table.data)
+    table = Artifact.get("mqlsync-sync-hubspot-mqls")
+    assert table is not None and "would create (hubspot:" in str(table.data)
 
     summary = sync(crm=CrmName.hubspot)
     assert "(applied)" in summary

@@ -98,8 +98,7 @@ def test_the_conversion_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 FUNNEL_LINE = re.compile(
-    r"^- funnel, last (30|90) days: (\d+) MQLs, (\d+) accepted, (\d+) rejected or recycled, "
-    r"(\d+) open; conversion (\S+)$",
+    r"^\| last (30|90) days \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| (\S+) \|$",
     re.MULTILINE,
 )
 
@@ -122,7 +121,7 @@ def test_a_sync_reports_the_funnel_and_warns_outside_the_band(
         "90": [str(new_mqls), "0", "0", str(new_mqls), zero],
     }
     assert "warning" not in summary  # no verdicts yet: nothing to judge
-    assert summary.rstrip().splitlines()[-1].startswith("- funnel, last 90 days:")
+    assert summary.rstrip().splitlines()[-1].startswith("| last 90 days |")
 
     # Sales rejected 25 MQLs of two months ago: conversion 0%, below the band.
     decided_mqls(runtime.store_engine(), runtime.now() - timedelta(days=60), 0, 25)

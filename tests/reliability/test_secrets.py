@@ -79,7 +79,7 @@ def prefect_text(crm: str) -> str:
             parts.append(repr(run.parameters))
         for task_run in client.read_task_runs():
             parts.append(repr(task_run.state.message if task_run.state else None))
-    for suffix in ("summary", "changes"):
+    for suffix in ("summary", "mqls", "failures"):
         artifact = Artifact.get(f"mqlsync-sync-{crm}-{suffix}")
         if artifact is not None:
             parts.append(repr(artifact.data))
