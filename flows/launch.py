@@ -9,11 +9,16 @@ on one machine queue (and say so) instead of dying; a Prefect server has no such
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from flows.progress import TerminalSink
 
 # Prefect gives its ephemeral API 20 s to start; the first start on a fresh PREFECT_HOME
 # migrates its database, which on a busy 2-core machine takes longer. Set before Prefect
@@ -55,9 +60,53 @@ def ephemeral_api_lock(echo: Callable[[str], None]) -> Iterator[None]:
         yield
 
 
+class _MakingRoom(logging.Handler):
+    """A log handler that prints through `inner` with the progress line out of its way."""
+
+    def __init__(self, inner: logging.Handler, sink: TerminalSink) -> None:
+        super().__init__(inner.level)
+        self.inner, self.sink = inner, sink
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        # Held through the write: a log line from a task's thread never lands on the bar.
+        with self.sink.making_room():
+            return bool(self.inner.handle(record))
+
+
+def _on_a_terminal(handler: logging.Handler) -> bool:
+    stream = getattr(handler, "stream", None)
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+@contextmanager
+def terminal_progress(stream: TextIO | None = None) -> Iterator[TerminalSink]:
+    """The run's progress on `stream` (stderr: stdout keeps the run's text, for pipes).
+
+    On a terminal, one line rewritten in place, which the log lines of Prefect's console
+    handler (on the root logger) move out of their way while they print; elsewhere,
+    plain lines.
+    """
+    from flows import progress
+
+    sink = progress.TerminalSink(stream or sys.stderr)
+    root = logging.getLogger()
+    if sink.tty:
+        root.handlers = [_MakingRoom(h, sink) if _on_a_terminal(h) else h for h in root.handlers]
+    try:
+        with progress.terminal(sink):
+            yield sink
+    finally:
+        if sink.tty:
+            root.handlers = [
+                h.inner if isinstance(h, _MakingRoom) and h.sink is sink else h
+                for h in root.handlers
+            ]
+
+
 def run_flow(flow: Any, echo: Callable[[str], None], **parameters: Any) -> tuple[int, str]:
-    """Run `flow` here; its exit code and the text to show (summary, or what is left)."""
-    with ephemeral_api_lock(echo):
+    """Run `flow` here, its progress on stderr; its exit code and the text to show."""
+    with ephemeral_api_lock(echo), terminal_progress():
         try:
             state = flow(**parameters, return_state=True)
         except RuntimeError as exc:

@@ -8,13 +8,14 @@ from typing import Annotated, Any, cast
 
 from prefect import flow, get_run_logger, unmapped
 from prefect.client.schemas.objects import FlowRun, State
+from prefect.futures import as_completed
 from prefect.runtime import deployment, flow_run
 from prefect.states import Failed
 from pydantic import Field, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from flows import report, runtime, tasks
+from flows import progress, report, runtime, tasks
 from flows.apply_report import ApplyReport
 from flows.settings import DEFAULT_BACKFILL_MAX_DAYS, get_settings
 from scoring.records import Crm
@@ -64,8 +65,13 @@ def _score_in_batches(crm: Crm, ids: list[str], dry_run: bool) -> tuple[ApplyRep
     total = ApplyReport()
     failed: list[str] = []
     batches = tasks.batches(ids, get_settings().batch_size)
+    shown = progress.current()
+    shown.scoring(len(batches), len(ids))
     scoring = tasks.score_and_apply.with_options(retry_delay_seconds=tasks.retry_delays())
     futures = scoring.map(unmapped(crm), batches, unmapped(dry_run))
+    sizes = {future: len(batch) for batch, future in zip(batches, futures, strict=True)}
+    for future in as_completed(list(futures)):  # as they finish, whatever their order
+        shown.batch_done(sizes[future])
     for batch, future in zip(batches, futures, strict=True):
         future.wait()
         state = future.state
@@ -139,6 +145,7 @@ def sync(
     if problem is not None:
         get_run_logger().error(problem)
         return Failed(message=problem)
+    shown = progress.start("sync", which.value, tasks.STREAMS)
     problems: list[str] = []
     outcome = ApplyReport()
     if not dry_run:
@@ -149,13 +156,16 @@ def sync(
     started_from: dict[str, datetime | None] = {}  # each stream's cursor, for the summary
     for stream in tasks.STREAMS:
         since = started_from[stream] = tasks.stored_cursor(which, stream)
+        shown.pulling(stream)
         state = tasks.pulling()(which, stream, since, by_source=True, return_state=True)
         if not state.is_completed():
             reason = _why_failed(state, which)
             message = f"pull of {stream} failed, nothing scored; cursors kept: {reason}"
             get_run_logger().error(message)
+            shown.stop(message)
             return Failed(message=message)
         pulls.append(state.result())
+        shown.pulled(pulls[-1])
     retry = set() if dry_run else set(tasks.contacts_to_retry(which))
     changed = sorted(retry.union(*(p.changed_contacts for p in pulls)))
     scored, failed = _score_in_batches(which, changed, dry_run)
@@ -176,6 +186,7 @@ def sync(
     pending = tasks.Pending() if dry_run else tasks.pending_work(which)
     window = report.sync_window(which, pulls, dry_run, before=started_from)
     summary = report.publish(which, "sync", pulls, outcome, dry_run, pending, window=window)
+    shown.finish()
     return _verdict(which, "sync", summary, problems, pending)
 
 
@@ -222,13 +233,15 @@ def rescore(
     if problem is not None:
         get_run_logger().error(problem)
         return Failed(message=problem)
+    name = "rescore" if shard is None else f"rescore-shard-{shard}"
+    shown = progress.start(name, which.value)
     selected = [shard] if shard is not None else list(range(shards))
     ids = [i for s in selected for i in tasks.contacts_in_shard(which, s, shards)]
     outcome, problems = _score_in_batches(which, ids, dry_run)
-    name = "rescore" if shard is None else f"rescore-shard-{shard}"
     pending = tasks.Pending() if dry_run else tasks.pending_work(which)
     window = report.rescore_window(runtime.now())
     summary = report.publish(which, name, [], outcome, dry_run, pending, window=window)
+    shown.finish()
     return _verdict(which, name, summary, problems, pending)
 
 
@@ -320,12 +333,18 @@ def backfill(
         get_run_logger().error(problem)
         return Failed(message=problem)
     since = datetime.combine(start, time.min, UTC)
-    pulls = [tasks.pulling()(which, stream, since) for stream in tasks.STREAMS]
+    shown = progress.start("backfill", which.value, tasks.STREAMS)
+    pulls = []
+    for stream in tasks.STREAMS:
+        shown.pulling(stream)
+        pulls.append(tasks.pulling()(which, stream, since))
+        shown.pulled(pulls[-1])
     ids = tasks.contacts_changed_between(which, start, end)
     outcome, problems = _score_in_batches(which, ids, dry_run)
     pending = tasks.Pending() if dry_run else tasks.pending_work(which)
     window = report.backfill_window(start, end)
     summary = report.publish(which, "backfill", pulls, outcome, dry_run, pending, window=window)
+    shown.finish()
     return _verdict(which, "backfill", summary, problems, pending)
 
 

@@ -155,6 +155,9 @@ def pull_stream(
             "deletions": connector.pull_deletions,
         }
         pages = pulls[stream](since)
+    from flows import progress  # the flow's, when this task runs in its process
+
+    shown = progress.current()
     bad: list[AuditEvent] = []
     for page in pages:
         result.source_cursors.update(page.source_cursors)
@@ -187,6 +190,7 @@ def pull_stream(
                 result.warnings.append(warning)
         if page.cursor is not None and (result.cursor is None or page.cursor > result.cursor):
             result.cursor = page.cursor
+        shown.page(stream, result.pages, result.records)
     audit.record(engine, bad, run_id(), now)
     logger.info("%s %s: %d records in %d pages", crm.value, stream, result.records, result.pages)
     return result
