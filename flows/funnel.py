@@ -66,12 +66,21 @@ def band_warning(
     return None
 
 
+def up_to(now: datetime) -> datetime:
+    """The end of a window that takes in `now` itself (windows are `[since, until)`).
+
+    A run on a pinned clock (MQLSYNC_FIXED_NOW) records its own promotions at exactly
+    `now`; a window ending at `now` would leave them out.
+    """
+    return now + timedelta(microseconds=1)
+
+
 def summary_lines(engine: Engine, crm: str, now: datetime) -> list[str]:
     """The funnel of the last 30 and 90 days, and a warning when conversion leaves the band."""
     lines: list[str] = []
     warning = None
     for days in WINDOWS_DAYS:
-        figures = funnel(engine, crm, now - timedelta(days=days), now)
+        figures = funnel(engine, crm, now - timedelta(days=days), up_to(now))
         lines.append(funnel_line(days, figures))
         if days == JUDGED_DAYS:
             warning = band_warning(figures, days)
@@ -107,13 +116,16 @@ def conversion_tables(
     """`mqlsync conversion`'s tables: by month of promotion, and by grade over `days`."""
     headers = ["MQLs", "accepted", "rejected or recycled", "open", "conversion", "of decided"]
     by_month = [
-        [month, *_cells(figures)] for month, figures in funnel_by_month(engine, crm, months, now)
+        [month, *_cells(figures)]
+        for month, figures in funnel_by_month(engine, crm, months, up_to(now))
     ]
     by_grade = [
         [grade, *_cells(figures)]
-        for grade, figures in funnel_by_grade(engine, crm, now - timedelta(days=days), now).items()
+        for grade, figures in funnel_by_grade(
+            engine, crm, now - timedelta(days=days), up_to(now)
+        ).items()
     ]
-    total = funnel(engine, crm, now - timedelta(days=days), now)
+    total = funnel(engine, crm, now - timedelta(days=days), up_to(now))
     by_grade.append(["all", *_cells(total)])
     warning = band_warning(total, days)
     low, high = BAND

@@ -255,9 +255,7 @@ def funnel_lines(engine: Engine, crm: str, now: datetime) -> list[str]:
     the 90-day conversion leaves the healthy band (logged too: it fails nothing)."""
     rows: list[tuple[int, Funnel]] = []
     warning = None
-    # Windows are `[since, until)`: up to and with the run's instant, at which a run on a
-    # pinned clock (MQLSYNC_FIXED_NOW) records its own promotions.
-    until = now + timedelta(microseconds=1)
+    until = funnel.up_to(now)
     try:
         for days in funnel.WINDOWS_DAYS:
             figures = funnel_between(engine, crm, now - timedelta(days=days), until)

@@ -49,22 +49,31 @@ def test_the_band_warning() -> None:
     assert band_warning(Funnel()) is None
 
 
+def test_a_run_s_own_promotions_are_in_its_funnel(engine: Engine) -> None:
+    """On a pinned clock a run records its MQLs at exactly its instant: they count."""
+    audit.record(engine, [promoted("now-1", "A")], None, NOW)
+    (thirty, ninety) = summary_lines(engine, "hubspot", NOW)
+    assert thirty.startswith("- funnel, last 30 days: 1 MQLs") and "1 open" in thirty
+    assert ninety.startswith("- funnel, last 90 days: 1 MQLs")
+
+
 def test_summary_lines_from_the_store(engine: Engine) -> None:
     build_history(engine)
+    # The windows take in NOW itself: a12, promoted at NOW, is an open MQL of both.
     assert summary_lines(engine, "hubspot", NOW) == [
-        "- funnel, last 30 days: 8 MQLs, 2 accepted, 2 rejected or recycled, 4 open; "
-        "conversion 25.0%",
-        "- funnel, last 90 days: 9 MQLs, 3 accepted, 2 rejected or recycled, 4 open; "
-        "conversion 33.3%",
-    ]  # above the band, but with 5 decided MQLs: no warning
+        "- funnel, last 30 days: 9 MQLs, 2 accepted, 2 rejected or recycled, 5 open; "
+        "conversion 22.2%",
+        "- funnel, last 90 days: 10 MQLs, 3 accepted, 2 rejected or recycled, 5 open; "
+        "conversion 30.0%",
+    ]  # at the band's top, and with 5 decided MQLs: no warning
     decided_mqls(engine, NOW - timedelta(days=60), accepted=18, rejected=2)
     lines = summary_lines(engine, "hubspot", NOW)
-    assert lines[0].startswith("- funnel, last 30 days: 8 MQLs")
+    assert lines[0].startswith("- funnel, last 30 days: 9 MQLs")
     assert lines[1] == (
-        "- funnel, last 90 days: 29 MQLs, 21 accepted, 4 rejected or recycled, 4 open; "
-        "conversion 72.4%"
+        "- funnel, last 90 days: 30 MQLs, 21 accepted, 4 rejected or recycled, 5 open; "
+        "conversion 70.0%"
     )
-    assert len(lines) == 3 and lines[2].startswith("- warning: 90-day conversion 72.4%")
+    assert len(lines) == 3 and lines[2].startswith("- warning: 90-day conversion 70.0%")
     assert "above the healthy 15%-30% band" in lines[2]
 
 
@@ -89,11 +98,11 @@ def test_the_conversion_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert "By month of promotion, last 12 (verdicts so far):" in lines
     assert rows["2025-07"] == ["0", "0", "0", "0", "-", "-"]  # twelve months back
     assert rows["2026-05"] == ["6", "2", "1", "3", "33.3%", "66.7%"]
-    assert rows["2026-06"] == ["3", "1", "1", "1", "33.3%", "50.0%"]
+    assert rows["2026-06"] == ["4", "1", "1", "2", "25.0%", "50.0%"]  # with a12, at NOW
     assert "By grade at promotion, last 90 days:" in lines
-    assert rows["A"] == ["3", "1", "0", "2", "33.3%", "100.0%"]
+    assert rows["A"] == ["4", "1", "0", "3", "25.0%", "100.0%"]
     assert rows["unknown"] == ["1", "0", "1", "0", "0.0%", "0.0%"]
-    assert rows["all"] == ["9", "3", "2", "4", "33.3%", "60.0%"]
+    assert rows["all"] == ["10", "3", "2", "5", "30.0%", "60.0%"]
     assert not any("warning" in line for line in lines)
 
 
