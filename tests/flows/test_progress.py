@@ -15,10 +15,9 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from flows import runtime
-from flows.demo import ENV_FOR_SANDBOX, point_settings_at
 from flows.progress import ArtifactSink, Progress, TerminalSink, View
 from flows.tasks import STREAMS, PullResult
+from tests.flows.sandbox_runs import sandbox_on_its_clock
 
 
 class Clock:
@@ -349,19 +348,9 @@ def test_elsewhere_plain_lines_at_phase_ends_and_every_few_seconds() -> None:
 @pytest.fixture
 def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_api: None) -> Iterator[Any]:
     """A sandbox CRM and an empty store; scoring in batches of 25 contacts."""
-    from sandbox.testing import running_sandbox
-
-    with running_sandbox(contacts=120, seed=5, hubspot_search_per_s=50) as sb:
-        for name in (*ENV_FOR_SANDBOX, "MQLSYNC_FIXED_NOW"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("MQLSYNC_FIXED_NOW", sb.admin.info()["as_of"])
-        monkeypatch.setenv("MQLSYNC_TASK_RETRY_DELAY_S", "0")
-        monkeypatch.setenv("MQLSYNC_BACKOFF_BASE_S", "0.01")
-        monkeypatch.setenv("MQLSYNC_BACKOFF_MAX_S", "0.05")
+    with sandbox_on_its_clock(tmp_path, monkeypatch, contacts=120, seed=5) as sb:
         monkeypatch.setenv("MQLSYNC_BATCH_SIZE", "25")
-        point_settings_at(sb, f"sqlite:///{tmp_path / 'runs.db'}")
         yield sb
-    runtime.reset()
 
 
 def progress_artifacts(run_id: UUID) -> list[Any]:

@@ -19,9 +19,9 @@ import pytest
 
 from flows import runtime
 from flows.apply_report import ApplyReport, Failure, Scored, TaskCreated, assessed_mql
-from flows.demo import ENV_FOR_SANDBOX, point_settings_at
 from flows.run_tables import distribution_lines, failure_table, reasons_text
 from scoring.records import Contact, Crm, Reason
+from tests.flows.sandbox_runs import sandbox_on_its_clock
 
 HUBSPOT_MQL = "marketingqualifiedlead"
 TASKS = "/crm/v3/objects/tasks"
@@ -32,18 +32,8 @@ SYNC_WINDOW = "- window: what changed since each stream's cursor: "
 @pytest.fixture
 def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_api: None) -> Iterator[Any]:
     """A sandbox CRM and an empty store; runs decide as of the sandbox's own clock."""
-    from sandbox.testing import running_sandbox
-
-    with running_sandbox(contacts=300, seed=3, hubspot_search_per_s=50) as sb:
-        for name in (*ENV_FOR_SANDBOX, "MQLSYNC_FIXED_NOW"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("MQLSYNC_FIXED_NOW", sb.admin.info()["as_of"])
-        monkeypatch.setenv("MQLSYNC_TASK_RETRY_DELAY_S", "0")
-        monkeypatch.setenv("MQLSYNC_BACKOFF_BASE_S", "0.01")
-        monkeypatch.setenv("MQLSYNC_BACKOFF_MAX_S", "0.05")
-        point_settings_at(sb, f"sqlite:///{tmp_path / 'runs.db'}")
+    with sandbox_on_its_clock(tmp_path, monkeypatch, contacts=300, seed=3) as sb:
         yield sb
-    runtime.reset()
 
 
 def as_of(sb: Any) -> datetime:
