@@ -167,34 +167,10 @@ def rescore_window(as_of: datetime) -> str:
 
 
 def sync_window(
-    crm: Crm,
-    pulls: Sequence[PullResult],
-    dry_run: bool,
-    before: Mapping[str, datetime | None] | None = None,
+    pulls: Sequence[PullResult], dry_run: bool, started_from: Mapping[str, datetime | None]
 ) -> str:
-    """A sync's window: what changed since each stream's cursor.
-
-    `before` (stream: cursor) is what the run started from. Without it the store's
-    cursors are read: where the run did not move one (a dry run never does), it is the
-    one the run started from; where it moved one, the new cursor is said as such.
-    """
-    parts: list[str] = []
-    engine = _engine() if before is None else None
-    moved = {p.stream: p.cursor for p in pulls if p.cursor is not None}
-    for pull in pulls:
-        stream = pull.stream
-        if before is not None:
-            parts.append(f"{stream} {_since(before.get(stream))}")
-            continue
-        try:
-            stored = _stored_cursor(engine, crm, stream)
-        except Exception as exc:  # a line of the report: it must not fail the run
-            parts.append(f"{stream}: not known (the store did not answer: {type(exc).__name__})")
-            continue
-        if dry_run or stored is None or stored != moved.get(stream):
-            parts.append(f"{stream} {_since(stored)}")
-        else:
-            parts.append(f"{stream} up to {_instant(stored)} (its new cursor)")
+    """A sync's window: what changed since each stream's cursor, as the run started."""
+    parts = [f"{p.stream} {_since(started_from.get(p.stream))}" for p in pulls]
     if not parts:
         return "what changed since each stream's cursor"
     note = " (a dry run leaves the cursors where they are)" if dry_run else ""
@@ -208,14 +184,6 @@ def sync_window(
 
 def _since(cursor: datetime | None) -> str:
     return f"since {_instant(cursor)}" if cursor else "since the start (no cursor yet)"
-
-
-def _stored_cursor(engine: Engine | None, crm: Crm, stream: str) -> datetime | None:
-    if engine is None:
-        return None
-    from store.cursors import cursor_for
-
-    return cursor_for(engine, crm.value, stream)
 
 
 def _instant(at: datetime) -> str:

@@ -184,7 +184,7 @@ def sync(
                 for source, value in pull.source_cursors.items():
                     tasks.advance_cursor(which, tasks.SOURCE_PREFIX + source, value)
     pending = tasks.Pending() if dry_run else tasks.pending_work(which)
-    window = report.sync_window(which, pulls, dry_run, before=started_from)
+    window = report.sync_window(pulls, dry_run, started_from)
     summary = report.publish(which, "sync", pulls, outcome, dry_run, pending, window=window)
     shown.finish()
     return _verdict(which, "sync", summary, problems, pending)

@@ -311,7 +311,7 @@ def test_a_sync_window_from_the_cursors_it_started_from() -> None:
 
     at = datetime(2026, 10, 31, 23, 45, tzinfo=UTC)
     pulls = [PullResult("contacts", cursor=at + timedelta(minutes=9)), PullResult("deletions")]
-    line = sync_window(Crm.HUBSPOT, pulls, False, before={"contacts": at, "deletions": None})
+    line = sync_window(pulls, False, {"contacts": at, "deletions": None})
     assert line == (
         "what changed since each stream's cursor: contacts since 2026-10-31 23:45:00 UTC, "
         "deletions since the start (no cursor yet) (each activity source from its own cursor)"
