@@ -8,14 +8,12 @@ has decided on enough MQLs for the figure to mean something.
 
 from __future__ import annotations
 
-from contextlib import suppress
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
 from flows.tables import render_table
 from scoring.backtest import DEFAULT_BAND
-from scoring.records import Crm
 from store.funnel import Funnel, funnel, funnel_by_grade, funnel_by_month
 
 BAND = DEFAULT_BAND
@@ -75,39 +73,22 @@ def up_to(now: datetime) -> datetime:
     return now + timedelta(microseconds=1)
 
 
+def recent(engine: Engine, crm: str, now: datetime) -> tuple[list[tuple[int, Funnel]], str | None]:
+    """The funnel of each window (last 30 and 90 days, `now` included), and the warning
+    line when the judged window's conversion leaves the band."""
+    windows = [
+        (days, funnel(engine, crm, now - timedelta(days=days), up_to(now))) for days in WINDOWS_DAYS
+    ]
+    judged = dict(windows)[JUDGED_DAYS]
+    return windows, band_warning(judged, JUDGED_DAYS)
+
+
 def summary_lines(engine: Engine, crm: str, now: datetime) -> list[str]:
     """The funnel of the last 30 and 90 days, and a warning when conversion leaves the band."""
-    lines: list[str] = []
-    warning = None
-    for days in WINDOWS_DAYS:
-        figures = funnel(engine, crm, now - timedelta(days=days), up_to(now))
-        lines.append(funnel_line(days, figures))
-        if days == JUDGED_DAYS:
-            warning = band_warning(figures, days)
-    return lines + ([warning] if warning else [])
-
-
-def sync_lines(crm: Crm) -> list[str]:
-    """The funnel lines of a sync's summary, from its store as of the run's instant.
-
-    Reporting only: a store that cannot answer makes one line, never a failed run, and a
-    warning changes neither the run's verdict nor its exit code.
-    """
-    from prefect import get_run_logger
-    from prefect.exceptions import MissingContextError
-
-    from flows import runtime
-
-    try:
-        lines = summary_lines(runtime.store_engine(), crm.value, runtime.now())
-    except Exception as exc:  # the figures are a report; the run's work is done either way
-        # The error's type only: a store's error text may carry its URL, password included.
-        return [f"- funnel: not available (the store did not answer: {type(exc).__name__})"]
-    for line in lines:
-        if line.startswith("- warning:"):
-            with suppress(MissingContextError):
-                get_run_logger().warning("%s: %s", crm.value, line.removeprefix("- warning: "))
-    return lines
+    windows, warning = recent(engine, crm, now)
+    return [funnel_line(days, figures) for days, figures in windows] + (
+        [warning] if warning else []
+    )
 
 
 def conversion_tables(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -23,8 +23,6 @@ from flows.explain import TaskLinks
 from scoring.records import Contact, Crm, Reason
 from store import mirror, reports, scores
 from store.chunking import in_chunks
-from store.funnel import Funnel
-from store.funnel import funnel as funnel_between
 from store.tables import ScoreHistoryRow
 
 PLANNED = "(planned) "  # how a dry run's `TaskCreated` names the task it would create
@@ -253,15 +251,8 @@ def _contacts(engine: Engine, crm: Crm, ids: Sequence[str]) -> dict[str, Contact
 def funnel_lines(engine: Engine, crm: str, now: datetime) -> list[str]:
     """The funnel of the last 30 and 90 days as a markdown table, and a warning line when
     the 90-day conversion leaves the healthy band (logged too: it fails nothing)."""
-    rows: list[tuple[int, Funnel]] = []
-    warning = None
-    until = funnel.up_to(now)
     try:
-        for days in funnel.WINDOWS_DAYS:
-            figures = funnel_between(engine, crm, now - timedelta(days=days), until)
-            rows.append((days, figures))
-            if days == funnel.JUDGED_DAYS:
-                warning = funnel.band_warning(figures, days)
+        rows, warning = funnel.recent(engine, crm, now)
     except Exception as exc:  # the figures are a report; the run's work is done either way
         # The error's type only: a store's error text may carry its URL, password included.
         return [f"- funnel: not available (the store did not answer: {type(exc).__name__})"]

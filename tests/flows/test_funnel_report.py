@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from flows import runtime
 from flows.cli import app
-from flows.funnel import band_warning, funnel_line, summary_lines
+from flows.funnel import band_warning, summary_lines
 from flows.settings import get_settings
 from store import audit
 from store.audit import AuditEvent
@@ -146,11 +146,10 @@ def test_a_sync_reports_the_funnel_and_warns_outside_the_band(
     assert artifact is not None and warning in str(getattr(artifact, "data", ""))
 
 
-def test_sync_lines_use_the_runs_instant_and_never_fail_the_run(
+def test_a_run_s_funnel_table_uses_its_instant_and_never_fails_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows.funnel import sync_lines
-    from scoring.records import Crm
+    from flows.run_tables import funnel_lines
 
     url = f"sqlite:///{tmp_path / 'lines.db'}"
     monkeypatch.setenv("MQLSYNC_DATABASE_URL", url)
@@ -158,16 +157,22 @@ def test_sync_lines_use_the_runs_instant_and_never_fail_the_run(
     runtime.reset()
     try:
         decided_mqls(runtime.store_engine(), datetime(2026, 1, 10, tzinfo=UTC), 2, 23)
-        figures = Funnel(mqls=25, accepted=2, rejected=23)
-        lines = sync_lines(Crm.HUBSPOT)  # outside a flow run: the warning is not logged
-        assert lines[:2] == [funnel_line(30, figures), funnel_line(90, figures)]
-        assert len(lines) == 3 and "90-day conversion 8.0% (2 of 25 MQLs)" in lines[2]
+        # Outside a flow run: the warning is not logged, only shown.
+        lines = funnel_lines(runtime.store_engine(), "hubspot", runtime.now())
+        assert lines[2:4] == [
+            "| last 30 days | 25 | 2 | 23 | 0 | 8.0% |",
+            "| last 90 days | 25 | 2 | 23 | 0 | 8.0% |",
+        ]
+        assert len(lines) == 6 and "90-day conversion 8.0% (2 of 25 MQLs)" in lines[5]
         monkeypatch.setenv("MQLSYNC_FIXED_NOW", "2026-06-01T00:00:00+00:00")
         runtime.reset()
-        assert sync_lines(Crm.HUBSPOT) == [funnel_line(30, Funnel()), funnel_line(90, Funnel())]
-        monkeypatch.setenv("MQLSYNC_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
-        runtime.reset()
-        (line,) = sync_lines(Crm.HUBSPOT)
+        assert funnel_lines(runtime.store_engine(), "hubspot", runtime.now())[2:] == [
+            "| last 30 days | 0 | 0 | 0 | 0 | - |",
+            "| last 90 days | 0 | 0 | 0 | 0 | - |",
+        ]
+        # A store that stops answering after the run's work makes one line, not a failure.
+        unreachable = make_engine("postgresql://nobody@127.0.0.1:1/none")
+        (line,) = funnel_lines(unreachable, "hubspot", runtime.now())
         assert line == "- funnel: not available (the store did not answer: OperationalError)"
     finally:
         runtime.reset()
