@@ -4,6 +4,8 @@ Contacts come from the search API ordered by `hs_object_id` and paged by key
 (`hs_object_id > last id`) rather than by offset, so the 10,000-result cap of a single
 search never applies and no record is skipped or read twice. Activities come from the
 sources the mapping declares (`connectors.hubspot_sources`), chained into one pull.
+A bounded pull (`until`) asks each API for its window where the API takes a bound (search
+filters, the events and email events APIs) and keeps it itself where it does not.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from connectors.hubspot_sources import (
     HubSpotSources,
     PullContext,
     after_token,
-    since_filter,
+    window_filter,
 )
 from connectors.paging import Page, paginate, with_last
 from connectors.protocol import Deletion
@@ -39,16 +41,19 @@ class HubSpotPulls(HubSpotSources):
 
     # --- pulls -------------------------------------------------------------------------
 
-    def pull_contacts(self, since: datetime | None) -> Iterator[Page[Contact]]:
-        """Contacts modified at or after `since` minus the overlap, by keyset search."""
+    def pull_contacts(
+        self, since: datetime | None, *, until: datetime | None = None
+    ) -> Iterator[Page[Contact]]:
+        """Contacts modified at or after `since` minus the overlap (and before `until`),
+        by keyset search."""
         source = self._mapping.contacts[0]
         updated = source.fields.get("updated_at", "lastmodifieddate")
         properties = source.crm_fields((self._mapping.stage.field,))
 
-        def fetch(start: datetime | None) -> Iterator[list[Any]]:
+        def fetch(start: datetime | None, until: datetime | None) -> Iterator[list[Any]]:
             responses = self._keyset_search(
                 self._contacts_search.do_search,
-                since_filter(updated, start),
+                window_filter(updated, start, until),
                 properties,
                 "contacts search",
             )
@@ -58,37 +63,56 @@ class HubSpotPulls(HubSpotSources):
             return to_contact(self._mapping, source, crm_id, properties_of(item))
 
         stream = Stream("contacts", fetch, translate, time=at("properties", updated))
-        return pull([stream], since, self._config.overlap_minutes)
+        return pull([stream], since, self._config.overlap_minutes, until=until)
 
     def pull_activities(
-        self, since: datetime | None, sources: Mapping[str, datetime] | None = None
+        self,
+        since: datetime | None,
+        sources: Mapping[str, datetime] | None = None,
+        *,
+        until: datetime | None = None,
     ) -> Iterator[Page[Activity]]:
         """Every activity source the mapping declares, chained into one pull.
 
         Each source reads from its own cursor in `sources` where one is stored, so a
         source refused for a while (a scope granted later) reads what it missed. A first
-        pull (no cursor) reaches back `activity_lookback_days`, not all history.
+        pull (no cursor) reaches back `activity_lookback_days`, not all history. With
+        `until`, every source reads the window from `since` to `until`.
         """
         lookback = self._config.activity_lookback_days
         floor = None if lookback is None else datetime.now(UTC) - timedelta(days=lookback)
         streams = self._activity_streams(PullContext())
-        return pull(streams, since, self._config.overlap_minutes, floor=floor, source_since=sources)
+        return pull(streams, since, self._config.overlap_minutes, floor=floor,
+                    source_since=sources, until=until)  # fmt: skip
 
-    def pull_deletions(self, since: datetime | None) -> Iterator[Page[Deletion]]:
+    def pull_deletions(
+        self, since: datetime | None, *, until: datetime | None = None
+    ) -> Iterator[Page[Deletion]]:
         """Archived contacts, read whole at most every `archive_scan_hours`.
 
         HubSpot's archived list has neither a time filter nor a sort, and search does not
         see archived records: the only way to find new archives is to read the list
         whole. So it is read at most so often, and the cursor is the moment the last whole
-        read began (every archive before it was seen), not the newest archive time.
+        read began (every archive before it was seen), not the newest archive time. A
+        bounded pull (`until`) reads the list whole and keeps the archives of its window.
         """
+        if until is not None:
+            yield from self._archived(since, until)
+            return
         began = datetime.now(UTC)
         every = timedelta(hours=self._config.archive_scan_hours)
         if since is not None and began - since < every:
             yield Page([], cursor=since)  # read whole less than `every` ago: nothing to do
             return
+        for page, last in with_last(self._archived(since, None)):
+            yield Page(page.records, began if last else None, page.errors, page.skipped,
+                       page.warnings)  # fmt: skip
 
-        def fetch(start: datetime | None) -> Iterator[list[Any]]:
+    def _archived(self, since: datetime | None, until: datetime | None) -> Iterator[Page[Deletion]]:
+        """The archived list read whole; the engine keeps the archives of the window."""
+
+        # The list takes no time filter: the engine keeps the window (`time_filter`).
+        def fetch(_start: datetime | None, _until: datetime | None) -> Iterator[list[Any]]:
             def page(after: str | None) -> dict[str, Any]:
                 params: dict[str, Any] = {
                     "limit": LIST_PAGE,
@@ -105,6 +129,4 @@ class HubSpotPulls(HubSpotSources):
             return Deletion(self.crm, crm_id, parse_datetime(item.get("archivedAt"), "archivedAt"))
 
         stream = Stream("archived", fetch, translate, time=at("archivedAt"), time_filter=True)
-        for page, last in with_last(pull([stream], since, self._config.overlap_minutes)):
-            yield Page(page.records, began if last else None, page.errors, page.skipped,
-                       page.warnings)  # fmt: skip
+        return pull([stream], since, self._config.overlap_minutes, until=until)

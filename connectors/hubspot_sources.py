@@ -4,10 +4,12 @@ Which API carries which engagement depends on the portal (verified against HubSp
 references; see the mapping file for the default choice of sources):
 
 - `crm_object`: meetings, calls, sales emails and communications are CRM objects on
-  every tier: a keyset search on `hs_lastmodifieddate`, then their contacts through the
-  v4 associations batch read (1,000 objects a call).
+  every tier: a keyset search on `hs_lastmodifieddate` (`GTE` the window's start, `LT`
+  its end), then their contacts through the v4 associations batch read (1,000 objects a
+  call).
 - `email_events`: marketing email events (`GET /email/public/v1/events`, scope
-  `content`), by time (`startTimestamp`/`endTimestamp`), paged by `offset`/`hasMore`,
+  `content`), by time (`startTimestamp`/`endTimestamp`, both inclusive), paged by
+  `offset`/`hasMore`,
   one request stream per event type the source names. An event names its recipient by
   email only: recipients are resolved to contact ids with a contacts batch read by
   `idProperty: email` (100 a call, the ordinary rate limit rather than search's 5/s),
@@ -15,16 +17,18 @@ references; see the mapping file for the default choice of sources):
   event skipped, not an error.
 - `form_submissions`: forms from `GET /marketing/v3/forms/`, submissions per form from
   `GET /form-integrations/v1/submissions/forms/{guid}` (scope `forms`), newest first:
-  paging stops at the first page that reaches back past the window start. The submitter
-  is the submission's `email` value, resolved as above.
+  paging stops at the first page that reaches back past the window start. The API has
+  no time filter: submissions at or after a bounded window's end are dropped here. The
+  submitter is the submission's `email` value, resolved as above.
 - `marketing_events`: participations (registered, attended, cancelled, no-show) of each
   marketing event (scope `crm.objects.marketing_events.read`). The breakdown has no
   time filter and no documented order, and attendance may be recorded long after an
   event: every event's breakdown is read whole on every pull (like the archived
-  contacts list), and the engine drops participations older than the window.
+  contacts list), and the engine drops participations outside the window.
 - `events_api`: one event type of the Events API, which only Enterprise hubs have.
   Custom behavioural events are named `pe{portalId}_{name}` by the portal; the mapping
   names them by their short name, resolved through `GET /events/v3/event-definitions`.
+  The window is `occurredAfter` / `occurredBefore`.
 
 A source the portal refuses (403: a scope the app lacks, or an API the tier lacks) is
 switched off for the pull with one warning saying what it needs; the others run.
@@ -35,7 +39,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from connectors.common import chunks, groups
@@ -46,8 +50,10 @@ from connectors.paging import paginate
 from connectors.retry import PartialAnswer, retry_partial
 from connectors.streams import SourceUnavailable, Stream, at
 from connectors.translate import (
+    RecordError,
     field_value,
     last_numeric_id,
+    parse_datetime,
     properties_of,
     to_activity,
     valid_ids,
@@ -69,6 +75,7 @@ RETRIABLE_CATEGORIES = frozenset(
     {"RATE_LIMITS", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE", "TIMEOUT"}
 )
 _CUSTOM_NAME = re.compile(r"^pe\d*_(.+)$")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # What each kind of source needs, for the warning when the portal refuses it: the
 # scope (a 403 MISSING_SCOPES), and the tier where HubSpot documents one.
@@ -105,9 +112,22 @@ def after_token(response: dict[str, Any]) -> str | None:
     return ((response.get("paging") or {}).get("next") or {}).get("after")
 
 
-def since_filter(prop: str, start: datetime | None) -> list[dict[str, Any]]:
-    """A search filter `prop >= start`, or none for a pull from the beginning."""
-    return [] if start is None else [{"propertyName": prop, "operator": "GTE", "value": ms(start)}]
+def ms_ceiling(value: datetime) -> int:
+    """The first whole epoch millisecond at or after `value`: HubSpot keeps times to the
+    millisecond, so a record is before `value` exactly when it is before this one."""
+    return -((EPOCH - value) // timedelta(milliseconds=1))
+
+
+def window_filter(
+    prop: str, start: datetime | None, until: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Search filters `start <= prop < until`; none for an open side."""
+    filters = (
+        [] if start is None else [{"propertyName": prop, "operator": "GTE", "value": ms(start)}]
+    )
+    if until is not None:
+        filters.append({"propertyName": prop, "operator": "LT", "value": str(ms_ceiling(until))})
+    return filters
 
 
 @dataclass
@@ -268,7 +288,7 @@ class HubSpotSources:
     ) -> Stream[Activity]:
         wanted = decl.event or name
 
-        def fetch(start: datetime | None) -> Iterator[list[Any]]:
+        def fetch(start: datetime | None, until: datetime | None) -> Iterator[list[Any]]:
             full = wanted if wanted.startswith("e_") else self._full_event_name(wanted, ctx)
 
             def page(after: str | None) -> dict[str, Any]:
@@ -280,12 +300,15 @@ class HubSpotSources:
                 }
                 if start is not None:
                     params["occurred_after"] = start
+                if until is not None:
+                    params["occurred_before"] = until
                 if after is not None:
                     params["after"] = after
                 return self._call(self._events.get_page, what=f"events {wanted}", **params)
 
             for response in paginate(page, after_token):
-                yield [_event_row(e) for e in response.get("results") or []]
+                results = response.get("results") or []
+                yield [_event_row(e) for e in results if _occurred_before(e, until)]
 
         return Stream(
             name, fetch, self._translate(name, "occurredAt"), time=at("record", "occurredAt")
@@ -341,16 +364,16 @@ class HubSpotSources:
     def _email_events_stream(
         self, name: str, decl: ActivitySource, ctx: PullContext
     ) -> Stream[Activity]:
-        def pages(start: datetime | None) -> Iterator[list[dict[str, Any]]]:
+        def pages(start: datetime | None, until: datetime | None) -> Iterator[list[dict[str, Any]]]:
             # A closed window: events arriving during the pull do not shift the offsets.
-            end = datetime.now(UTC)
+            last_ms = _last_ms_before(until, datetime.now(UTC))
             types: list[str | None] = [*decl.event_types] or [None]
             for event_type in types:
 
                 def page(offset: str | None, event_type: str | None = event_type) -> dict[str, Any]:
                     query = {
                         "startTimestamp": ms(start) if start is not None else None,
-                        "endTimestamp": ms(end),
+                        "endTimestamp": str(last_ms),
                         "eventType": event_type,
                         "limit": EMAIL_EVENTS_PAGE,
                         "offset": offset,
@@ -370,8 +393,8 @@ class HubSpotSources:
                         for e in events
                     ]
 
-        def fetch(start: datetime | None) -> Iterator[list[dict[str, Any]]]:
-            return self._with_contacts(pages(start), ctx)
+        def fetch(start: datetime | None, until: datetime | None) -> Iterator[list[dict[str, Any]]]:
+            return self._with_contacts(pages(start, until), ctx)
 
         return Stream(name, fetch, self._translate(name, "created"), time=at("record", "created"))
 
@@ -461,10 +484,10 @@ class HubSpotSources:
     def _form_submissions_stream(
         self, name: str, decl: ActivitySource, ctx: PullContext
     ) -> Stream[Activity]:
-        def pages(start: datetime | None) -> Iterator[list[dict[str, Any]]]:
+        def pages(start: datetime | None, until: datetime | None) -> Iterator[list[dict[str, Any]]]:
             for form in self._forms():
                 guid, form_name = str(form.get("id")), form.get("name")
-                for submissions in self._submissions(guid, start):
+                for submissions in self._submissions(guid, start, until):
                     yield [
                         {
                             "id": s.get("conversionId"),
@@ -474,8 +497,8 @@ class HubSpotSources:
                         for s in submissions
                     ]
 
-        def fetch(start: datetime | None) -> Iterator[list[dict[str, Any]]]:
-            return self._with_contacts(pages(start), ctx)
+        def fetch(start: datetime | None, until: datetime | None) -> Iterator[list[dict[str, Any]]]:
+            return self._with_contacts(pages(start, until), ctx)
 
         return Stream(
             name,
@@ -495,8 +518,14 @@ class HubSpotSources:
         for response in paginate(page, after_token):
             yield from (f for f in response.get("results") or [] if isinstance(f, dict))
 
-    def _submissions(self, guid: str, start: datetime | None) -> Iterator[list[dict[str, Any]]]:
-        """Pages of one form's submissions, newest first, until the window start."""
+    def _submissions(
+        self, guid: str, start: datetime | None, until: datetime | None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Pages of one form's submissions, newest first, until the window start.
+
+        The API takes no time filter: submissions at or after the window's end are left
+        out here, before their submitters are looked up (the engine would drop them too).
+        """
 
         def page(after: str | None) -> dict[str, Any]:
             query = {"limit": SUBMISSIONS_PAGE, "after": after}
@@ -513,15 +542,20 @@ class HubSpotSources:
                 raise
 
         floor = int(ms(start)) if start is not None else None
+        end = ms_ceiling(until) if until is not None else None
 
         def older(submission: dict[str, Any]) -> bool:
             at_ms = submission.get("submittedAt")
             return floor is not None and isinstance(at_ms, int) and at_ms < floor
 
+        def newer(submission: dict[str, Any]) -> bool:
+            at_ms = submission.get("submittedAt")
+            return end is not None and isinstance(at_ms, int) and at_ms >= end
+
         for response in paginate(page, after_token):
             results = [s for s in response.get("results") or [] if isinstance(s, dict)]
             # Older ones are left out here, before their submitters are looked up.
-            yield [s for s in results if not older(s)]
+            yield [s for s in results if not older(s) and not newer(s)]
             if any(older(s) for s in results):
                 return
 
@@ -530,7 +564,8 @@ class HubSpotSources:
     def _marketing_events_stream(
         self, name: str, decl: ActivitySource, ctx: PullContext
     ) -> Stream[Activity]:
-        def fetch(start: datetime | None) -> Iterator[list[Any]]:
+        # The breakdown takes no time filter: the engine keeps the window (`time_filter`).
+        def fetch(_start: datetime | None, _until: datetime | None) -> Iterator[list[Any]]:
             for event in self._marketing_events():
                 event_id = str(event.get("objectId"))
 
@@ -592,9 +627,12 @@ class HubSpotSources:
                 **options,
             )
 
-        def fetch(start: datetime | None) -> Iterator[list[Any]]:
+        def fetch(start: datetime | None, until: datetime | None) -> Iterator[list[Any]]:
             responses = self._keyset_search(
-                search, since_filter("hs_lastmodifieddate", start), properties, f"{obj} search"
+                search,
+                window_filter("hs_lastmodifieddate", start, until),
+                properties,
+                f"{obj} search",
             )
             # Associations are read 1,000 objects a call: five search pages share one read.
             for group in groups(responses, ASSOCIATIONS_BATCH // SEARCH_PAGE):
@@ -661,11 +699,11 @@ def _guarded(
     so the other sources of the same API do not ask again."""
     inner = stream.fetch
 
-    def fetch(start: datetime | None) -> Iterator[Any]:
+    def fetch(start: datetime | None, until: datetime | None) -> Iterator[Any]:
         if kind in ctx.refused:
             raise SourceUnavailable(ctx.refused[kind])
         try:
-            yield from inner(start)
+            yield from inner(start, until)
         except FatalError as exc:
             if not _refusal(exc):
                 raise
@@ -685,6 +723,18 @@ def _guarded(
 # --- records as rules see them -------------------------------------------------------------
 
 
+def _occurred_before(event: Any, until: datetime | None) -> bool:
+    """False for an event at or after the window's end. HubSpot does not say whether the
+    events API's `occurredBefore` includes an event at that instant; the window does not."""
+    if until is None or not isinstance(event, dict):
+        return True
+    try:
+        when = parse_datetime(event.get("occurredAt"), "occurredAt")
+    except RecordError:
+        return True  # the engine reports it, with the event's id
+    return when is None or when < until
+
+
 def _event_row(event: Any) -> dict[str, Any]:
     """An Events API event as rules see it: its properties, `event` (the short name of a
     custom event, else the type) and `event_type` (the portal's full name)."""
@@ -700,6 +750,14 @@ def _event_row(event: Any) -> dict[str, Any]:
         "occurredAt": event.get("occurredAt"),
     }
     return {"id": event.get("id"), "record": record, "contact": event.get("objectId")}
+
+
+def _last_ms_before(until: datetime | None, now: datetime) -> int:
+    """The email events API's `endTimestamp` (inclusive): the last millisecond before
+    the window's end, or now for an open window."""
+    if until is None:
+        return int(ms(now))
+    return min(ms_ceiling(until) - 1, int(ms(now)))
 
 
 def _email_offset(response: dict[str, Any]) -> str | None:
@@ -784,4 +842,12 @@ def per_contact(
             yield {"id": row_id, "object": obj, "contact": contact_id}
 
 
-__all__ = ["HubSpotSources", "PullContext", "after_token", "ms", "per_contact", "since_filter"]
+__all__ = [
+    "HubSpotSources",
+    "PullContext",
+    "after_token",
+    "ms",
+    "ms_ceiling",
+    "per_contact",
+    "window_filter",
+]

@@ -37,26 +37,44 @@ class ContactStatus:
 
 @runtime_checkable
 class CrmConnector(Protocol):
-    """Pull pages since a cursor and apply batched writes; cursors are returned, never stored."""
+    """Pull pages since a cursor and apply batched writes; cursors are returned, never stored.
+
+    Every pull takes an optional `until` (exclusive): only records before it, asked of
+    the CRM in its own query language where the API takes a bound. Such a bounded pull
+    (a backfill's window) did not read what came after `until`, so it is no place to
+    resume from: its pages carry no cursor and no source cursors.
+    """
 
     crm: Crm
 
-    def pull_contacts(self, since: datetime | None) -> Iterator[Page[Contact]]:
-        """Contacts changed at or after `since` minus the overlap window (all if None)."""
+    def pull_contacts(
+        self, since: datetime | None, *, until: datetime | None = None
+    ) -> Iterator[Page[Contact]]:
+        """Contacts changed at or after `since` minus the overlap window (all if None),
+        and before `until` (no end if None)."""
         ...
 
     def pull_activities(
-        self, since: datetime | None, sources: Mapping[str, datetime] | None = None
+        self,
+        since: datetime | None,
+        sources: Mapping[str, datetime] | None = None,
+        *,
+        until: datetime | None = None,
     ) -> Iterator[Page[Activity]]:
-        """Activities recorded at or after `since` minus the overlap window (all if None).
+        """Activities recorded at or after `since` minus the overlap window (all if None),
+        and before `until` (no end if None).
 
         `sources`: each activity source's own cursor, by name, as the last page's
-        `source_cursors` gave them; a source missing from a non-empty one is new.
+        `source_cursors` gave them; a source missing from a non-empty one is new. A
+        bounded pull reads every source from `since`.
         """
         ...
 
-    def pull_deletions(self, since: datetime | None) -> Iterator[Page[Deletion]]:
-        """Contacts deleted at or after `since` minus the overlap window (all if None)."""
+    def pull_deletions(
+        self, since: datetime | None, *, until: datetime | None = None
+    ) -> Iterator[Page[Deletion]]:
+        """Contacts deleted at or after `since` minus the overlap window (all if None),
+        and before `until` (no end if None)."""
         ...
 
     def read_status(self, crm_ids: Sequence[str]) -> dict[str, ContactStatus]:

@@ -2,8 +2,10 @@
 
 Leads and Contacts come from SOQL on `SystemModstamp` through `query_all_iter`
 (2,000 a page, server-side query locators, no result cap); activities from Task,
-Event and CampaignMember as the mapping says; writes through sObject Collections,
-200 records a call with `allOrNone=false` so one bad record does not sink a batch.
+Event and CampaignMember as the mapping says, on `SystemModstamp` too (a bounded pull
+adds `SystemModstamp < until`: the field every query orders and resumes by); writes
+through sObject Collections, 200 records a call with `allOrNone=false` so one bad record
+does not sink a batch.
 Every value placed in SOQL goes through `format_soql`.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Mapping as MappingABC
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from simple_salesforce.api import Salesforce
@@ -59,6 +61,13 @@ RETRIABLE_CODES = frozenset(
 def _soql_time(value: datetime) -> str:
     # A datetime literal formatted here, never taken from data: 2026-01-31T09:00:00Z.
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _soql_time_ceiling(value: datetime) -> str:
+    """`value` as a SOQL literal, rounded up to the second (literals have no fraction):
+    an exclusive upper bound then cuts off no record before `value`."""
+    whole = value.replace(microsecond=0)
+    return _soql_time(whole if whole == value else whole + timedelta(seconds=1))
 
 
 class SalesforceConnector:
@@ -137,18 +146,21 @@ class SalesforceConnector:
         deleted: bool = False,
         name: str | None = None,
     ) -> Stream[T]:
-        """One SObject read on SystemModstamp from the window start, a page per request."""
+        """One SObject read on SystemModstamp over the window, a page per request."""
 
         present = self._org().present(obj, fields)
 
-        def fetch(start: datetime | None) -> Iterator[list[dict[str, Any]]]:
-            soql = self._select(obj, ["Id", MODSTAMP, *present], start, where)
+        def fetch(start: datetime | None, until: datetime | None) -> Iterator[list[dict[str, Any]]]:
+            soql = self._select(obj, ["Id", MODSTAMP, *present], start, until, where)
             return self._pages(self._rows(soql, include_deleted=deleted))
 
         return Stream(name or obj, fetch, translate, time=at(MODSTAMP), key="Id")
 
-    def pull_contacts(self, since: datetime | None) -> Iterator[Page[Contact]]:
-        """Leads, then Contacts, modified at or after `since` minus the overlap.
+    def pull_contacts(
+        self, since: datetime | None, *, until: datetime | None = None
+    ) -> Iterator[Page[Contact]]:
+        """Leads, then Contacts, modified at or after `since` minus the overlap (and
+        before `until`).
 
         A converted lead is no contact of its own: the Contact it became is (see
         `pull_deletions`), so that the person is counted once.
@@ -174,16 +186,25 @@ class SalesforceConnector:
             streams.append(
                 self._stream(source.object, source.crm_fields(extra), translate, where=where)
             )
-        return pull(streams, since, self._config.overlap_minutes)
+        return pull(streams, since, self._config.overlap_minutes, until=until)
 
     def _converts(self, obj: str) -> bool:
         """True for an object whose records are converted (Lead): it has IsConverted."""
         return all(f in self._describe(obj).fields for f in CONVERSION_FIELDS)
 
-    def _select(self, obj: str, fields: list[str], start: datetime | None, where: str = "") -> str:
+    def _select(
+        self,
+        obj: str,
+        fields: list[str],
+        start: datetime | None,
+        until: datetime | None = None,
+        where: str = "",
+    ) -> str:
         clauses = [where] if where else []
         if start is not None:
             clauses.append(f"{MODSTAMP} >= {_soql_time(start)}")
+        if until is not None:
+            clauses.append(f"{MODSTAMP} < {_soql_time_ceiling(until)}")
         soql = format_soql(
             "SELECT {:literal} FROM {:literal}", ", ".join(dict.fromkeys(fields)), obj
         )
@@ -192,10 +213,18 @@ class SalesforceConnector:
         return soql + f" ORDER BY {MODSTAMP} ASC, Id ASC"
 
     def pull_activities(
-        self, since: datetime | None, sources: MappingABC[str, datetime] | None = None
+        self,
+        since: datetime | None,
+        sources: MappingABC[str, datetime] | None = None,
+        *,
+        until: datetime | None = None,
     ) -> Iterator[Page[Activity]]:
         """Task, Event and CampaignMember rows modified since the window start (each
-        source's own cursor in `sources`, where one is stored)."""
+        source's own cursor in `sources`, where one is stored), and before `until`.
+
+        Bounded on `SystemModstamp`, as the start is, not on the time the activity
+        happened: an Event's `ActivityDateTime` may lie ahead of when it was booked, and
+        the window is what changed in the CRM within it."""
         mapping = self._org().mapping
         streams: list[Stream[Activity]] = []
         for name, decl in mapping.activity_sources.items():
@@ -210,10 +239,14 @@ class SalesforceConnector:
                 return to_activity(mapping, name, crm_id, contact_id, occurred, row)
 
             streams.append(self._stream(name, mapping.activity_fields(name), translate))
-        return pull(streams, since, self._config.overlap_minutes, source_since=sources)
+        return pull(streams, since, self._config.overlap_minutes, source_since=sources,
+                    until=until)  # fmt: skip
 
-    def pull_deletions(self, since: datetime | None) -> Iterator[Page[Deletion]]:
-        """Deleted Leads and Contacts (queryAll with IsDeleted = true), and converted Leads.
+    def pull_deletions(
+        self, since: datetime | None, *, until: datetime | None = None
+    ) -> Iterator[Page[Deletion]]:
+        """Deleted Leads and Contacts (queryAll with IsDeleted = true), and converted Leads,
+        modified at or after `since` minus the overlap (and before `until`).
 
         A converted lead is never written to again (Salesforce refuses it): it leaves
         the live contacts, and names the Contact it became and when.
@@ -244,7 +277,7 @@ class SalesforceConnector:
             for source in self._org().mapping.contacts
             if self._converts(source.object)
         ]
-        return pull(streams, since, self._config.overlap_minutes)
+        return pull(streams, since, self._config.overlap_minutes, until=until)
 
     # --- reads and writes --------------------------------------------------------------
 

@@ -1,10 +1,15 @@
 """Incremental streams, written once: every pull of both CRMs is a declaration over `pull`.
 
-A `Stream` says what differs between sources: how to fetch raw pages from a window
-start, which field is the record's id, how to read the record's time (its cursor field)
-and how to translate it. `pull` owns what must be the same everywhere:
+A `Stream` says what differs between sources: how to fetch raw pages of a window (from
+its start, and before its end when the pull is bounded), which field is the record's id,
+how to read the record's time (its cursor field) and how to translate it. `pull` owns
+what must be the same everywhere:
 
-- the window: a stored cursor minus the overlap (or, on a first pull, an optional floor);
+- the window: a stored cursor minus the overlap (or, on a first pull, an optional floor),
+  up to an optional end (`until`, exclusive), on each stream's cursor field;
+- a bounded pull (a backfill's window) is no resumable read: it skips what came after
+  its end, so it yields no cursor and no source cursor, and every source starts from
+  `since`;
 - de-duplication at the boundary: a record the overlap re-reads is yielded once;
 - per-record errors: a bad record is a `RecordIssue`, and the others go on;
 - the cursor rule: only the last page of the whole pull carries a cursor (a cursor
@@ -33,7 +38,9 @@ from connectors.translate import RecordError, field_value, issue_id, parse_datet
 
 T = TypeVar("T")
 
-Fetch = Callable[[datetime | None], Iterable[Sequence[Any]]]
+# fetch(start, until): raw pages from `start` on (None: the beginning), before `until`
+# (None: no end).
+Fetch = Callable[[datetime | None, datetime | None], Iterable[Sequence[Any]]]
 ReadTime = Callable[[Any], datetime | None]
 
 
@@ -56,12 +63,13 @@ def _no_time(_: Any) -> datetime | None:
 class Stream(Generic[T]):
     """One incremental source, declared.
 
-    `fetch(start)` yields pages of raw records from `start` on (None: from the
-    beginning); `translate(record, crm_id)` makes the canonical record, None when the
-    mapping says the record is none, or raises `RecordError`; `time(record)` reads the
-    record's cursor field (may raise `RecordError`). `key` is the id field. With
-    `time_filter` the request cannot filter by time, and the engine drops records
-    older than the window start (they are not counted as skipped).
+    `fetch(start, until)` yields pages of raw records from `start` on (None: from the
+    beginning) and before `until` (None: no end); `translate(record, crm_id)` makes the
+    canonical record, None when the mapping says the record is none, or raises
+    `RecordError`; `time(record)` reads the record's cursor field (may raise
+    `RecordError`). `key` is the id field. With `time_filter` the request cannot filter
+    by time, and the engine drops records older than the window start or at or after
+    its end (they are not counted as skipped).
     """
 
     name: str
@@ -93,14 +101,19 @@ def pull(
     floor: datetime | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     source_since: MappingABC[str, datetime] | None = None,
+    until: datetime | None = None,
 ) -> Iterator[Page[T]]:
     """Pages of canonical records from the streams in order, with one cursor at the end.
 
     `floor` bounds a first pull (no cursor) so it does not read all history.
     `source_since` holds each stream's own stored cursor by name; when it is empty (none
     stored yet) every stream starts from `since`, and a stream missing from a non-empty
-    one is new and starts from the floor.
+    one is new and starts from the floor. With `until` (exclusive) the pull is a window
+    from `since` for every stream, and its pages carry no cursor.
     """
+    if until is not None:
+        yield from _pull_window(streams, since, until, overlap_minutes, floor)
+        return
     began = now()
     seen = SeenIds()
     high = since
@@ -114,7 +127,7 @@ def pull(
             start = floor
         own_high = own
         refused = False
-        for page in _stream_pages(stream, start, seen, warned):
+        for page in _stream_pages(stream, start, None, seen, warned):
             refused = refused or page.refused
             for record_time in page.times:
                 if high is None or record_time > high:
@@ -136,6 +149,26 @@ def pull(
                    own_cursors)  # fmt: skip
 
 
+def _pull_window(
+    streams: Sequence[Stream[T]],
+    since: datetime | None,
+    until: datetime,
+    overlap_minutes: float,
+    floor: datetime | None,
+) -> Iterator[Page[T]]:
+    """Pages of the records of [since minus the overlap, until), and no cursor.
+
+    A cursor is where the next incremental pull resumes; a window skipped what came after
+    its end, so storing any point of it would skip that, or pull a cursor backwards.
+    """
+    start = window_start(since, overlap_minutes) or floor
+    seen = SeenIds()
+    warned: set[str] = set()
+    for stream in streams:
+        for page in _stream_pages(stream, start, until, seen, warned):
+            yield Page(page.records, None, page.errors, page.skipped, page.warnings)
+
+
 def _cursor(since: datetime | None, high: datetime | None, began: datetime) -> datetime | None:
     if high is None:
         return since
@@ -154,9 +187,13 @@ class _Read(Generic[T]):
 
 
 def _stream_pages(
-    stream: Stream[T], start: datetime | None, seen: SeenIds, warned: set[str]
+    stream: Stream[T],
+    start: datetime | None,
+    until: datetime | None,
+    seen: SeenIds,
+    warned: set[str],
 ) -> Iterator[_Read[T]]:
-    pages = iter(stream.fetch(start))
+    pages = iter(stream.fetch(start, until))
     while True:
         try:
             raw = next(pages)
@@ -168,11 +205,22 @@ def _stream_pages(
             warned.add(exc.warning)
             yield _Read([], [], 0, warnings, [], refused=True)
             return
-        yield _read_page(stream, raw, start, seen)
+        yield _read_page(stream, raw, start, until, seen)
+
+
+def _outside(when: datetime | None, start: datetime | None, until: datetime | None) -> bool:
+    """True for a record time before the window's start or at or after its end."""
+    if when is None:
+        return False
+    return (start is not None and when < start) or (until is not None and when >= until)
 
 
 def _read_page(
-    stream: Stream[T], raw: Sequence[Any], start: datetime | None, seen: SeenIds
+    stream: Stream[T],
+    raw: Sequence[Any],
+    start: datetime | None,
+    until: datetime | None,
+    seen: SeenIds,
 ) -> _Read[T]:
     out: _Read[T] = _Read([], [], 0, [], [])
     for item in raw:
@@ -182,7 +230,7 @@ def _read_page(
                 continue
             if stream.time_filter:
                 when = stream.time(item)
-                if start is not None and when is not None and when < start:
+                if _outside(when, start, until):
                     continue
                 record = stream.translate(item, crm_id)
             else:

@@ -289,8 +289,9 @@ def backfill(
         CrmName,
         run_form(
             "CRM",
-            "The CRM to backfill: what changed there since the window's start is pulled "
-            "again, and the contacts updated or active within the window are scored again.",
+            "The CRM to backfill: what changed or happened there within the window (contacts, "
+            "their activities, deletions) is pulled again, nothing from before or after it, "
+            "and the contacts updated or active within the window are scored again.",
         ),
     ],
     start: Annotated[
@@ -298,7 +299,8 @@ def backfill(
         run_form(
             "Window start",
             "The window's first day, a UTC date, included: the window starts at 00:00 UTC "
-            "that day.",
+            "that day (the pull reaches a few minutes earlier, the overlap every sync reads "
+            "again).",
         ),
     ],
     end: Annotated[
@@ -306,7 +308,8 @@ def backfill(
         run_form(
             "Window end",
             "The window's last day, a UTC date, included: the window ends at 24:00 UTC that "
-            "day. On or after the start and today at the latest, with at most "
+            "day, and nothing that changed after it is pulled. On or after the start and "
+            "today at the latest, with at most "
             f"{DEFAULT_BACKFILL_MAX_DAYS} days from start to end, both counted (the workers' "
             "MQLSYNC_BACKFILL_MAX_DAYS changes that maximum).",
         ),
@@ -333,11 +336,15 @@ def backfill(
         get_run_logger().error(problem)
         return Failed(message=problem)
     since = datetime.combine(start, time.min, UTC)
+    until = datetime.combine(end + timedelta(days=1), time.min, UTC)
     shown = progress.start("backfill", which.value, tasks.STREAMS)
     pulls = []
     for stream in tasks.STREAMS:
         shown.pulling(stream)
-        pulls.append(tasks.pulling()(which, stream, since))
+        # A window, not what changed since a cursor: it yields no cursor and none is
+        # stored, so each sync resumes from its own (a window's high-water mark stored
+        # as one would skip whatever changed between that cursor and the window).
+        pulls.append(tasks.pulling()(which, stream, since, until=until))
         shown.pulled(pulls[-1])
     ids = tasks.contacts_changed_between(which, start, end)
     outcome, problems = _score_in_batches(which, ids, dry_run)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any, cast
@@ -134,11 +134,16 @@ _Pages = Iterator[Page[Contact]] | Iterator[Page[Activity]] | Iterator[Page[Dele
 @task(retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=retry_unless_fatal,
       cache_policy=NONE)  # fmt: skip
 def pull_stream(
-    crm: Crm, stream: str, since: datetime | None, by_source: bool = False
+    crm: Crm,
+    stream: str,
+    since: datetime | None,
+    by_source: bool = False,
+    until: datetime | None = None,
 ) -> PullResult:
     """Pull one stream since `since` into the store; the cursor is returned, not stored.
 
-    With `by_source`, each activity source reads from its own stored cursor.
+    With `by_source`, each activity source reads from its own stored cursor. With `until`
+    (exclusive) only the window is pulled, and the result has no cursor to store.
     """
     logger = get_run_logger()
     connector = runtime.connector_for(crm)
@@ -148,13 +153,13 @@ def pull_stream(
     pages: _Pages
     if stream == "activities":
         sources = cursors.cursors_under(engine, crm.value, SOURCE_PREFIX) if by_source else {}
-        pages = connector.pull_activities(since, sources)
+        pages = connector.pull_activities(since, sources, until=until)
+    elif stream == "contacts":
+        pages = connector.pull_contacts(since, until=until)
+    elif stream == "deletions":
+        pages = connector.pull_deletions(since, until=until)
     else:
-        pulls: dict[str, Callable[[datetime | None], _Pages]] = {
-            "contacts": connector.pull_contacts,
-            "deletions": connector.pull_deletions,
-        }
-        pages = pulls[stream](since)
+        raise ValueError(f"no such stream: {stream!r} (one of {', '.join(STREAMS)})")
     from flows import progress  # the flow's, when this task runs in its process
 
     shown = progress.current()

@@ -38,15 +38,23 @@ class MemoryCrm:
         self.die: str | None = None
         self._ids = count(1)
 
-    def pull_contacts(self, since: datetime | None) -> Iterator[Page[Contact]]:
+    def pull_contacts(
+        self, since: datetime | None, *, until: datetime | None = None
+    ) -> Iterator[Page[Contact]]:
         return iter(())
 
     def pull_activities(
-        self, since: datetime | None, sources: Mapping[str, datetime] | None = None
+        self,
+        since: datetime | None,
+        sources: Mapping[str, datetime] | None = None,
+        *,
+        until: datetime | None = None,
     ) -> Iterator[Page[Activity]]:
         return iter(())
 
-    def pull_deletions(self, since: datetime | None) -> Iterator[Page[Deletion]]:
+    def pull_deletions(
+        self, since: datetime | None, *, until: datetime | None = None
+    ) -> Iterator[Page[Deletion]]:
         return iter(())
 
     def read_status(self, crm_ids: Sequence[str]) -> dict[str, ContactStatus]:

@@ -31,15 +31,19 @@ def _translate(item: Any, crm_id: str) -> str | None:
 
 
 class Source:
-    """Serves fixed pages and remembers the window start each fetch was given."""
+    """Serves fixed pages and remembers the window start and end each fetch was given."""
 
     def __init__(self, pages: list[list[dict[str, Any]]], *, refuse: str | None = None) -> None:
         self.pages = pages
         self.refuse = refuse
         self.starts: list[datetime | None] = []
+        self.untils: list[datetime | None] = []
 
-    def __call__(self, start: datetime | None) -> Iterator[Sequence[Any]]:
+    def __call__(
+        self, start: datetime | None, until: datetime | None = None
+    ) -> Iterator[Sequence[Any]]:
         self.starts.append(start)
+        self.untils.append(until)
         if self.refuse is not None:
             raise SourceUnavailable(self.refuse)
         yield from self.pages
@@ -223,3 +227,37 @@ def test_with_no_source_cursors_stored_every_source_starts_from_the_shared_one()
     _drain(pull([_stream(a, "a"), _stream(b, "b")], T0 + timedelta(minutes=30), OVERLAP,
                 now=_now(60), source_since={}))  # fmt: skip
     assert a.starts == b.starts == [T0 + timedelta(minutes=25)]
+
+
+def test_a_bounded_pull_gives_every_fetch_its_end_and_yields_no_cursor() -> None:
+    """A window [since, until) is no resumable read: it did not read what came after its
+    end, so none of its pages carries a cursor or a source's cursor to store."""
+    until = T0 + timedelta(minutes=60)
+    a, b = Source([[_rec("a1", 10)], [_rec("a2", 20)]]), Source([[_rec("b1", 30)]])
+    pages = _drain(
+        pull([_stream(a, "a"), _stream(b, "b")], T0, OVERLAP, until=until, now=_now(120),
+             source_since={"a": T0 - timedelta(days=1)})
+    )  # fmt: skip
+    assert [r for p in pages for r in p.records] == ["a1", "a2", "b1"]
+    assert a.untils == b.untils == [until]
+    # Every source from the window's start, whatever its own stored cursor says.
+    assert a.starts == b.starts == [T0 - timedelta(minutes=OVERLAP)]
+    assert [(p.cursor, p.source_cursors) for p in pages] == [(None, {})] * len(pages)
+
+
+def test_an_unbounded_pull_gives_every_fetch_no_end() -> None:
+    source = Source([[_rec("a", 1)]])
+    _drain(pull([_stream(source)], T0, OVERLAP, now=_now(60)))
+    assert source.untils == [None]
+
+
+def test_time_filter_drops_records_at_or_after_the_window_end() -> None:
+    # A source that cannot filter by time serves everything: the engine keeps the window.
+    until = T0 + timedelta(minutes=60)
+    source = Source([[_rec("old", 10), _rec("in", 58), _rec("end", 60), _rec("late", 61)]])
+    pages = _drain(
+        pull([_stream(source, time_filter=True)], T0 + timedelta(minutes=30), OVERLAP,
+             until=until, now=_now(90))
+    )  # fmt: skip
+    assert [r for p in pages for r in p.records] == ["in"]
+    assert sum(p.skipped for p in pages) == 0
