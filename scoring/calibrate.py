@@ -16,8 +16,9 @@ from __future__ import annotations
 import bisect
 import math
 import re
+import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
@@ -47,6 +48,8 @@ DEFAULT_TOP = 100.0
 DRIFT_RATIO = 1.5
 """How far the share of contacts at or over the learned threshold may move between the
 training data and the holdout before the threshold is reported as not holding."""
+FOLDS = 5
+"""Folds of the out-of-fold fit the MQL threshold is chosen on."""
 CALIBRATED_SUFFIX = "-calibrated"
 # A probe model scores every rule at these points, so a reason's points divided by them is
 # the rule's feature; reasons keep two decimals, so features keep four.
@@ -265,8 +268,12 @@ def calibrate(
 
     Other point thresholds keep the share of training contacts they let through: the
     fit grades and `min_fit` on the new fit points, `min_engagement` on the new
-    engagement points. The MQL `threshold` (where the model has one) is
-    `recommend_threshold` on the training data's new totals.
+    engagement points. The MQL `threshold` (where the model has one) is the band rule
+    (`recommend_threshold`) judged out of fold: each training contact is ranked by a fit
+    of the learned rules that did not see them (`FOLDS` folds by contact), and a threshold
+    of the new totals is judged by the converters among as many contacts in that order.
+    Judged on the totals it learned from, the band rule would see conversion higher than
+    new contacts give, and pick a threshold that lets too many through.
     """
     labels = [example.converted for example in train]
     _refuse_small(labels)
@@ -300,7 +307,9 @@ def calibrate(
         )
     learned = _rebuilt(model, {change.rule: change.new for change in changes})
     learned = _same_shares(model, learned, train, now)
-    pick = recommend_threshold(totals(learned, train, now), labels, band=band)
+    kept = [index for index, change in enumerate(changes) if change.status == "learned"]
+    unseen = _out_of_fold(matrix, target, kept, [example.contact.crm_id for example in train])
+    pick = _threshold_out_of_fold(unseen, labels, totals(learned, train, now), band)
     if learned.qualify.threshold is not None and pick.threshold is not None:
         qualify = learned.qualify.model_copy(update={"threshold": _tidy(pick.threshold)})
         learned = learned.model_copy(update={"qualify": qualify})
@@ -477,6 +486,55 @@ def _fit(
     curvature[1:, 1:] += np.eye(standard.shape[1]) / strength
     errors = np.sqrt(np.clip(np.diag(np.linalg.pinv(curvature)), 1e-300, None))[1:]
     return [float(b) for b in beta / spread], [float(z) for z in beta / errors]
+
+
+def _out_of_fold(
+    matrix: np.ndarray, target: np.ndarray, kept: Sequence[int], contacts: Sequence[str]
+) -> list[float]:
+    """Each example's log-odds from a fit of the `kept` columns on the other folds.
+
+    Folds are by contact (a contact drawn at several cut dates stays in one fold) and
+    fixed by its id, so the same data always gives the same scores.
+    """
+    scores = np.zeros(len(target), dtype=float)
+    if not kept:
+        return [0.0] * len(target)
+    fold = np.asarray([zlib.crc32(crm_id.encode()) % FOLDS for crm_id in contacts])
+    features = matrix[:, list(kept)]
+    for held in range(FOLDS):
+        out, rest = fold == held, fold != held
+        if not out.any() or target[rest].min() == target[rest].max():
+            continue  # nothing held out, or one class left to learn from: no order
+        mean = features[rest].mean(axis=0)
+        spread = features[rest].std(axis=0)
+        spread[spread == 0] = 1.0
+        regression = LogisticRegression(C=STRENGTH, max_iter=1_000)
+        regression.fit((features[rest] - mean) / spread, target[rest])
+        scores[out] = regression.decision_function((features[out] - mean) / spread)
+    return [float(score) for score in scores]
+
+
+def _threshold_out_of_fold(
+    unseen: Sequence[float],
+    labels: Sequence[bool],
+    learned_totals: Sequence[float],
+    band: tuple[float, float],
+) -> ThresholdPick:
+    """The band rule over the learned totals' thresholds, judged on out-of-fold order.
+
+    A threshold on the learned totals lets a number of contacts through; judged out of
+    fold, those are the same number of contacts taken in the order of their out-of-fold
+    scores. So the learned totals, highest first, are dealt to the contacts in that order,
+    and the band rule sweeps them: every threshold the learned model can have, its volume
+    as in training, its conversion and recall as on contacts its points did not see.
+    """
+    order = sorted(range(len(unseen)), key=lambda index: -unseen[index])
+    dealt = [0.0] * len(unseen)
+    for index, total in zip(order, sorted(learned_totals, reverse=True), strict=True):
+        dealt[index] = total
+    pick = recommend_threshold(dealt, labels, band=band)
+    reason = f"{pick.reason}, judged out of fold ({FOLDS} folds by contact)"
+    return replace(pick, reason=reason)
 
 
 def _scale(model: ScoringModel, coefficients: Sequence[float]) -> float:

@@ -7,11 +7,15 @@ import random
 import re
 from datetime import timedelta
 
+import numpy as np
 import pytest
 
+from scoring.backtest import recommend_threshold
 from scoring.calibrate import (
     CalibrationError,
     Example,
+    _out_of_fold,
+    _threshold_out_of_fold,
     calibrate,
     check_threshold,
     compare,
@@ -388,3 +392,47 @@ def test_no_threshold_no_check() -> None:
 )
 def test_next_version(given: str | int, expected: str | int) -> None:
     assert next_version(given) == expected
+
+
+def test_the_threshold_is_judged_on_out_of_fold_order() -> None:
+    """Twenty contacts with learned totals 200, 190, ..., 10; three converters.
+
+    On the totals themselves the three are the top three, and the band rule would take
+    the ten highest (3 of 10 = 30%). Out of fold the converters rank 1st, 6th and 16th:
+    ten contacts would hold only two of them, and sixteen hold all three at 18.75%, in
+    the band, so the threshold is the 16th total, 50.
+    """
+    learned = [200.0 - 10 * index for index in range(20)]
+    labels = [index < 3 for index in range(20)]
+    ranks = {0: 0, 1: 5, 2: 15}  # the converters' places out of fold
+    others = iter(rank for rank in range(20) if rank not in ranks.values())
+    place = [ranks[index] if index in ranks else next(others) for index in range(20)]
+    unseen = [-float(rank) for rank in place]
+
+    in_sample = recommend_threshold(learned, labels)
+    assert (in_sample.threshold, in_sample.volume) == (110.0, 10)
+    pick = _threshold_out_of_fold(unseen, labels, learned, (0.15, 0.30))
+    assert (pick.threshold, pick.volume, pick.recall) == (50.0, 16, 1.0)
+    assert pick.conversion == pytest.approx(3 / 16)
+    assert pick.in_band and "out of fold" in pick.reason
+
+
+def test_out_of_fold_scores_rank_by_what_the_other_folds_learned() -> None:
+    """A rule that marks every converter, beside noise: each fold learns it from the
+    others, the same data gives the same scores, and no rule left gives no order."""
+
+    rows, target, contacts = [], [], []
+    rng = random.Random(5)
+    for index in range(400):
+        converted = rng.random() < 0.3
+        rows.append([1.0 if converted else 0.0, rng.random()])
+        target.append(int(converted))
+        contacts.append(f"c{index}")
+    matrix = np.asarray(rows)
+    scores = _out_of_fold(matrix, np.asarray(target), [0, 1], contacts)
+    assert len(scores) == 400
+    assert scores == _out_of_fold(matrix, np.asarray(target), [0, 1], contacts)
+    converters = [s for s, t in zip(scores, target, strict=True) if t]
+    others = [s for s, t in zip(scores, target, strict=True) if not t]
+    assert min(converters) > max(others)  # the real signal is learned in every fold
+    assert _out_of_fold(matrix, np.asarray(target), [], contacts) == [0.0] * 400
