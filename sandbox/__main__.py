@@ -1,6 +1,7 @@
 """`python -m sandbox --port P --contacts N --seed S [--tier T] [--profile configured|stock]
 [--scopes a,b] [--faults SPEC] [--salesforce-hidden-fields Lead.Industry,...]
-[--salesforce-no-customize] [--salesforce-converted-share F] [--salesforce-all-day-share F]`."""
+[--salesforce-no-customize] [--salesforce-converted-share F] [--salesforce-all-day-share F]
+[--latency [SCALE]] [--latency-seed N]`."""
 
 from __future__ import annotations
 
@@ -46,6 +47,19 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--salesforce-converted-share", type=float, default=1.0)
     parser.add_argument("--salesforce-all-day-share", type=float, default=0.2)
+    parser.add_argument(
+        "--latency",
+        type=float,
+        nargs="?",
+        const=1.0,
+        default=None,
+        metavar="SCALE",
+        help="answer in realistic times (HubSpot median 250 ms, Salesforce 400 ms, slower "
+        "families longer); SCALE multiplies every median (default 1; 0: off)",
+    )
+    parser.add_argument(
+        "--latency-seed", type=int, default=None, help="seed of the delays (default: --seed)"
+    )
     args = parser.parse_args(argv)
     serve(
         args.port,
@@ -62,6 +76,8 @@ def main(argv: list[str] | None = None) -> None:
         salesforce_hidden_fields=[f for f in args.salesforce_hidden_fields.split(",") if f],
         salesforce_converted_share=args.salesforce_converted_share,
         salesforce_all_day_share=args.salesforce_all_day_share,
+        latency=args.latency,
+        latency_seed=args.latency_seed,
     )
 
 

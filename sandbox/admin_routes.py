@@ -91,6 +91,9 @@ class AdminApi:
             Route(a + "/faults", self.clear_faults, methods=["DELETE"]),
             Route(a + "/limits", self.get_limits, methods=["GET"]),
             Route(a + "/limits", self.set_limits, methods=["PUT", "POST"]),
+            Route(a + "/latency", self.get_latency, methods=["GET"]),
+            Route(a + "/latency", self.set_latency, methods=["PUT", "POST"]),
+            Route(a + "/latency/waits", self.latency_waits, methods=["GET"]),
             Route(a + "/sessions/expire", self.expire_sessions, methods=["POST"]),
             Route(a + "/hubspot/contacts/{contact_id}", self.hubspot_contact, methods=["GET"]),
             Route(
@@ -151,9 +154,11 @@ class AdminApi:
         return JSONResponse({**self.sb.stats.as_json(), "limits": self.sb.limiter.describe()})
 
     async def reset(self, request: Request) -> Response:
-        """Zero the counters and the rate-limit windows (the data stays as it is)."""
+        """Zero the counters and the rate-limit windows, forget the recorded latency
+        waits (the data stays as it is)."""
         self.sb.stats.reset()
         self.sb.limiter.reset()
+        self.sb.latency.forget()
         return JSONResponse({"ok": True})
 
     async def get_faults(self, request: Request) -> Response:
@@ -185,6 +190,24 @@ class AdminApi:
             return JSONResponse({"error": str(exc)}, status_code=400)
         self.sb.limiter.reset()
         return JSONResponse(self.sb.limiter.describe())
+
+    async def get_latency(self, request: Request) -> Response:
+        return JSONResponse(self.sb.latency.describe())
+
+    async def set_latency(self, request: Request) -> Response:
+        """Switch the latency profile on or off, or change its settings: body with any of
+        `enabled`, `scale`, `sigma`, `seed`, `medians_ms` ({family: ms}, merged)."""
+        try:
+            self.sb.latency.configure(**await _body(request))
+        except (ValueError, TypeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(self.sb.latency.describe())
+
+    async def latency_waits(self, request: Request) -> Response:
+        """The recorded waits, oldest first: `?family=` keeps one family's."""
+        family = request.query_params.get("family")
+        waits = [w.as_json() for w in self.sb.latency.waits if family in (None, w.family)]
+        return JSONResponse({"waits": waits, "peak_waiting": self.sb.latency.peak_waiting})
 
     async def expire_sessions(self, request: Request) -> Response:
         self.sb.credentials.expire_salesforce_sessions()

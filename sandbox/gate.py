@@ -1,5 +1,6 @@
 """The ASGI layer in front of both CRMs: counts every request, checks credentials,
-applies the rate limits, and injects faults, in the order a real edge would.
+applies the rate limits, injects faults, and waits a realistic answer time when the
+latency profile is on, in the order a real edge would.
 
 It wraps the raw ASGI callable (not a Starlette middleware) because two faults need
 the connection itself: `reset` and `lost_write` drop it with no response.
@@ -158,6 +159,12 @@ class Gate:
                 extra,
             ):
                 return
+        # A real CRM's answer time (off unless a latency profile is on). Answers given at
+        # the edge above (401, rate limits, faults) come at once; only served requests
+        # wait, and before `started`, so that `seconds` stays the sandbox's own cost.
+        waited = await sb.latency.wait(crm, method, path, key)
+        if waited:
+            sb.stats.waited[key] += waited
         started = time.perf_counter()
         await self.app(scope, receive, _with_headers(send, extra))
         # The sandbox's own cost per endpoint, so benchmarks can subtract it.

@@ -10,6 +10,9 @@ with running_sandbox(contacts=500, seed=7, hubspot_search_per_s=1000) as sb:  # 
     sb.admin.set_faults([{"kind": "500", "count": 1}])
     sb.admin.stats()["requests"]
 
+with running_sandbox(latency=0.5) as sb:  # real CRMs' answer times, every median halved
+    sb.admin.latency_waits()            # the delays the sandbox chose, and when
+
 with sandbox_process(contacts=20000, seed=1) as sb:  # a `python -m sandbox` subprocess
     ...
 
@@ -39,6 +42,7 @@ from sandbox.auth import (
     DEFAULT_SALESFORCE_USERNAME,
 )
 from sandbox.faults import FaultRule, Faults, parse_spec
+from sandbox.latency import Latency, latency_from
 from sandbox.limits import Limits
 from sandbox.population import PopulationSpec
 from sandbox.salesforce_schema import API_VERSION
@@ -115,6 +119,22 @@ class AdminClient:
     def expire_sessions(self) -> None:
         """Expire every Salesforce session: the next call answers INVALID_SESSION_ID."""
         self._send("POST", "/sessions/expire")
+
+    def latency(self) -> dict[str, Any]:
+        """The latency profile: {"enabled", "scale", "sigma", "seed", "medians_ms",
+        "effective_median_ms", "effective_p95_ms", "drawn", "waiting", "peak_waiting"}."""
+        return cast("dict[str, Any]", self._get("/latency"))
+
+    def set_latency(self, **settings: Any) -> dict[str, Any]:
+        """Change the latency profile at run time: enabled, scale, sigma, seed (reseeds
+        and forgets the record), medians_ms ({family: ms}, merged)."""
+        return cast("dict[str, Any]", self._send("PUT", "/latency", settings))
+
+    def latency_waits(self, family: str | None = None) -> list[dict[str, Any]]:
+        """The recorded waits, oldest first: [{"number", "family", "endpoint",
+        "delay_ms", "started", "ended"}], times on the server's monotonic clock."""
+        answer = self._get("/latency/waits", **({"family": family} if family else {}))
+        return cast("list[dict[str, Any]]", answer["waits"])
 
     def hubspot_contact(self, contact_id: str | int) -> dict[str, Any]:
         """{"id", "archived", "properties": {all stored values}, "tasks": [...]}."""
@@ -264,6 +284,8 @@ def running_sandbox(
     salesforce_hidden_fields: Iterable[str] | None = None,
     salesforce_converted_share: float = 1.0,
     salesforce_all_day_share: float = 0.2,
+    latency: float | Latency | None = None,
+    latency_seed: int | None = None,
     **limits: Any,
 ) -> Iterator[SandboxHandle]:
     """Start a sandbox in-process on a free port; stop it on exit.
@@ -276,6 +298,9 @@ def running_sandbox(
     `profile` is "configured" (the product's portal and org) or "stock" (both CRMs as
     they come); `scopes` are all the HubSpot token is granted (default: what the product
     needs). The `salesforce_*` options are build_sandbox's.
+    `latency` switches realistic answer times on (see sandbox.latency): a scale for every
+    median (1.0 as the real CRMs, 0.5 half as long) or a `Latency`; None or 0 is off.
+    Its draws are seeded with `latency_seed`, by default the population's `seed`.
     """
     if isinstance(faults, str) or faults is None:
         rules, fault_seed = parse_spec(faults)
@@ -294,6 +319,7 @@ def running_sandbox(
         salesforce_hidden_fields=salesforce_hidden_fields,
         salesforce_converted_share=salesforce_converted_share,
         salesforce_all_day_share=salesforce_all_day_share,
+        latency=latency_from(latency, seed if latency_seed is None else latency_seed),
     )
     server = SandboxServer(sandbox)
     server.start()
@@ -328,12 +354,15 @@ def sandbox_process(
     salesforce_hidden_fields: Iterable[str] | None = None,
     salesforce_converted_share: float | None = None,
     salesforce_all_day_share: float | None = None,
+    latency: float | None = None,
+    latency_seed: int | None = None,
 ) -> Iterator[SandboxHandle]:
     """Serve a sandbox from a `python -m sandbox` subprocess on a free port.
 
     Keeps the sandbox's CPU off the caller's process (benchmarks), and exercises the
     command line the CLI wraps. The default credentials apply. The `salesforce_*`
-    options become the command's flags (None: its default).
+    options become the command's flags (None: its default); `latency` and
+    `latency_seed` become `--latency` and `--latency-seed` (as in running_sandbox).
     """
     cmd = [
         sys.executable,
@@ -354,6 +383,10 @@ def sandbox_process(
         cmd += ["--profile", profile]
     if scopes is not None:
         cmd += ["--scopes", ",".join(scopes)]
+    if latency:
+        cmd += ["--latency", str(latency)]
+    if latency_seed is not None:
+        cmd += ["--latency-seed", str(latency_seed)]
     cmd += _salesforce_flags(
         salesforce_can_customize,
         salesforce_hidden_fields,

@@ -17,6 +17,7 @@ import uvicorn
 
 from sandbox.app import create_app
 from sandbox.faults import Faults, parse_spec
+from sandbox.latency import latency_from
 from sandbox.limits import Limits
 from sandbox.population import PopulationSpec
 from sandbox.salesforce_schema import DATA_PATH
@@ -119,6 +120,8 @@ def serve(
     tls_dir: str | None = None,
     profile: str = "configured",
     scopes: Iterable[str] | None = None,
+    latency: float | None = None,
+    latency_seed: int | None = None,
     **salesforce: Any,
 ) -> None:
     """Build a sandbox and serve it in the foreground, printing where it listens.
@@ -127,6 +130,8 @@ def serve(
     Salesforce JWT key file (and the fixed credentials), then serves until interrupted.
     `profile` is "configured" or "stock"; `scopes` are all the HubSpot token is granted
     (default: the product's); `salesforce` are build_sandbox's `salesforce_*` options.
+    `latency` switches realistic answer times on, every median times it (None or 0:
+    off); its draws are seeded with `latency_seed`, by default `seed`.
     """
     rules, seed_faults = parse_spec(faults)
     spec = PopulationSpec(
@@ -138,6 +143,7 @@ def serve(
         Faults(rules, seed_faults),
         profile=profile,
         scopes=scopes,
+        latency=latency_from(latency, seed if latency_seed is None else latency_seed),
         **salesforce,
     )
     server = SandboxServer(sandbox, port=port, host=host, tls_dir=tls_dir)
@@ -155,6 +161,9 @@ def serve(
     print(f"Salesforce username:     {creds.salesforce_username}  (JWT bearer flow `sub`)")
     print(f"HubSpot portal:          {sandbox.portal_id} ({profile} profile, {tier} tier)")
     print(f"Admin API:               {server.base_url}/_sandbox/info")
+    if sandbox.latency.enabled:
+        medians = sandbox.latency.describe()["effective_median_ms"]
+        print(f"Latency (median ms):     {', '.join(f'{f} {m:g}' for f, m in medians.items())}")
     print(
         f"Generated {len(sandbox.population.people)} people and "
         f"{len(sandbox.population.hubspot) + len(sandbox.population.salesforce)} activities "

@@ -14,6 +14,7 @@ from sandbox.faults import Faults
 from sandbox.hubspot_access import PROFILES, portal_id_for
 from sandbox.hubspot_properties import apply_profile
 from sandbox.hubspot_store import HubSpotPortal
+from sandbox.latency import Latency
 from sandbox.limits import Limiter, Limits
 from sandbox.population import Population, PopulationSpec, generate
 from sandbox.salesforce_schema import OrgOptions
@@ -44,6 +45,8 @@ class Stats:
     requests: Counter[str] = field(default_factory=Counter)
     # Time spent serving, by endpoint: the sandbox's own cost, for benchmarks.
     seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    # Time spent in the latency profile's waits, by endpoint (none while it is off).
+    waited: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     throttled: Counter[str] = field(default_factory=Counter)
     policies: Counter[str] = field(default_factory=Counter)
     faulted: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
@@ -51,6 +54,7 @@ class Stats:
     def reset(self) -> None:
         self.requests.clear()
         self.seconds.clear()
+        self.waited.clear()
         self.throttled.clear()
         self.policies.clear()
         self.faulted.clear()
@@ -59,6 +63,7 @@ class Stats:
         return {
             "requests": dict(self.requests),
             "server_seconds": {k: round(v, 6) for k, v in self.seconds.items()},
+            "latency_seconds": {k: round(v, 6) for k, v in self.waited.items()},
             "throttled": dict(self.throttled),
             "throttled_by_policy": dict(self.policies),
             "faulted": {k: dict(v) for k, v in self.faulted.items()},
@@ -100,6 +105,8 @@ class Sandbox:
     # org as they come (see hubspot_access, salesforce_schema.org_fields).
     profile: str = "configured"
     portal_id: int = 0
+    # Realistic answer times (sandbox.latency); off unless asked for.
+    latency: Latency = field(default_factory=Latency)
 
 
 def build_sandbox(
@@ -113,6 +120,7 @@ def build_sandbox(
     salesforce_hidden_fields: Iterable[str] | None = None,
     salesforce_converted_share: float = 1.0,
     salesforce_all_day_share: float = 0.2,
+    latency: Latency | None = None,
 ) -> Sandbox:
     """Generate the population and render the HubSpot portal and the Salesforce org.
 
@@ -122,7 +130,7 @@ def build_sandbox(
     integration user (Tooling API creates are refused); `salesforce_hidden_fields` are
     "Object.Field" names field-level security hides from them; the shares are of the live
     leads whose person became SQL before as_of that were converted, and of events that
-    are all-day, picked by seed.
+    are all-day, picked by seed. `latency` is the answer-time profile (default: off).
     """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}")
@@ -153,4 +161,5 @@ def build_sandbox(
         time.perf_counter() - started,
         profile=profile,
         portal_id=portal_id_for(spec.seed),
+        latency=latency if latency is not None else Latency(seed=spec.seed),
     )
