@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/store_ingest.py
 	$(BIN)/python bench/sandbox.py
 	$(BIN)/python bench/connectors.py
+	$(BIN)/python bench/latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
