@@ -99,10 +99,11 @@ def mqls_from_store(engine: Engine, crm: Crm, ids: Sequence[str]) -> dict[str, A
     ids = list(dict.fromkeys(ids))
     contacts = _contacts(engine, crm, ids)
     activities = mirror.load_activities(engine, crm, ids)
+    stored = scores.scores_of(engine, crm.value, ids)
     rows: dict[str, AssessedMql] = {}
     for crm_id in ids:
         contact = contacts.get(crm_id) or Contact(crm=crm, crm_id=crm_id)
-        current = scores.score_of(engine, crm.value, crm_id)
+        current = stored.get(crm_id)
         if current is None:
             rows[crm_id] = assessed_mql(contact, None, [])
             continue
@@ -127,12 +128,12 @@ def mql_rows(
 ) -> list[MqlRow]:
     """The new MQLs, best score first, each with its task (this run's, else the store's)."""
     made = {contact: task for contact, task in tasks}
+    # The store's tasks for the MQLs this run made none for, read at once.
+    unmade = [crm_id for crm_id in mqls if crm_id not in made]
+    stored = reports.last_task_ids(engine, crm.value, unmade) if engine and unmade else {}
     rows: list[MqlRow] = []
     for crm_id, mql in mqls.items():
-        task = made.get(crm_id)
-        if task is None and engine is not None:
-            handoffs = reports.handoffs_of(engine, crm.value, crm_id)
-            task = handoffs[-1].task_id if handoffs else None
+        task = made.get(crm_id) or stored.get(crm_id)
         if task is None:
             rows.append(MqlRow(mql, "pending: no task yet, the next sync creates it", ""))
         elif task.startswith(PLANNED):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
+from store.chunking import in_chunks
 from store.db import Bind, reading
 from store.tables import ContactRow, HandoffRow, ScoreRow
 
@@ -51,6 +53,22 @@ class Handoff:
     claimed_by: str | None
     task_id: str | None  # None: claimed, no task yet
     recorded_at: datetime | None
+
+
+def last_task_ids(engine: Bind, crm: str, contact_ids: Sequence[str]) -> dict[str, str | None]:
+    """Each contact's task id from its latest handoff (None: claimed, no task yet), by
+    id; a contact never handed off is missing. One query per `IN` chunk."""
+    latest: dict[str, str | None] = {}
+    with reading(engine) as connection:
+        for chunk in in_chunks(list(dict.fromkeys(contact_ids))):
+            rows = connection.execute(
+                select(col(HandoffRow.contact_id), col(HandoffRow.task_id))
+                .where(col(HandoffRow.crm) == crm, col(HandoffRow.contact_id).in_(chunk))
+                .order_by(col(HandoffRow.claimed_at), col(HandoffRow.key))
+            ).all()
+            # Oldest first, so each contact ends with its latest, as `handoffs_of(...)[-1]`.
+            latest.update((contact_id, task_id) for contact_id, task_id in rows)
+    return latest
 
 
 def handoffs_of(engine: Bind, crm: str, contact_id: str) -> list[Handoff]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -219,6 +219,19 @@ def score_of(engine: Engine, crm: str, crm_id: str) -> dict[str, Any] | None:
             .first()
         )
     return dict(row) if row is not None else None
+
+
+def scores_of(engine: Engine, crm: str, crm_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The stored score rows of these contacts, by id (one query per `IN` chunk); a
+    contact with no score is missing."""
+    found: dict[str, dict[str, Any]] = {}
+    with reading(engine) as connection:
+        for chunk in in_chunks(list(dict.fromkeys(crm_ids))):
+            rows = connection.execute(
+                select(ScoreRow).where(col(ScoreRow.crm) == crm, col(ScoreRow.crm_id).in_(chunk))
+            ).mappings()
+            found.update((row["crm_id"], dict(row)) for row in rows)
+    return found
 
 
 def mark_needs_write(engine: Engine, crm: str, failed: set[str], done: set[str]) -> None:
