@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import threading
 from collections import abc
 from collections.abc import Callable, Iterator, Sequence
@@ -113,6 +114,7 @@ class HubSpotConnector(HubSpotPulls):
             ssl_ca_cert=str(self._config.ca_file) if self._config.ca_file else None,
             # Retries belong to connectors.retry alone; urllib3's own would double-count.
             retry=False,
+            **_pool_options(self._config.concurrency),
         )
         # Each discovery property builds a new ApiClient and pool: take them once.
         self._contacts_search = client.crm.contacts.search_api
@@ -181,6 +183,7 @@ class HubSpotConnector(HubSpotPulls):
                 )
             except Exception as exc:
                 self._limits.observe(_headers(exc))  # a 429 says what is left, too
+                self._hold_on_rate_limit(exc, search)
                 raise
             headers = _headers(response)
             self._limits.observe(headers)
@@ -199,6 +202,20 @@ class HubSpotConnector(HubSpotPulls):
             idempotent=idempotent,
             what=what,
             before_attempt=lambda: self._before_request(search),
+        )
+
+    def _hold_on_rate_limit(self, exc: Exception, search: bool) -> None:
+        """After a 429, hold the bucket the request passed for as long as the answer asks
+        (else the first backoff), so that every worker sharing it waits, not only the one
+        that was refused: the limit is the account's, and the others would be refused too."""
+        # One at a time, the refused request's own retry wait is the only wait needed.
+        if self._config.concurrency == 1 or getattr(exc, "status", None) != 429:
+            return
+        policy = self._config.retry
+        asked = retry_after_s(_headers(exc))
+        seconds = policy.backoff_base_s if asked is None else asked
+        self._throttle.hold(
+            "search" if search else "default", min(seconds, policy.max_retry_after_s)
         )
 
     def _before_request(self, search: bool) -> None:
@@ -635,6 +652,15 @@ class HubSpotConnector(HubSpotPulls):
         if problems:
             raise MappingError("mapping does not match the HubSpot portal: " + "; ".join(problems))
         self._checked = True
+
+
+def _pool_options(concurrency: int) -> dict[str, int]:
+    """Client options for `concurrency` requests at once. Each api object keeps a pool of
+    5 per CPU connections (hubspot-api-client's default), and sources pulled at once
+    share one object for the paths without a typed API: past that size urllib3 would open
+    a connection per request and discard it."""
+    default = multiprocessing.cpu_count() * 5
+    return {"connection_pool_maxsize": concurrency} if concurrency > default else {}
 
 
 def _value(value: Any) -> str:

@@ -3,7 +3,8 @@
 Contacts come from the search API ordered by `hs_object_id` and paged by key
 (`hs_object_id > last id`) rather than by offset, so the 10,000-result cap of a single
 search never applies and no record is skipped or read twice. Activities come from the
-sources the mapping declares (`connectors.hubspot_sources`), chained into one pull.
+sources the mapping declares (`connectors.hubspot_sources`), in one pull: one after the
+other, or `HubSpotConfig.concurrency` of them at once.
 A bounded pull (`until`) asks each API for its window where the API takes a bound (search
 filters, the events and email events APIs) and keeps it itself where it does not.
 """
@@ -72,7 +73,8 @@ class HubSpotPulls(HubSpotSources):
         *,
         until: datetime | None = None,
     ) -> Iterator[Page[Activity]]:
-        """Every activity source the mapping declares, chained into one pull.
+        """Every activity source the mapping declares, in one pull (`concurrency` of them
+        at once).
 
         Each source reads from its own cursor in `sources` where one is stored, so a
         source refused for a while (a scope granted later) reads what it missed. A first
@@ -83,7 +85,8 @@ class HubSpotPulls(HubSpotSources):
         floor = None if lookback is None else datetime.now(UTC) - timedelta(days=lookback)
         streams = self._activity_streams(PullContext())
         return pull(streams, since, self._config.overlap_minutes, floor=floor,
-                    source_since=sources, until=until)  # fmt: skip
+                    source_since=sources, until=until,
+                    concurrency=self._config.concurrency)  # fmt: skip
 
     def pull_deletions(
         self, since: datetime | None, *, until: datetime | None = None

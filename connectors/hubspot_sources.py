@@ -37,6 +37,7 @@ switched off for the pull with one warning saying what it needs; the others run.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -132,12 +133,18 @@ def window_filter(
 
 @dataclass
 class PullContext:
-    """What one activities pull learns once and reuses: refusals, names, contact ids."""
+    """What one activities pull learns once and reuses: refusals, names, contact ids.
+
+    Sources pulled at once share it from their threads: each entry is set whole, and an
+    email looked up twice at the same time costs a request, not a wrong answer. The
+    definitions are read under `definitions_lock`, once for every custom event source.
+    """
 
     refused: dict[str, str] = field(default_factory=dict)  # API → its warning
     definitions: dict[str, str] | None = None  # custom event short name → full name
     # A submission without an email has no contact: "" is known to be nobody.
     contact_by_email: dict[str, str | None] = field(default_factory=lambda: {"": None})
+    definitions_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class HubSpotSources:
@@ -318,6 +325,19 @@ class HubSpotSources:
         """`pe{portalId}_{short}` for a custom event named by its short name."""
         if _CUSTOM_NAME.match(short):
             return short
+        with ctx.definitions_lock:
+            definitions = self._definitions(ctx)
+        full = definitions.get(short)
+        if full is None:
+            raise SourceUnavailable(
+                f"HubSpot custom event {short!r} is not defined in the portal "
+                f"(GET /events/v3/event-definitions knows {sorted(definitions)}): "
+                "its source is off for this run"
+            )
+        return full
+
+    def _definitions(self, ctx: PullContext) -> dict[str, str]:
+        """The portal's custom event names, read once a pull; a refusal is remembered."""
         if "event_definitions" in ctx.refused:
             raise SourceUnavailable(ctx.refused["event_definitions"])
         if ctx.definitions is None:
@@ -334,14 +354,7 @@ class HubSpotSources:
                 warning = _warning("event_definitions", custom, exc)
                 ctx.refused["event_definitions"] = warning
                 raise SourceUnavailable(warning) from exc
-        full = ctx.definitions.get(short)
-        if full is None:
-            raise SourceUnavailable(
-                f"HubSpot custom event {short!r} is not defined in the portal "
-                f"(GET /events/v3/event-definitions knows {sorted(ctx.definitions)}): "
-                "its source is off for this run"
-            )
-        return full
+        return ctx.definitions
 
     def _event_definitions(self) -> dict[str, str]:
         names: dict[str, str] = {}

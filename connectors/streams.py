@@ -21,13 +21,25 @@ what must be the same everywhere:
   warning, while the other streams run and the cursor still moves;
 - each stream's own cursor (`Page.source_cursors`), for callers that store one per
   source: a stream refused keeps its place, so once allowed it reads what it missed,
-  and a stream added later starts from the floor, not from the others' cursor.
+  and a stream added later starts from the floor, not from the others' cursor;
+- with `concurrency` above 1, up to that many streams are read at once, each by one
+  worker thread sending one request at a time (so at most `concurrency` requests are in
+  flight); a stream's pages keep their order, pages of different streams interleave.
+  The cursors keep their meaning: each stream's own cursor comes from its own pages,
+  and the pull's cursor is on the last page, after every stream has finished. A stream
+  that fails stops the others at their next page and the failure is raised, once every
+  worker has ended. Each stream then de-duplicates only its own records: which of two
+  streams would see an id they share first depends on timing, so such an id (none in the
+  sandbox's sources) would be yielded by each rather than by whichever came first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from collections.abc import Mapping as MappingABC
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -102,43 +114,50 @@ def pull(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     source_since: MappingABC[str, datetime] | None = None,
     until: datetime | None = None,
+    concurrency: int = 1,
 ) -> Iterator[Page[T]]:
-    """Pages of canonical records from the streams in order, with one cursor at the end.
+    """Pages of canonical records from the streams, with one cursor at the end.
 
     `floor` bounds a first pull (no cursor) so it does not read all history.
     `source_since` holds each stream's own stored cursor by name; when it is empty (none
     stored yet) every stream starts from `since`, and a stream missing from a non-empty
     one is new and starts from the floor. With `until` (exclusive) the pull is a window
-    from `since` for every stream, and its pages carry no cursor.
+    from `since` for every stream, and its pages carry no cursor. `concurrency` is how
+    many streams are read at once (1: one after the other, in order).
     """
     if until is not None:
-        yield from _pull_window(streams, since, until, overlap_minutes, floor)
+        yield from _pull_window(streams, since, until, overlap_minutes, floor, concurrency)
         return
     began = now()
-    seen = SeenIds()
     high = since
     pending: Page[T] | None = None
     warned: set[str] = set()
-    own_cursors: dict[str, datetime] = {}
+    owns: list[datetime | None] = []
+    starts: list[datetime | None] = []
     for stream in streams:
         own = (source_since or {}).get(stream.name) if source_since else since
-        start = window_start(own, overlap_minutes)
-        if start is None:
-            start = floor
-        own_high = own
-        refused = False
-        for page in _stream_pages(stream, start, None, seen, warned):
-            refused = refused or page.refused
+        owns.append(own)
+        starts.append(window_start(own, overlap_minutes) or floor)
+    own_highs = list(owns)
+    refused = [False] * len(streams)
+    with closing(_reads(streams, starts, None, concurrency)) as reads:
+        for index, page in reads:
+            refused[index] = refused[index] or page.refused
             for record_time in page.times:
                 if high is None or record_time > high:
                     high = record_time
+                own_high = own_highs[index]
                 if own_high is None or record_time > own_high:
-                    own_high = record_time
+                    own_highs[index] = record_time
             if pending is not None:
                 yield pending
-            pending = Page(page.records, None, page.errors, page.skipped, page.warnings)
+            pending = Page(page.records, None, page.errors, page.skipped,
+                           _fresh(page.warnings, warned))  # fmt: skip
+    own_cursors: dict[str, datetime] = {}
+    for index, stream in enumerate(streams):
+        own, start = owns[index], starts[index]
         # A refused stream keeps its place (or takes this window's start as its place).
-        mine = (own or start) if refused else _cursor(own, own_high, began)
+        mine = (own or start) if refused[index] else _cursor(own, own_highs[index], began)
         if mine is not None:
             own_cursors[stream.name] = mine
     cursor = _cursor(since, high, began)
@@ -155,6 +174,7 @@ def _pull_window(
     until: datetime,
     overlap_minutes: float,
     floor: datetime | None,
+    concurrency: int,
 ) -> Iterator[Page[T]]:
     """Pages of the records of [since minus the overlap, until), and no cursor.
 
@@ -162,11 +182,18 @@ def _pull_window(
     its end, so storing any point of it would skip that, or pull a cursor backwards.
     """
     start = window_start(since, overlap_minutes) or floor
-    seen = SeenIds()
     warned: set[str] = set()
-    for stream in streams:
-        for page in _stream_pages(stream, start, until, seen, warned):
-            yield Page(page.records, None, page.errors, page.skipped, page.warnings)
+    with closing(_reads(streams, [start] * len(streams), until, concurrency)) as reads:
+        for _, page in reads:
+            yield Page(page.records, None, page.errors, page.skipped,
+                       _fresh(page.warnings, warned))  # fmt: skip
+
+
+def _fresh(warnings: list[str], warned: set[str]) -> list[str]:
+    """The warnings not given yet in this pull: the same refusal is not news a second time."""
+    new = [w for w in dict.fromkeys(warnings) if w not in warned]
+    warned.update(new)
+    return new
 
 
 def _cursor(since: datetime | None, high: datetime | None, began: datetime) -> datetime | None:
@@ -186,13 +213,16 @@ class _Read(Generic[T]):
     refused: bool = False
 
 
+# Pages of streams, each with its stream's index; closed early, it stops its reads.
+Reads = Generator[tuple[int, _Read[T]], None, None]
+
+
 def _stream_pages(
     stream: Stream[T],
     start: datetime | None,
     until: datetime | None,
     seen: SeenIds,
-    warned: set[str],
-) -> Iterator[_Read[T]]:
+) -> Generator[_Read[T], None, None]:
     pages = iter(stream.fetch(start, until))
     while True:
         try:
@@ -200,12 +230,142 @@ def _stream_pages(
         except StopIteration:
             return
         except SourceUnavailable as exc:
-            # Once per pull: the same refusal is not news a second time.
-            warnings = [] if exc.warning in warned else [exc.warning]
-            warned.add(exc.warning)
-            yield _Read([], [], 0, warnings, [], refused=True)
+            yield _Read([], [], 0, [exc.warning], [], refused=True)
             return
         yield _read_page(stream, raw, start, until, seen)
+
+
+def _reads(
+    streams: Sequence[Stream[T]],
+    starts: Sequence[datetime | None],
+    until: datetime | None,
+    concurrency: int,
+) -> Reads[T]:
+    """Each stream's pages with the stream's index: one stream after the other, or, with
+    `concurrency` above 1 and several streams, that many at once."""
+    if concurrency > 1 and len(streams) > 1:
+        return _concurrent_reads(streams, starts, until, min(concurrency, len(streams)))
+    return _sequential_reads(streams, starts, until)
+
+
+def _sequential_reads(
+    streams: Sequence[Stream[T]],
+    starts: Sequence[datetime | None],
+    until: datetime | None,
+) -> Reads[T]:
+    # One record id is yielded once per pull, whichever stream reads it.
+    seen = SeenIds()
+    for index, stream in enumerate(streams):
+        for page in _stream_pages(stream, starts[index], until, seen):
+            yield index, page
+
+
+@dataclass(frozen=True)
+class _Event(Generic[T]):
+    """What a worker hands the pull: a page of stream `index`, its failure, or its end."""
+
+    index: int
+    page: _Read[T] | None = None
+    error: BaseException | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.page is None and self.error is None
+
+
+_NO_STREAM = -1  # the index of a worker's failure or end: not one stream's page
+
+
+class _Claims:
+    """Hands out stream indexes in order, each once, to whichever worker asks next."""
+
+    def __init__(self, count: int) -> None:
+        self._next = 0
+        self._count = count
+        self._lock = threading.Lock()
+
+    def claim(self) -> int | None:
+        with self._lock:
+            if self._next >= self._count:
+                return None
+            self._next += 1
+            return self._next - 1
+
+
+def _concurrent_reads(
+    streams: Sequence[Stream[T]],
+    starts: Sequence[datetime | None],
+    until: datetime | None,
+    workers: int,
+) -> Reads[T]:
+    """Pages of `workers` streams at a time, as they arrive; a failure is raised here once
+    every worker has stopped (no thread outlives the pull, whether it ends, fails or is
+    closed early by its caller)."""
+    # Bounded: workers run at most a few pages ahead of the caller, as a lazy pull would.
+    events: queue.Queue[_Event[T]] = queue.Queue(maxsize=2 * workers)
+    stop = threading.Event()
+    claims = _Claims(len(streams))
+    threads = [
+        threading.Thread(
+            target=_work,
+            args=(streams, starts, until, claims, events, stop),
+            name=f"pull-worker-{n}",
+            daemon=True,
+        )
+        for n in range(workers)
+    ]
+    for thread in threads:
+        thread.start()
+    running = len(threads)
+    try:
+        while running:
+            event = events.get()
+            if event.error is not None:
+                raise event.error
+            if event.page is not None:
+                yield event.index, event.page
+            else:
+                running -= 1
+    finally:
+        stop.set()
+        # Drain, so that no worker stays blocked on a full queue, until each has ended.
+        while running:
+            if events.get().ended:
+                running -= 1
+        for thread in threads:
+            thread.join()
+
+
+def _work(
+    streams: Sequence[Stream[T]],
+    starts: Sequence[datetime | None],
+    until: datetime | None,
+    claims: _Claims,
+    events: queue.Queue[_Event[T]],
+    stop: threading.Event,
+) -> None:
+    """One worker: reads unclaimed streams one by one until none is left or `stop` is set.
+
+    Its last event is always an end (no page, no error), after a failure if there was one.
+    """
+    try:
+        while not stop.is_set():
+            index = claims.claim()
+            if index is None:
+                return
+            # Each stream de-duplicates its own records: which of two streams would see a
+            # shared id first depends on timing here.
+            pages = _stream_pages(streams[index], starts[index], until, SeenIds())
+            with closing(pages):
+                while not stop.is_set():
+                    page = next(pages, None)
+                    if page is None:
+                        break
+                    events.put(_Event(index, page))
+    except BaseException as exc:  # handed to the pull's caller, whatever it is
+        events.put(_Event(_NO_STREAM, error=exc))
+    finally:
+        events.put(_Event(_NO_STREAM))
 
 
 def _outside(when: datetime | None, start: datetime | None, until: datetime | None) -> bool:

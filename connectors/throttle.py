@@ -50,6 +50,19 @@ class TokenBucket:
             self._sleep(wait)
         return wait
 
+    def hold(self, seconds: float) -> None:
+        """Hand out no token for `seconds` from now, to whoever asks: the CRM answered a
+        429, and every worker sharing the bucket must slow down, not only the one that got
+        it. Holds do not add up: the later end wins."""
+        if seconds <= 0:
+            return
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            # With this many tokens, the next `acquire` waits exactly `seconds`.
+            self._tokens = min(self._tokens, 1.0 - seconds * self.rate)
+
 
 SharedLimit = Callable[[str], None]
 
@@ -76,6 +89,13 @@ class Throttle:
         if self.shared is not None:
             for name in ("default", *names):
                 self.shared(name)
+
+    def hold(self, name: str, seconds: float) -> None:
+        """Hold the named bucket (if there is one) for `seconds`: see `TokenBucket.hold`.
+        The shared, cross-process limits are not held: they count requests, not answers."""
+        bucket = self._buckets.get(name)
+        if bucket is not None:
+            bucket.hold(seconds)
 
 
 class DailyQuota(NamedTuple):
