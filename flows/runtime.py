@@ -146,6 +146,7 @@ def _hubspot(settings: Settings) -> HubSpotConnector:
         throttle=ThrottleSettings(rate=rate, burst=max(1, int(rate))),
         daily_budget_share=settings.hubspot_daily_budget_share,
         activity_lookback_days=settings.hubspot_activity_lookback_days,
+        concurrency=settings.hubspot_concurrency,
         **_common(settings),
     )
     return HubSpotConnector(

@@ -121,6 +121,11 @@ class Settings(BaseSettings):
         le=1,
         description="share of the portal's daily API quota one run may use before it stops",
     )
+    hubspot_concurrency: int = Field(
+        default=1,
+        ge=1,
+        description="HubSpot activity sources pulled at once, each one request at a time",
+    )
     fixed_now: AwareDatetime | None = Field(
         default=None,
         description="decide every run as of this instant instead of the clock: for "
