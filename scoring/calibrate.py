@@ -308,7 +308,8 @@ def calibrate(
     learned = _rebuilt(model, {change.rule: change.new for change in changes})
     learned = _same_shares(model, learned, train, now)
     kept = [index for index, change in enumerate(changes) if change.status == "learned"]
-    unseen = _out_of_fold(matrix, target, kept, [example.contact.crm_id for example in train])
+    contacts = [example.contact.crm_id for example in train]
+    unseen = _out_of_fold(matrix, target, kept, contacts, strength)
     pick = _threshold_out_of_fold(unseen, labels, totals(learned, train, now), band)
     if learned.qualify.threshold is not None and pick.threshold is not None:
         qualify = learned.qualify.model_copy(update={"threshold": _tidy(pick.threshold)})
@@ -489,29 +490,40 @@ def _fit(
 
 
 def _out_of_fold(
-    matrix: np.ndarray, target: np.ndarray, kept: Sequence[int], contacts: Sequence[str]
+    matrix: np.ndarray,
+    target: np.ndarray,
+    kept: Sequence[int],
+    contacts: Sequence[str],
+    strength: float,
 ) -> list[float]:
-    """Each example's log-odds from a fit of the `kept` columns on the other folds.
+    """Each example's log-odds from a fit of the `kept` columns (at least one) on the
+    other folds.
 
     Folds are by contact (a contact drawn at several cut dates stays in one fold) and
-    fixed by its id, so the same data always gives the same scores.
+    fixed by its id, so the same data always gives the same scores. A fold whose others
+    hold one class only has nothing to learn from: its examples are scored by a fit on
+    all the data, in sample, rather than left at one score that would rank them together.
     """
-    scores = np.zeros(len(target), dtype=float)
-    if not kept:
-        return [0.0] * len(target)
     fold = np.asarray([zlib.crc32(crm_id.encode()) % FOLDS for crm_id in contacts])
     features = matrix[:, list(kept)]
+    scores = _log_odds(features, target, features, strength)
     for held in range(FOLDS):
         out, rest = fold == held, fold != held
-        if not out.any() or target[rest].min() == target[rest].max():
-            continue  # nothing held out, or one class left to learn from: no order
-        mean = features[rest].mean(axis=0)
-        spread = features[rest].std(axis=0)
-        spread[spread == 0] = 1.0
-        regression = LogisticRegression(C=STRENGTH, max_iter=1_000)
-        regression.fit((features[rest] - mean) / spread, target[rest])
-        scores[out] = regression.decision_function((features[out] - mean) / spread)
+        if out.any() and target[rest].min() != target[rest].max():
+            scores[out] = _log_odds(features[rest], target[rest], features[out], strength)
     return [float(score) for score in scores]
+
+
+def _log_odds(
+    features: np.ndarray, target: np.ndarray, scored: np.ndarray, strength: float
+) -> np.ndarray:
+    """The log-odds of `scored` by a regularised fit on (`features`, `target`)."""
+    mean = features.mean(axis=0)
+    spread = features.std(axis=0)
+    spread[spread == 0] = 1.0
+    regression = LogisticRegression(C=strength, max_iter=1_000)
+    regression.fit((features - mean) / spread, target)
+    return np.asarray(regression.decision_function((scored - mean) / spread), dtype=float)
 
 
 def _threshold_out_of_fold(
@@ -528,7 +540,8 @@ def _threshold_out_of_fold(
     and the band rule sweeps them: every threshold the learned model can have, its volume
     as in training, its conversion and recall as on contacts its points did not see.
     """
-    order = sorted(range(len(unseen)), key=lambda index: -unseen[index])
+    # Equal out-of-fold scores are common (0/1 rules): the learned totals break the tie.
+    order = sorted(range(len(unseen)), key=lambda index: (-unseen[index], -learned_totals[index]))
     dealt = [0.0] * len(unseen)
     for index, total in zip(order, sorted(learned_totals, reverse=True), strict=True):
         dealt[index] = total

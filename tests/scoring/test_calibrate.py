@@ -419,7 +419,7 @@ def test_the_threshold_is_judged_on_out_of_fold_order() -> None:
 
 def test_out_of_fold_scores_rank_by_what_the_other_folds_learned() -> None:
     """A rule that marks every converter, beside noise: each fold learns it from the
-    others, the same data gives the same scores, and no rule left gives no order."""
+    others, and the same data gives the same scores."""
 
     rows, target, contacts = [], [], []
     rng = random.Random(5)
@@ -429,10 +429,36 @@ def test_out_of_fold_scores_rank_by_what_the_other_folds_learned() -> None:
         target.append(int(converted))
         contacts.append(f"c{index}")
     matrix = np.asarray(rows)
-    scores = _out_of_fold(matrix, np.asarray(target), [0, 1], contacts)
+    scores = _out_of_fold(matrix, np.asarray(target), [0, 1], contacts, 1.0)
     assert len(scores) == 400
-    assert scores == _out_of_fold(matrix, np.asarray(target), [0, 1], contacts)
+    assert scores == _out_of_fold(matrix, np.asarray(target), [0, 1], contacts, 1.0)
     converters = [s for s, t in zip(scores, target, strict=True) if t]
     others = [s for s, t in zip(scores, target, strict=True) if not t]
     assert min(converters) > max(others)  # the real signal is learned in every fold
-    assert _out_of_fold(matrix, np.asarray(target), [], contacts) == [0.0] * 400
+
+
+def test_a_fold_with_one_class_left_is_scored_in_sample_not_at_one_score() -> None:
+    """Every converter's id falls in one fold: the other folds hold none, so that fold
+    cannot be scored out of fold; its examples still rank by the signal."""
+    import zlib
+
+    held = [f"c{i}" for i in range(2000) if zlib.crc32(f"c{i}".encode()) % 5 == 0][:40]
+    others = [f"c{i}" for i in range(2000) if zlib.crc32(f"c{i}".encode()) % 5 != 0][:160]
+    contacts = held + others
+    converted = [index < 20 for index in range(len(held))] + [False] * len(others)
+    matrix = np.asarray([[1.0 if c else 0.0] for c in converted])
+    scores = _out_of_fold(matrix, np.asarray(converted, dtype=int), [0], contacts, 1.0)
+    first = scores[: len(held)]
+    assert min(first[:20]) > max(first[20:])
+
+
+def test_equal_out_of_fold_scores_are_ordered_by_the_learned_totals() -> None:
+    """Four contacts tied out of fold; the converter has the highest learned total. With
+    the band at 50-100%, the threshold that takes it alone (40) is judged to hold it,
+    wherever it stands in the input: ties do not fall to the input's order."""
+    for labels, learned in (
+        ([True, False, False, False], [40.0, 30.0, 20.0, 10.0]),
+        ([False, False, False, True], [10.0, 20.0, 30.0, 40.0]),
+    ):
+        pick = _threshold_out_of_fold([0.0] * 4, labels, learned, (0.5, 1.0))
+        assert (pick.threshold, pick.volume, pick.conversion) == (40.0, 1, 1.0)
