@@ -26,15 +26,17 @@ what must be the same everywhere:
   worker thread sending one request at a time (so at most `concurrency` requests are in
   flight); a stream's pages keep their order, pages of different streams interleave.
   The cursors keep their meaning: each stream's own cursor comes from its own pages,
-  and the pull's cursor is on the last page, after every stream has finished. A stream
-  that fails stops the others at their next page and the failure is raised, once every
-  worker has ended. Each stream then de-duplicates only its own records: which of two
-  streams would see an id they share first depends on timing, so such an id (none in the
-  sandbox's sources) would be yielded by each rather than by whichever came first.
+  and the pull's cursor is on the last page, after every stream has finished. A stream's
+  failure is raised when the caller reaches it; the others then stop at their next page,
+  and it is raised once every worker has ended. Each stream then de-duplicates only its
+  own records: which of two streams would see an id they share first depends on timing,
+  so such an id (none in the sandbox's sources) would be yielded by each rather than by
+  whichever came first.
 """
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
@@ -305,10 +307,12 @@ def _concurrent_reads(
     events: queue.Queue[_Event[T]] = queue.Queue(maxsize=2 * workers)
     stop = threading.Event()
     claims = _Claims(len(streams))
+    # Each worker runs in a copy of the caller's context, so that what the caller set
+    # (a Prefect run's settings, read by the shared rate limit) holds in its threads too.
     threads = [
         threading.Thread(
-            target=_work,
-            args=(streams, starts, until, claims, events, stop),
+            target=contextvars.copy_context().run,
+            args=(_work, streams, starts, until, claims, events, stop),
             name=f"pull-worker-{n}",
             daemon=True,
         )
@@ -397,6 +401,8 @@ def _read_page(
                 # Translated first: its message names the canonical field as well.
                 record = stream.translate(item, crm_id)
                 when = stream.time(item)
+                if until is not None and when is not None and when >= until:
+                    continue  # past a bound the API could only round (SOQL has no fractions)
         except RecordError as exc:
             out.errors.append(RecordIssue(issue_id(item, stream.key), str(exc)))
             continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any, cast
@@ -164,41 +165,58 @@ def pull_stream(
 
     shown = progress.current()
     bad: list[AuditEvent] = []
-    for page in pages:
-        result.source_cursors.update(page.source_cursors)
-        result.pages += 1
-        result.records += len(page.records)
-        if stream == "contacts":
-            contacts = cast("list[Contact]", page.records)
-            mirror.upsert_contacts(engine, contacts, now)
-            result.changed_contacts.update(c.crm_id for c in contacts)
-        elif stream == "activities":
-            activities = cast("list[Activity]", page.records)
-            mirror.upsert_activities(engine, activities)
-            result.changed_contacts.update(a.contact_id for a in activities)
-        else:
-            deletions = cast("list[Deletion]", page.records)
-            mirror.mark_deleted(engine, crm, [d.crm_id for d in deletions])
-            bad += conversions(engine, crm, deletions)
-        for issue in page.errors:
-            # A bad record is reported and skipped; the rest of the run goes on.
-            logger.warning("%s %s %s skipped: %s", crm.value, stream, issue.crm_id, issue.message)
-            bad.append(
-                AuditEvent(crm.value, issue.crm_id, AuditKind.PULL, f"bad_{stream}", "skipped",
-                           message=issue.message)
-            )  # fmt: skip
-        result.bad_records += len(page.errors)
-        result.skipped += page.skipped
-        for warning in page.warnings:
-            if warning not in result.warnings:
-                logger.warning("%s %s: %s", crm.value, stream, warning)
-                result.warnings.append(warning)
-        if page.cursor is not None and (result.cursor is None or page.cursor > result.cursor):
-            result.cursor = page.cursor
-        shown.page(stream, result.pages, result.records)
+    # Closed however the loop ends, so that a failure here stops a concurrent pull's
+    # workers at once, not when the generator is collected.
+    with _closed_at_end(pages):
+        for page in pages:
+            result.source_cursors.update(page.source_cursors)
+            result.pages += 1
+            result.records += len(page.records)
+            if stream == "contacts":
+                contacts = cast("list[Contact]", page.records)
+                mirror.upsert_contacts(engine, contacts, now)
+                result.changed_contacts.update(c.crm_id for c in contacts)
+            elif stream == "activities":
+                activities = cast("list[Activity]", page.records)
+                mirror.upsert_activities(engine, activities)
+                result.changed_contacts.update(a.contact_id for a in activities)
+            else:
+                deletions = cast("list[Deletion]", page.records)
+                mirror.mark_deleted(engine, crm, [d.crm_id for d in deletions])
+                bad += conversions(engine, crm, deletions)
+            for issue in page.errors:
+                # A bad record is reported and skipped; the rest of the run goes on.
+                logger.warning(
+                    "%s %s %s skipped: %s", crm.value, stream, issue.crm_id, issue.message
+                )
+                bad.append(
+                    AuditEvent(crm.value, issue.crm_id, AuditKind.PULL, f"bad_{stream}", "skipped",
+                               message=issue.message)
+                )  # fmt: skip
+            result.bad_records += len(page.errors)
+            result.skipped += page.skipped
+            for warning in page.warnings:
+                if warning not in result.warnings:
+                    logger.warning("%s %s: %s", crm.value, stream, warning)
+                    result.warnings.append(warning)
+            if page.cursor is not None and (result.cursor is None or page.cursor > result.cursor):
+                result.cursor = page.cursor
+            shown.page(stream, result.pages, result.records)
     audit.record(engine, bad, run_id(), now)
     logger.info("%s %s: %d records in %d pages", crm.value, stream, result.records, result.pages)
     return result
+
+
+@contextmanager
+def _closed_at_end(pages: Iterator[Any]) -> Iterator[None]:
+    """Close a generator of pages however the block ends (a plain iterator has nothing
+    to close)."""
+    try:
+        yield
+    finally:
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()
 
 
 def conversions(engine: Engine, crm: Crm, deletions: Sequence[Deletion]) -> list[AuditEvent]:

@@ -261,3 +261,14 @@ def test_time_filter_drops_records_at_or_after_the_window_end() -> None:
     )  # fmt: skip
     assert [r for p in pages for r in p.records] == ["in"]
     assert sum(p.skipped for p in pages) == 0
+
+
+def test_a_stream_the_server_bounds_still_drops_what_lies_past_the_end() -> None:
+    """SOQL literals have no fractions: the server is asked up to the next whole second,
+    and the engine drops what lies at or after the end itself."""
+    until = T0 + timedelta(minutes=60)
+    source = Source([[_rec("in", 58), _rec("end", 60), _rec("late", 61)]])
+    pages = _drain(
+        pull([_stream(source)], T0 + timedelta(minutes=30), OVERLAP, until=until, now=_now(90))
+    )
+    assert [r for p in pages for r in p.records] == ["in"]
