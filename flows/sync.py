@@ -308,7 +308,9 @@ def backfill(
         run_form(
             "Window end",
             "The window's last day, a UTC date, included: the window ends at 24:00 UTC that "
-            "day, and nothing that changed after it is pulled. On or after the start and "
+            "day, and nothing that changed after it is pulled (a contact changed within the "
+            "window and again later is placed by its later change: end the window today to "
+            "re-pull everything changed since the start). On or after the start and "
             "today at the latest, with at most "
             f"{DEFAULT_BACKFILL_MAX_DAYS} days from start to end, both counted (the workers' "
             "MQLSYNC_BACKFILL_MAX_DAYS changes that maximum).",
