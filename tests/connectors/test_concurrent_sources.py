@@ -167,7 +167,9 @@ def test_one_429_holds_every_worker_not_only_the_one_refused(sb: Any) -> None:
         sb.admin.clear_faults()
     assert sum(sb.admin.stats()["faulted"].get("GET /events/v3/events", {}).values()) == 1
     assert pulled.issues == []
-    assert shared.holds == [("default", 1.0)]
+    # The fault's own hold; four workers at FAST's rate may meet the sandbox's limits
+    # too, and each 429 they get holds the bucket for its own (shorter) wait.
+    assert ("default", 1.0) in shared.holds
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
