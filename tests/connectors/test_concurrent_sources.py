@@ -179,7 +179,7 @@ def test_requests_overlap_at_the_sandbox_only_when_sources_run_at_once(
     from sandbox.testing import running_sandbox
 
     # Production throttles against the sandbox's professional-tier limits: none is hit.
-    with running_sandbox(contacts=200, seed=SEED, latency=0.05) as handle:
+    with running_sandbox(contacts=200, seed=SEED, latency=0.2) as handle:
         connector = _connector(
             handle, concurrency, throttle=PRODUCTION, search_throttle=PRODUCTION_SEARCH
         )

@@ -94,7 +94,7 @@ def test_the_hubspot_concurrency_setting_reaches_the_pull(
     else:
         monkeypatch.setenv("MQLSYNC_HUBSPOT_CONCURRENCY", setting)
     runtime.reset()
-    sb.admin.set_latency(enabled=True, scale=0.02)
+    sb.admin.set_latency(enabled=True, scale=0.2)  # waits long enough to overlap
     sync(crm=CrmName.hubspot, dry_run=True)
     peak = sb.admin.latency()["peak_waiting"]
     assert peak >= 2 if setting else peak == 1
