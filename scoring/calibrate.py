@@ -473,8 +473,7 @@ def _fit(
     features: np.ndarray, target: np.ndarray, strength: float
 ) -> tuple[list[float], list[float]]:
     """Coefficients per unit of each feature and their Wald z-scores."""
-    mean = features.mean(axis=0)
-    spread = features.std(axis=0)
+    mean, spread = _scaling(features)
     standard = (features - mean) / spread
     regression = LogisticRegression(C=strength, max_iter=1_000)
     regression.fit(standard, target)
@@ -487,6 +486,14 @@ def _fit(
     curvature[1:, 1:] += np.eye(standard.shape[1]) / strength
     errors = np.sqrt(np.clip(np.diag(np.linalg.pinv(curvature)), 1e-300, None))[1:]
     return [float(b) for b in beta / spread], [float(z) for z in beta / errors]
+
+
+def _scaling(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's mean and spread, to standardise by (a constant column keeps its
+    values: spread 1), so that the penalty weighs a rare 0/1 rule and a count alike."""
+    spread = features.std(axis=0)
+    spread[spread == 0] = 1.0
+    return features.mean(axis=0), spread
 
 
 def _out_of_fold(
@@ -518,9 +525,7 @@ def _log_odds(
     features: np.ndarray, target: np.ndarray, scored: np.ndarray, strength: float
 ) -> np.ndarray:
     """The log-odds of `scored` by a regularised fit on (`features`, `target`)."""
-    mean = features.mean(axis=0)
-    spread = features.std(axis=0)
-    spread[spread == 0] = 1.0
+    mean, spread = _scaling(features)
     regression = LogisticRegression(C=strength, max_iter=1_000)
     regression.fit((features - mean) / spread, target)
     return np.asarray(regression.decision_function((scored - mean) / spread), dtype=float)
