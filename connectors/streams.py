@@ -401,7 +401,7 @@ def _read_page(
                 # Translated first: its message names the canonical field as well.
                 record = stream.translate(item, crm_id)
                 when = stream.time(item)
-                if until is not None and when is not None and when >= until:
+                if _outside(when, None, until):
                     continue  # past a bound the API could only round (SOQL has no fractions)
         except RecordError as exc:
             out.errors.append(RecordIssue(issue_id(item, stream.key), str(exc)))
