@@ -210,15 +210,7 @@ def release_writes(engine: Engine, crm: str, crm_ids: list[str], by: str) -> Non
 
 
 def score_of(engine: Engine, crm: str, crm_id: str) -> dict[str, Any] | None:
-    with engine.connect() as connection:
-        row = (
-            connection.execute(
-                select(ScoreRow).where(col(ScoreRow.crm) == crm, col(ScoreRow.crm_id) == crm_id)
-            )
-            .mappings()
-            .first()
-        )
-    return dict(row) if row is not None else None
+    return scores_of(engine, crm, [crm_id]).get(crm_id)
 
 
 def scores_of(engine: Engine, crm: str, crm_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
