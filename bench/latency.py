@@ -10,7 +10,8 @@ the figure concurrency has to move.
 
     .venv/bin/python bench/latency.py [people] [seed] [--scale 1.0] [--concurrency 1]
 
-`--concurrency N` pulls N HubSpot activity sources at once (`HubSpotConfig.concurrency`).
+`--concurrency N` pulls N HubSpot activity sources (`HubSpotConfig.concurrency`) and N
+Salesforce objects (`SalesforceConfig.concurrency`) at once.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def _connectors(sb: SandboxHandle, concurrency: int) -> dict[str, tuple[CrmConne
         instance_url=sb.base_url,
         session_id=sb.salesforce_session_id,
         ca_file=sb.ca_file,
+        concurrency=concurrency,
     )
     return {
         "hubspot": (HubSpotConnector(hubspot), hubspot.throttle.rate),
@@ -55,7 +57,7 @@ def main(people: int, seed: int, scale: float, concurrency: int) -> None:
     with running_sandbox(contacts=people, seed=seed, latency=scale) as sb:
         medians = sb.admin.latency()["effective_median_ms"]
         print(
-            f"{people} people, seed {seed}, HubSpot concurrency {concurrency}; "
+            f"{people} people, seed {seed}, concurrency {concurrency}; "
             f"answer-time medians (ms): {medians}"
         )
         for name, (connector, rate) in _connectors(sb, concurrency).items():
@@ -83,7 +85,7 @@ if __name__ == "__main__":
     parser.add_argument("seed", type=int, nargs="?", default=3)
     parser.add_argument("--scale", type=float, default=1.0, help="times every median")
     parser.add_argument(
-        "--concurrency", type=int, default=1, help="HubSpot activity sources pulled at once"
+        "--concurrency", type=int, default=1, help="sources (objects) pulled at once per CRM"
     )
     args = parser.parse_args()
     main(args.people, args.seed, args.scale, args.concurrency)

@@ -2,7 +2,8 @@
 
 Contacts come from the search API ordered by `hs_object_id` and paged by key
 (`hs_object_id > last id`) rather than by offset, so the 10,000-result cap of a single
-search never applies and no record is skipped or read twice. Activities come from the
+search never applies and no record is skipped or read twice; with `concurrency` above 1,
+a window of more than a page is read as that many ranges of ids at once. Activities come from the
 sources the mapping declares (`connectors.hubspot_sources`), in one pull: one after the
 other, or `HubSpotConfig.concurrency` of them at once.
 A bounded pull (`until`) asks each API for its window where the API takes a bound (search
@@ -11,6 +12,7 @@ filters, the events and email events APIs) and keeps it itself where it does not
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,8 +28,8 @@ from connectors.hubspot_sources import (
 )
 from connectors.paging import Page, paginate, with_last
 from connectors.protocol import Deletion
-from connectors.streams import Stream, at, pull
-from connectors.translate import parse_datetime, properties_of, to_contact
+from connectors.streams import Fetch, Stream, at, pull
+from connectors.translate import last_numeric_id, parse_datetime, properties_of, to_contact
 from scoring.records import Activity, Contact, Crm
 
 LIST_PAGE = 100
@@ -51,20 +53,72 @@ class HubSpotPulls(HubSpotSources):
         updated = source.fields.get("updated_at", "lastmodifieddate")
         properties = source.crm_fields((self._mapping.stage.field,))
 
-        def fetch(start: datetime | None, until: datetime | None) -> Iterator[list[Any]]:
+        def search(filters: list[dict[str, Any]]) -> Iterator[list[Any]]:
             responses = self._keyset_search(
-                self._contacts_search.do_search,
-                window_filter(updated, start, until),
-                properties,
-                "contacts search",
+                self._contacts_search.do_search, filters, properties, "contacts search"
             )
             return (response.get("results") or [] for response in responses)
+
+        def fetch(start: datetime | None, until: datetime | None) -> Iterator[list[Any]]:
+            return search(window_filter(updated, start, until))
+
+        def split(start: datetime | None, until: datetime | None, count: int) -> list[Fetch]:
+            ranges = self._id_ranges(window_filter(updated, start, until), count)
+
+            def part(bounds: list[dict[str, Any]]) -> Fetch:
+                return lambda start, until: search(window_filter(updated, start, until) + bounds)
+
+            return [part(bounds) for bounds in ranges]
 
         def translate(item: Any, crm_id: str) -> Contact:
             return to_contact(self._mapping, source, crm_id, properties_of(item))
 
-        stream = Stream("contacts", fetch, translate, time=at("properties", updated))
-        return pull([stream], since, self._config.overlap_minutes, until=until)
+        stream = Stream("contacts", fetch, translate, time=at("properties", updated), split=split)
+        return pull([stream], since, self._config.overlap_minutes, until=until,
+                    concurrency=self._config.concurrency)  # fmt: skip
+
+    def _id_ranges(self, window: list[dict[str, Any]], count: int) -> list[list[dict[str, Any]]]:
+        """Filters that split the contacts of the window into up to `count` ranges of
+        `hs_object_id` of equal width, one keyset search each; none (read whole) when the
+        window holds no more than a page.
+
+        The bounds come from two searches of one result each, sorted up and down: the
+        first also says how many contacts the window holds. Contact ids are handed out
+        in order, so equal widths hold about equal numbers in a first sync."""
+
+        def first(direction: str) -> tuple[int, int | None]:
+            body = {
+                "filterGroups": [{"filters": window}] if window else [],
+                "sorts": [{"propertyName": "hs_object_id", "direction": direction}],
+                "properties": ["hs_object_id"],
+                "limit": 1,
+            }
+            response = self._call(
+                self._contacts_search.do_search, body, search=True, what="contacts search bounds"
+            )
+            return int(response.get("total") or 0), last_numeric_id(response.get("results") or [])
+
+        total, low = first("ASCENDING")
+        parts = min(count, -(-total // SEARCH_PAGE))
+        if parts < 2 or low is None:
+            return []
+        _, high = first("DESCENDING")
+        if high is None or high <= low:
+            return []
+        width = high - low + 1
+        edges = [str(low + width * k // parts) for k in range(1, parts)]
+        # The outer ranges are open: a contact created past the high bound while the pull
+        # runs is read by the last one, as one read whole would.
+        ranges = [[{"propertyName": "hs_object_id", "operator": "LT", "value": edges[0]}]]
+        for below, above in itertools.pairwise(edges):
+            ranges.append(
+                [
+                    {"propertyName": "hs_object_id", "operator": "GTE", "value": below},
+                    {"propertyName": "hs_object_id", "operator": "LT", "value": above},
+                ]
+            )
+        ranges.append([{"propertyName": "hs_object_id", "operator": "GTE", "value": edges[-1]}])
+        return ranges
 
     def pull_activities(
         self,

@@ -159,8 +159,8 @@ class SalesforceConnector:
     def pull_contacts(
         self, since: datetime | None, *, until: datetime | None = None
     ) -> Iterator[Page[Contact]]:
-        """Leads, then Contacts, modified at or after `since` minus the overlap (and
-        before `until`).
+        """Leads and Contacts (one after the other, or side by side with `concurrency`)
+        modified at or after `since` minus the overlap (and before `until`).
 
         A converted lead is no contact of its own: the Contact it became is (see
         `pull_deletions`), so that the person is counted once.
@@ -186,7 +186,8 @@ class SalesforceConnector:
             streams.append(
                 self._stream(source.object, source.crm_fields(extra), translate, where=where)
             )
-        return pull(streams, since, self._config.overlap_minutes, until=until)
+        return pull(streams, since, self._config.overlap_minutes, until=until,
+                    concurrency=self._config.concurrency)  # fmt: skip
 
     def _converts(self, obj: str) -> bool:
         """True for an object whose records are converted (Lead): it has IsConverted."""
@@ -240,7 +241,7 @@ class SalesforceConnector:
 
             streams.append(self._stream(name, mapping.activity_fields(name), translate))
         return pull(streams, since, self._config.overlap_minutes, source_since=sources,
-                    until=until)  # fmt: skip
+                    until=until, concurrency=self._config.concurrency)  # fmt: skip
 
     def pull_deletions(
         self, since: datetime | None, *, until: datetime | None = None
@@ -277,7 +278,8 @@ class SalesforceConnector:
             for source in self._org().mapping.contacts
             if self._converts(source.object)
         ]
-        return pull(streams, since, self._config.overlap_minutes, until=until)
+        return pull(streams, since, self._config.overlap_minutes, until=until,
+                    concurrency=self._config.concurrency)  # fmt: skip
 
     # --- reads and writes --------------------------------------------------------------
 

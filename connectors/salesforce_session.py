@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
+from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter
 
 from connectors.config import SalesforceConfig
 from connectors.errors import RunBudgetSpent
@@ -28,6 +29,7 @@ from connectors.salesforce_auth import SalesforceAuth
 from connectors.throttle import Throttle
 
 _NOT_IDEMPOTENT = frozenset({"POST"})
+_POOL_DEFAULT = DEFAULT_POOLSIZE  # connections requests keeps per host
 LIMIT_HEADER = "Sforce-Limit-Info"
 # `api-usage=18/5000`, possibly beside `per-app-api-usage=17/250(appName=x)` or
 # `api-bursts=1/750`; the look-behind keeps `per-app-api-usage` out.
@@ -59,6 +61,12 @@ class SalesforceSession(requests.Session):
         # REQUESTS_CA_BUNDLE in the environment would otherwise override `verify`.
         self.trust_env = False
         self.verify = str(config.ca_file) if config.ca_file else True
+        if config.concurrency > _POOL_DEFAULT:
+            # Objects read at once share this session: past the pool's size urllib3 would
+            # open a connection per request and discard it.
+            adapter = HTTPAdapter(pool_maxsize=config.concurrency)
+            self.mount("https://", adapter)
+            self.mount("http://", adapter)
         self._config = config
         self._throttle = throttle
         self._redact = redact

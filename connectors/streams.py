@@ -25,6 +25,9 @@ what must be the same everywhere:
 - with `concurrency` above 1, up to that many streams are read at once, each by one
   worker thread sending one request at a time (so at most `concurrency` requests are in
   flight); a stream's pages keep their order, pages of different streams interleave.
+  A stream that declares a `split` is read as up to that many disjoint parts at once
+  (HubSpot's contacts by ranges of ids), each part's pages in order; its cursor is its
+  highest record time over all parts, so it moves only once every part has finished.
   The cursors keep their meaning: each stream's own cursor comes from its own pages,
   and the pull's cursor is on the last page, after every stream has finished. A stream's
   failure is raised when the caller reaches it; the others then stop at their next page,
@@ -42,7 +45,7 @@ import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from collections.abc import Mapping as MappingABC
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
@@ -56,6 +59,9 @@ T = TypeVar("T")
 # (None: no end).
 Fetch = Callable[[datetime | None, datetime | None], Iterable[Sequence[Any]]]
 ReadTime = Callable[[Any], datetime | None]
+# split(start, until, count): at most `count` fetches that together read what `fetch`
+# reads over the window, each a disjoint part of it (e.g. a range of ids).
+Split = Callable[[datetime | None, datetime | None, int], Sequence[Fetch]]
 
 
 class SourceUnavailable(Exception):
@@ -83,7 +89,8 @@ class Stream(Generic[T]):
     `RecordError`; `time(record)` reads the record's cursor field (may raise
     `RecordError`). `key` is the id field. With `time_filter` the request cannot filter
     by time, and the engine drops records older than the window start or at or after
-    its end (they are not counted as skipped).
+    its end (they are not counted as skipped). With `split`, a pull reading streams at
+    once reads the stream's parts at once too (see `Split`).
     """
 
     name: str
@@ -92,6 +99,7 @@ class Stream(Generic[T]):
     time: ReadTime = _no_time
     key: str = "id"
     time_filter: bool = False
+    split: Split | None = None
 
 
 def at(*path: str) -> ReadTime:
@@ -244,10 +252,46 @@ def _reads(
     concurrency: int,
 ) -> Reads[T]:
     """Each stream's pages with the stream's index: one stream after the other, or, with
-    `concurrency` above 1 and several streams, that many at once."""
-    if concurrency > 1 and len(streams) > 1:
-        return _concurrent_reads(streams, starts, until, min(concurrency, len(streams)))
-    return _sequential_reads(streams, starts, until)
+    `concurrency` above 1, that many streams or parts of streams at once."""
+    if concurrency == 1:
+        return _sequential_reads(streams, starts, until)
+    parts, owners = _parts(streams, starts, until, concurrency)
+    if len(parts) == 1:
+        return _sequential_reads(streams, starts, until)
+    return _owned_reads(
+        _concurrent_reads(parts, [starts[o] for o in owners], until, min(concurrency, len(parts))),
+        owners,
+    )
+
+
+def _parts(
+    streams: Sequence[Stream[T]],
+    starts: Sequence[datetime | None],
+    until: datetime | None,
+    concurrency: int,
+) -> tuple[list[Stream[T]], list[int]]:
+    """The streams as parts to read at once, and the index of the stream each part is of.
+
+    A stream that can split is asked for up to `concurrency` parts (its split may make a
+    request or two to find their bounds, here, before any worker starts)."""
+    parts: list[Stream[T]] = []
+    owners: list[int] = []
+    for index, stream in enumerate(streams):
+        fetches = (
+            [stream.fetch]
+            if stream.split is None
+            else stream.split(starts[index], until, concurrency) or [stream.fetch]
+        )
+        parts += [replace(stream, fetch=fetch, split=None) for fetch in fetches]
+        owners += [index] * len(fetches)
+    return parts, owners
+
+
+def _owned_reads(reads: Reads[T], owners: Sequence[int]) -> Reads[T]:
+    """The pages of parts, each with the index of the stream the part is of."""
+    with closing(reads):
+        for part, page in reads:
+            yield owners[part], page
 
 
 def _sequential_reads(

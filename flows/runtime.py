@@ -234,6 +234,7 @@ def _salesforce(settings: Settings) -> SalesforceConnector:
         ca_file=settings.ca_file,
         mapping_file=settings.salesforce_mapping,
         throttle=ThrottleSettings(rate=rate, burst=max(1, int(rate))),
+        concurrency=settings.salesforce_concurrency,
         **_common(settings),
     )
     if config.uses_jwt:

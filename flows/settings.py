@@ -124,7 +124,13 @@ class Settings(BaseSettings):
     hubspot_concurrency: int = Field(
         default=1,
         ge=1,
-        description="HubSpot activity sources pulled at once, each one request at a time",
+        description="HubSpot activity sources (and ranges of contact ids) pulled at once, "
+        "each one request at a time",
+    )
+    salesforce_concurrency: int = Field(
+        default=1,
+        ge=1,
+        description="Salesforce objects queried at once, each one page at a time",
     )
     fixed_now: AwareDatetime | None = Field(
         default=None,

@@ -248,3 +248,44 @@ def test_a_hold_makes_the_next_token_wait_for_it() -> None:
     assert bucket.acquire() == pytest.approx(2.1)  # the next queues behind it
     clock[0] = 5.0
     assert bucket.acquire() == 0.0
+
+
+def test_the_engine_reads_a_split_streams_parts_at_once_under_one_cursor() -> None:
+    parts = [_stream(f"p{n}", pages=n + 2) for n in range(3)]
+    asked: list[int] = []
+
+    def whole(start: datetime | None, until: datetime | None) -> Iterator[list[Any]]:
+        for part in parts:
+            yield from part.fetch(start, until)
+
+    # Each part waits at the barrier before its first page: the three are read at once,
+    # or the barrier breaks (its timeout only ends a hung test).
+    barrier = threading.Barrier(3, timeout=60)
+
+    def together(part: Stream[str]) -> Any:
+        def fetch(start: datetime | None, until: datetime | None) -> Iterator[Any]:
+            barrier.wait()
+            yield from part.fetch(start, until)
+
+        return fetch
+
+    def split(_start: datetime | None, _until: datetime | None, count: int) -> list[Any]:
+        asked.append(count)
+        return [together(part) for part in parts]
+
+    stream = Stream("whole", whole, lambda _item, crm_id: crm_id, time=at("t"), split=split)
+    later = T0 + timedelta(days=1)
+    one = list(pull([stream], None, 5.0, now=lambda: later))
+    assert asked == []  # one at a time: read whole, never asked to split
+    many = list(pull([stream], None, 5.0, now=lambda: later, concurrency=3))
+    assert asked == [3]
+    records = [r for page in many for r in page.records]
+    assert sorted(records) == sorted(r for page in one for r in page.records)
+    for part in parts:  # within a part, its own order
+        mine = [r for r in records if r.startswith(part.name + "-")]
+        assert mine == [r for page in one for r in page.records if r.startswith(part.name + "-")]
+    assert [p.cursor for p in many[:-1]] == [None] * (len(many) - 1)
+    # The highest time over every part: the longest part's last page.
+    assert many[-1].cursor == one[-1].cursor == T0 + timedelta(minutes=3)
+    assert many[-1].source_cursors == one[-1].source_cursors == {"whole": T0 + timedelta(minutes=3)}
+    assert workers() == []
