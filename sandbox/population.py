@@ -2,22 +2,25 @@
 a hidden outcome for each person.
 
 Each person has a latent intent and a fit drawn from their persona, company and country.
-Intent shapes the journey (how many activities, which kinds, how recent); fit and intent
-together give a hidden propensity: the chance to become SQL within 90 days after `as_of`.
+A journey is one process, the same before `as_of` as after it, so that a model learned
+from the past is judged on a present that looks like it:
 
-The past follows the same propensity, so that a backtest before `as_of` has something to
-learn. Read as a constant hazard, the propensity gives the chance of having become SQL
-during the time a person has existed before `as_of`, `1 - (1 - propensity) ** (k * span /
-90 days)` with `PAST_SQL_HAZARD` = k; those who did are at SQL (or, for `CUSTOMER_SHARE`
-of them, customer), with the dates the CRMs show: an MQL date 1 to 21 days before the SQL
-date, the SQL date between a week after creation and the day before `as_of`, and a
-customer date between the SQL date and `as_of`. The others are subscribers, leads or MQLs
-and draw their outcome: did they become SQL in the 90 days after `as_of`, and when. The
-CRMs only ever see the journey and the past; the future outcome is for the admin API, so
-that scoring can be judged against it. The stage takes the one draw of the main seeded
-stream the fixed stage weights took, and the outcome its draws where they took them, so
-that journeys, deletions and the rest are the same for a seed as before; the dates of
-the past come from a stream of their own.
+- a quiet background of mostly cold activity (page views, email opens) over the whole
+  life, a little more of it with more intent;
+- buying episodes: outside one, a person begins one at a rate that rises a little with
+  intent; it lasts two to six weeks of hot activity (demo requests, downloads, pricing
+  views), as hard as the episode's heat (drawn for each) makes it, and ends in SQL with
+  a chance that rises with the person's fit and the episode's heat. After SQL no new
+  episode begins.
+
+The CRMs show the past of that process. Who became SQL before `as_of` is at SQL (or,
+for `CUSTOMER_SHARE` of them, customer), dated as the CRMs date it: SQL at the end of the
+episode that converted, MQL 1 to 21 days before it, customer between SQL and `as_of`. The
+others are subscribers, leads or MQLs. The hidden propensity is the chance to become SQL
+within 90 days after `as_of` given the state at `as_of` (an episode under way and its
+heat, or none), and the hidden outcome is drawn from it: the admin API shows both, so
+that scoring can be judged against them. The past's dates come from a stream of their
+own.
 
 Storage is compact because 100,000 people and 2,000,000 activities must fit one process:
 people are `__slots__` objects whose repeated strings are shared, and activities are
@@ -26,11 +29,13 @@ four parallel `array`s per CRM (contact, kind, time, detail), sorted by time.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from array import array
 from bisect import bisect_left
 from dataclasses import dataclass, field
+from statistics import NormalDist
 
 from sandbox import catalog
 from sandbox.clock import DAY_MS, DEFAULT_AS_OF_MS
@@ -77,17 +82,30 @@ DETAIL_COUNT = (
 )
 
 HUBSPOT_STAGES = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "customer")
-# Before as_of, the stage of those who did not become SQL: subscriber, lead, MQL.
+# Before as_of, the stage of those who did not become SQL: subscriber, lead, MQL (the old
+# fixed weights 30/60/5 among them).
 _OPEN_STAGE_CUTS = (30 / 95, 90 / 95)
-# The share of the stage draw the fixed weights (30/60/5/3/2) gave below SQL.
-_OLD_OPEN_SHARE = 0.95
-# The propensity is a 90-day chance; the past runs at this fraction of its hazard (k).
-# At k = 1 the past converts at the rate the future does, so a model learned from the
-# conversions before as_of is judged on the same process after it: 15% of people are at
-# SQL or customer at as_of (measured on 20,000 people: 15.2% seed 7, 15.0% seed 42). The
-# fixed stage weights this replaced (30/60/5/3/2) had 5%, which needs k = 0.27: the past
-# would then convert at a quarter of the future's rate.
-PAST_SQL_HAZARD = 1.0
+# Buying episodes: outside one, a person begins one at this rate per day on average
+# (log-normal in their intent, spread `RATE_SPREAD`); it lasts a whole number of days in
+# this range, uniform.
+EPISODE_RATE = 0.0035
+RATE_SPREAD = 0.2
+EPISODE_DAYS = range(14, 43)
+# The log-odds that an episode ends in SQL: this, plus 0.9 times fit, plus `HEAT_ODDS`
+# times the episode's heat (a standard normal).
+CONVERSION_BIAS = -1.0
+HEAT_ODDS = 1.2
+# The window the hidden outcome looks at, after as_of.
+HORIZON_DAYS = 90
+# Activities per day at the default 20 per person: the quiet background over the whole
+# life (log-normal in intent, spread `BACKGROUND_SPREAD`), and the burst through each
+# episode (log-normal in intent and, spread `HEAT_SPREAD`, in the episode's heat).
+BACKGROUND_PER_DAY = 0.035
+BACKGROUND_SPREAD = 0.5
+EPISODE_PER_DAY = 1.2
+HEAT_SPREAD = 0.8
+# Heat's standard normal at 16 equal-mass points, to average an episode's chance over it.
+_HEAT_NODES = tuple(NormalDist().inv_cdf((i + 0.5) / 16) for i in range(16))
 # Of the people who became SQL before as_of, the share who are customers by then.
 CUSTOMER_SHARE = 0.4
 LEAD_STATUSES = (
@@ -259,28 +277,117 @@ def _make_owners(count: int) -> list[Owner]:
     return owners
 
 
-def _past_sql_chance(propensity: float, span_ms: int) -> float:
-    """The chance of having become SQL during `span_ms` before as_of, the 90-day
-    propensity read as a constant hazard running at `PAST_SQL_HAZARD` of its rate."""
-    return 1.0 - math.pow(1.0 - propensity, PAST_SQL_HAZARD * span_ms / (90 * DAY_MS))
+def poisson(rng: random.Random, lam: float) -> int:
+    """A Poisson draw (Knuth's method; a normal approximation for large means)."""
+    if lam <= 0.0:
+        return 0
+    if lam > 50.0:
+        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
+    limit, k, product = math.exp(-lam), 0, rng.random()
+    while product > limit:
+        k += 1
+        product *= rng.random()
+    return k
 
 
-def _date_the_past(p: Person, as_of_ms: int, rng: random.Random) -> None:
-    """Dates for a person already at SQL or customer: MQL 1 to 21 days before SQL, SQL
-    between a week after creation and the day before as_of, customer between SQL and
-    as_of."""
-    sql = rng.randrange(p.created_ms + 7 * DAY_MS, as_of_ms - DAY_MS)
-    p.sql_at_ms = sql
-    # Never before the record existed (SQL is at least a week after creation).
-    p.mql_at_ms = sql - rng.randrange(DAY_MS, min(21 * DAY_MS, sql - p.created_ms) + 1)
+def _episodes(
+    rng: random.Random, created_ms: int, as_of_ms: int, rate: float, fit_odds: float
+) -> tuple[list[tuple[int, int, float]], int | None, tuple[int, float] | None]:
+    """A person's buying episodes before as_of: (start, end, heat) of each, the SQL time
+    if one of them converted, and the end and conversion chance of the one still open.
+
+    Outside an episode, one begins at `rate` per day; it lasts `EPISODE_DAYS` and ends in
+    SQL with a chance that rises with the person's fit and the episode's heat (how hard
+    they engage in it). After SQL no new episode begins."""
+    episodes: list[tuple[int, int, float]] = []
+    t = created_ms
+    while True:
+        t += int(rng.expovariate(rate) * DAY_MS)
+        if t >= as_of_ms:
+            return episodes, None, None
+        end = t + rng.randrange(EPISODE_DAYS[0] * DAY_MS, (EPISODE_DAYS[-1] + 1) * DAY_MS)
+        heat = rng.gauss(0.0, 1.0)
+        episodes.append((t, end, heat))
+        chance = _sigmoid(fit_odds + HEAT_ODDS * heat)
+        if end >= as_of_ms:
+            return episodes, None, (end, chance)
+        if rng.random() < chance:
+            return episodes, end, None
+        t = end
+
+
+def _mean_chance(fit_odds: float) -> float:
+    """An episode's conversion chance averaged over its heat (a standard normal)."""
+    return sum(_sigmoid(fit_odds + HEAT_ODDS * z) for z in _HEAT_NODES) / len(_HEAT_NODES)
+
+
+def _next_episode_chance(rate: float, days: float) -> float:
+    """The chance that an episode begins and ends within `days` (durations uniform over
+    `EPISODE_DAYS`, starts at `rate` per day)."""
+    return sum(1.0 - math.exp(-rate * (days - d)) for d in EPISODE_DAYS if d < days) / len(
+        EPISODE_DAYS
+    )
+
+
+def _future_chance(
+    fit_odds: float, rate: float, open_episode: tuple[int, float] | None, as_of_ms: int
+) -> float:
+    """The chance of SQL within `HORIZON_DAYS` after as_of, given the state at as_of: the
+    open episode converting at its end, else (or after it failed) the next one in time."""
+    later = _mean_chance(fit_odds)
+    if open_episode is None:
+        return later * _next_episode_chance(rate, HORIZON_DAYS)
+    end_ms, chance = open_episode
+    left = HORIZON_DAYS - (end_ms - as_of_ms) / DAY_MS
+    return chance + (1.0 - chance) * later * _next_episode_chance(rate, left)
+
+
+def _date_the_past(p: Person, sql_ms: int, as_of_ms: int, rng: random.Random) -> None:
+    """Dates for a person already at SQL or customer: SQL at the end of the episode that
+    converted, MQL 1 to 21 days before it (never before creation), customer between SQL
+    and as_of."""
+    p.sql_at_ms = sql_ms
+    p.mql_at_ms = sql_ms - rng.randrange(DAY_MS, min(21 * DAY_MS, sql_ms - p.created_ms) + 1)
     if p.stage == "customer":
-        p.customer_at_ms = rng.randrange(sql + 1, as_of_ms)
+        p.customer_at_ms = rng.randrange(sql_ms + 1, as_of_ms)
+
+
+def _emit(
+    log: ActivityLog,
+    person: int,
+    rng: random.Random,
+    cum: list[float],
+    pricing: float,
+    span: tuple[int, int],
+    n: int,
+    until: int = 2**62,
+) -> int:
+    """Append `n` activities of `person`, kinds by `cum`, times uniform over `span` (those
+    at or after `until` are dropped: an episode under way at as_of); the latest time
+    appended (or the span's start)."""
+    lo, hi = span
+    last = lo
+    rand = rng.random
+    for k in rng.choices(range(len(KINDS)), cum_weights=cum, k=n):
+        ts = lo + int((hi - lo) * rand())
+        if ts >= until:
+            continue
+        if k == 0:
+            d = 0 if rand() < pricing else 1 + int(rand() * (DETAIL_COUNT[0] - 1))
+        else:
+            d = int(rand() * DETAIL_COUNT[k])
+        log.person.append(person)
+        log.kind.append(k)
+        log.ts.append(ts)
+        log.detail.append(d)
+        last = max(last, ts)
+    return last
 
 
 def generate(spec: PopulationSpec) -> Population:
     """Generate the population `spec` describes (deterministic in `spec`)."""
     rng = random.Random(spec.seed)
-    # Dates of the past from their own stream, so that the main one stays as it was.
+    # Dates of the past from a stream of their own.
     past = random.Random(f"past-sql:{spec.seed}")
     companies = _make_companies(rng, max(1, spec.contacts // 4))
     owners = _make_owners(min(50, 3 + spec.contacts // 5000))
@@ -290,7 +397,7 @@ def generate(spec: PopulationSpec) -> Population:
     logs = (ActivityLog(), ActivityLog())
     span_max = spec.months * 30 * DAY_MS
     people: list[Person] = []
-    kinds_range = range(len(KINDS))
+    cold, hot = list(itertools.accumulate(_COLD)), list(itertools.accumulate(_HOT))
     for i in range(spec.contacts):
         p = Person()
         p.index = i
@@ -315,66 +422,54 @@ def generate(spec: PopulationSpec) -> Population:
             + (0.4 if 50 <= company.size <= 5000 else -0.2)
         )
         intent = rng.gauss(0.0, 1.0)
-        p.propensity = _sigmoid(-3.6 + 0.9 * fit + 1.3 * intent)
         created = spec.as_of_ms - rng.randrange(30 * DAY_MS, span_max)
         p.created_ms = created
-        # One draw decides the stage, as the fixed weights before it did: below the
-        # past-SQL chance the person is SQL or customer, above it the rest of the draw
-        # picks among subscriber, lead and MQL.
+        fit_odds = CONVERSION_BIAS + 0.9 * fit
+        rate = EPISODE_RATE * math.exp(RATE_SPREAD * intent - RATE_SPREAD**2 / 2)
+        episodes, sql_ms, open_episode = _episodes(rng, created, spec.as_of_ms, rate, fit_odds)
+        p.propensity = _future_chance(fit_odds, rate, open_episode, spec.as_of_ms)
         u = rng.random()
-        p_past = _past_sql_chance(p.propensity, spec.as_of_ms - created)
-        if u < p_past:
-            stage = "customer" if u < CUSTOMER_SHARE * p_past else "salesqualifiedlead"
+        if sql_ms is not None:
+            stage = "customer" if u < CUSTOMER_SHARE else "salesqualifiedlead"
         else:
-            v = (u - p_past) / (1.0 - p_past)
-            stage = HUBSPOT_STAGES[sum(v >= cut for cut in _OPEN_STAGE_CUTS)]
+            stage = HUBSPOT_STAGES[sum(u >= cut for cut in _OPEN_STAGE_CUTS)]
         p.stage = stage
         p.lead_status = rng.choices(LEAD_STATUSES, weights=_STATUS_WEIGHTS)[0]
-        # The fixed weights drew the outcome below SQL's share of the draw only; drawing it
-        # from the main stream exactly then, and from the other stream otherwise, keeps
-        # every later draw (deletion, journey) as it was.
-        outcome = rng if u < _OLD_OPEN_SHARE else past
-        will = outcome.random() < p.propensity
-        future = outcome.randrange(DAY_MS, 90 * DAY_MS) if will else 0
-        if stage in ("salesqualifiedlead", "customer"):
+        if sql_ms is not None:
             p.became_sql = True  # already happened before as_of, visible in the CRM
-            _date_the_past(p, spec.as_of_ms, past)
+            _date_the_past(p, sql_ms, spec.as_of_ms, past)
         else:
-            p.became_sql = will
-            if will:
-                p.sql_at_ms = spec.as_of_ms + future
+            p.became_sql = rng.random() < p.propensity
+            if p.became_sql:
+                # The open episode's own end when that is what converts, else a later one.
+                if open_episode is not None and rng.random() * p.propensity < open_episode[1]:
+                    p.sql_at_ms = open_episode[0]
+                else:
+                    p.sql_at_ms = spec.as_of_ms + rng.randrange(
+                        EPISODE_DAYS[0] * DAY_MS, HORIZON_DAYS * DAY_MS
+                    )
         p.deleted = rng.random() < spec.deleted_share
 
-        # The journey: intent sets volume, mix and recency.
-        heat = _sigmoid(1.5 * intent)
-        volume = spec.activities_per_contact * math.exp(0.6 * intent - 0.18)
-        n = int(volume * rng.uniform(0.5, 1.5) + rng.random())
-        cum, total = [], 0.0
-        for c, h in zip(_COLD, _HOT, strict=True):
-            total += c + (h - c) * heat
-            cum.append(total)
-        span = spec.as_of_ms - created
-        recency = 1.0 / (1.0 + 2.0 * heat)  # u**recency skews hot journeys to recent
+        # The journey: a quiet background over the whole life, cold in mix, and a burst of
+        # hot activity through each episode.
         log = logs[0] if i < hubspot_count else logs[1]
-        kinds = rng.choices(kinds_range, cum_weights=cum, k=n)
-        rand = rng.random
-        pricing = 0.1 + 0.4 * heat
-        last_ts = created
-        for k in kinds:
-            ts = created + int(span * rand() ** recency)
-            if k == 0:
-                d = 0 if rand() < pricing else 1 + int(rand() * (DETAIL_COUNT[0] - 1))
-            else:
-                d = int(rand() * DETAIL_COUNT[k])
-            log.person.append(i)
-            log.kind.append(k)
-            log.ts.append(ts)
-            log.detail.append(d)
-            last_ts = max(last_ts, ts)
+        scale = spec.activities_per_contact / 20.0
+        quiet = (
+            BACKGROUND_PER_DAY
+            * scale
+            * math.exp(BACKGROUND_SPREAD * intent - BACKGROUND_SPREAD**2 / 2)
+        )
+        life = (created, spec.as_of_ms)
+        n = poisson(rng, quiet * (spec.as_of_ms - created) / DAY_MS)
+        last_ts = _emit(log, i, rng, cold, 0.1, life, n)
+        burst = EPISODE_PER_DAY * scale * math.exp(0.3 * intent - 0.045)
+        for start, end, heat in episodes:
+            intensity = burst * math.exp(HEAT_SPREAD * heat - HEAT_SPREAD**2 / 2)
+            n = poisson(rng, intensity * (end - start) / DAY_MS)
+            last_ts = max(last_ts, _emit(log, i, rng, hot, 0.4, (start, end), n, spec.as_of_ms))
         # The CRM record was last touched at or after its latest activity, within a day and
         # never after as_of. Scaled rather than clamped: clamping put ~8% of records on the
-        # one millisecond of as_of, a pile-up no real CRM shows. One draw either way, so the
-        # rest of the population is unchanged.
+        # one millisecond of as_of, a pile-up no real CRM shows.
         touch = rng.randrange(0, DAY_MS)
         room = max(0, min(DAY_MS, spec.as_of_ms - last_ts))
         p.modified_ms = last_ts + touch * room // DAY_MS

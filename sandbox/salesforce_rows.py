@@ -189,7 +189,7 @@ class SalesforceRows:
         `converted_share` of them), each on its SQL day into a live Contact of its own.
 
         Sales converts a lead when it accepts it, so the conversions are the history a
-        backtest learns from: who converted follows the hidden propensity.
+        backtest learns from: who converted follows the buying episodes the future does.
         """
         share = self.options.converted_share
         as_of = self.population.spec.as_of_ms

@@ -26,7 +26,6 @@ carry their own time, inside the window. Draws come from `random.Random(f"advanc
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,7 +34,7 @@ from sandbox import hubspot_events
 from sandbox.clock import DAY_MS, hubspot_iso, now_ms
 from sandbox.hubspot_schema import LIFECYCLE_RANK
 from sandbox.hubspot_store import CONTACT_ID_BASE, HsContact
-from sandbox.population import DETAIL_COUNT, KINDS, ActivityLog, Person
+from sandbox.population import DETAIL_COUNT, KINDS, ActivityLog, Person, poisson
 from sandbox.salesforce_rows import SfPerson
 from sandbox.salesforce_schema import EVENT_KIND, MEMBER_STATUS, TASK_TYPES
 
@@ -89,19 +88,6 @@ def check_days(value: Any) -> int:
 def advance(sb: Sandbox, days: Any) -> AdvanceResult:
     """Move the sandbox's data clock `days` forward, applying the rules above."""
     return _Advance(sb, check_days(days)).run()
-
-
-def _poisson(rng: random.Random, lam: float) -> int:
-    """A Poisson draw (Knuth's method; a normal approximation for large means)."""
-    if lam <= 0.0:
-        return 0
-    if lam > 50.0:
-        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
-    limit, k, product = math.exp(-lam), 0, rng.random()
-    while product > limit:
-        k += 1
-        product *= rng.random()
-    return k
 
 
 class _Advance:
@@ -303,7 +289,7 @@ class _Advance:
             if person.deleted or not total:
                 continue
             age = max(DAY_MS, start - person.created_ms)
-            n = _poisson(rng, total * span / age)
+            n = poisson(rng, total * span / age)
             if not n:
                 continue
             pricing = pricing_views[i] / mix[0] if mix[0] else 0.0

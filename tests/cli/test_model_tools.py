@@ -141,7 +141,7 @@ def test_check_every_shipped_model() -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
         "scoring/models/candidates.yaml: ok (default-b2b-candidates@1, 18 fit rules, "
-        "20 engagement rules, threshold 60)",
+        "23 engagement rules, threshold 60)",
         "scoring/models/default.yaml: ok (default-b2b@1, 8 fit rules, 12 engagement rules, "
         "threshold 60)",
         "scoring/models/example.yaml: ok (saas-example@1, 4 fit rules, 5 engagement rules, "
@@ -185,7 +185,7 @@ def test_diff_default_to_candidates_lists_the_candidates_as_added() -> None:
     )
     assert lines[1] == "~ name: default-b2b → default-b2b-candidates"
     assert "fit rules: 8 → 18 (10 added, 0 removed, 0 changed)" in lines
-    assert "engagement rules: 12 → 20 (8 added, 0 removed, 0 changed)" in lines
+    assert "engagement rules: 12 → 23 (11 added, 0 removed, 0 changed)" in lines
     assert (
         '+ fit.rules[candidate-education]: field industry, matches "(?i)education", points 0'
         in lines

@@ -300,10 +300,8 @@ def test_the_converted_leads_are_the_leads_past_sql_on_their_sql_day() -> None:
             assert rec.conversion.date_ms == sql_at // 86_400_000 * 86_400_000
             assert rec.conversion.date_ms <= rec.modified_ms  # conversion changed the lead
             assert org.value("Lead", rec, "ConvertedDate") == rec.conversion.date_ms
-    # Who converted follows the hidden propensity: sales accepted the likelier ones.
-    others = [r.person.propensity for r in live if r.id not in converted]
-    mean_converted = sum(r.person.propensity for r in live if r.id in converted) / len(past)
-    assert mean_converted > 2 * sum(others) / len(others)
+    # Who converted is who reached SQL in the population, which follows fit and buying
+    # episodes (tests/sandbox/test_population.py).
 
 
 def test_the_converted_share_scales_the_past_sql_leads_converted() -> None:
