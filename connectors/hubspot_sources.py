@@ -39,7 +39,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +49,7 @@ from connectors.errors import DailyLimitExceeded, FatalError, RetriableError
 from connectors.mapping import ActivitySource, Mapping
 from connectors.paging import paginate
 from connectors.retry import PartialAnswer, retry_partial
-from connectors.streams import SourceUnavailable, Stream, at
+from connectors.streams import Fetch, SourceUnavailable, Split, Stream, at, by_time
 from connectors.translate import (
     RecordError,
     field_value,
@@ -306,7 +306,9 @@ class HubSpotSources:
                     "sort": ["occurredAt"],
                 }
                 if start is not None:
-                    params["occurred_after"] = start
+                    # A millisecond early: HubSpot does not say whether `occurredAfter`
+                    # includes an event at that instant; the window does (see below).
+                    params["occurred_after"] = start - timedelta(milliseconds=1)
                 if until is not None:
                     params["occurred_before"] = until
                 if after is not None:
@@ -315,10 +317,14 @@ class HubSpotSources:
 
             for response in paginate(page, after_token):
                 results = response.get("results") or []
-                yield [_event_row(e) for e in results if _occurred_before(e, until)]
+                yield [_event_row(e) for e in results if _occurred_within(e, start, until)]
 
         return Stream(
-            name, fetch, self._translate(name, "occurredAt"), time=at("record", "occurredAt")
+            name,
+            fetch,
+            self._translate(name, "occurredAt"),
+            time=at("record", "occurredAt"),
+            split=by_time(fetch),
         )
 
     def _full_event_name(self, short: str, ctx: PullContext) -> str:
@@ -409,7 +415,13 @@ class HubSpotSources:
         def fetch(start: datetime | None, until: datetime | None) -> Iterator[list[dict[str, Any]]]:
             return self._with_contacts(pages(start, until), ctx)
 
-        return Stream(name, fetch, self._translate(name, "created"), time=at("record", "created"))
+        return Stream(
+            name,
+            fetch,
+            self._translate(name, "created"),
+            time=at("record", "created"),
+            split=by_time(fetch),
+        )
 
     def _with_contacts(
         self, pages: Iterable[list[dict[str, Any]]], ctx: PullContext
@@ -660,7 +672,11 @@ class HubSpotSources:
             )
 
         return Stream(
-            name, fetch, translate, time=at("object", "properties", "hs_lastmodifieddate")
+            name,
+            fetch,
+            translate,
+            time=at("object", "properties", "hs_lastmodifieddate"),
+            split=by_time(fetch),
         )
 
     def _contacts_of(self, object_type: str, ids: list[str]) -> dict[str, list[str]]:
@@ -710,42 +726,48 @@ def _guarded(
 ) -> Stream[Activity]:
     """The stream with a refusal turned into `SourceUnavailable`, remembered for the pull
     so the other sources of the same API do not ask again."""
-    inner = stream.fetch
 
-    def fetch(start: datetime | None, until: datetime | None) -> Iterator[Any]:
-        if kind in ctx.refused:
-            raise SourceUnavailable(ctx.refused[kind])
-        try:
-            yield from inner(start, until)
-        except FatalError as exc:
-            if not _refusal(exc):
-                raise
-            ctx.refused[kind] = warning = _warning(kind, sources, exc)
-            raise SourceUnavailable(warning) from exc
+    def guard(inner: Fetch) -> Fetch:
+        def fetch(start: datetime | None, until: datetime | None) -> Iterator[Any]:
+            if kind in ctx.refused:
+                raise SourceUnavailable(ctx.refused[kind])
+            try:
+                yield from inner(start, until)
+            except FatalError as exc:
+                if not _refusal(exc):
+                    raise
+                ctx.refused[kind] = warning = _warning(kind, sources, exc)
+                raise SourceUnavailable(warning) from exc
 
-    return Stream(
-        stream.name,
-        fetch,
-        stream.translate,
-        time=stream.time,
-        key=stream.key,
-        time_filter=stream.time_filter,
+        return fetch
+
+    split = stream.split
+    # Each part of a split stream is guarded as the whole is.
+    parts: Split | None = (
+        None
+        if split is None
+        else lambda start, until, n: [guard(f) for f in split(start, until, n)]
     )
+    return replace(stream, fetch=guard(stream.fetch), split=parts)
 
 
 # --- records as rules see them -------------------------------------------------------------
 
 
-def _occurred_before(event: Any, until: datetime | None) -> bool:
-    """False for an event at or after the window's end. HubSpot does not say whether the
-    events API's `occurredBefore` includes an event at that instant; the window does not."""
-    if until is None or not isinstance(event, dict):
+def _occurred_within(event: Any, start: datetime | None, until: datetime | None) -> bool:
+    """False for an event before the window's start or at or after its end. HubSpot does
+    not say whether the events API's `occurredAfter` and `occurredBefore` include an
+    event at that instant; the window includes its start and not its end, so that slices
+    of a window meet without a gap or an overlap."""
+    if (start is None and until is None) or not isinstance(event, dict):
         return True
     try:
         when = parse_datetime(event.get("occurredAt"), "occurredAt")
     except RecordError:
         return True  # the engine reports it, with the event's id
-    return when is None or when < until
+    if when is None:
+        return True
+    return (start is None or when >= start) and (until is None or when < until)
 
 
 def _event_row(event: Any) -> dict[str, Any]:

@@ -26,8 +26,9 @@ what must be the same everywhere:
   worker thread sending one request at a time (so at most `concurrency` requests are in
   flight); a stream's pages keep their order, pages of different streams interleave.
   A stream that declares a `split` is read as up to that many disjoint parts at once
-  (HubSpot's contacts by ranges of ids), each part's pages in order; its cursor is its
-  highest record time over all parts, so it moves only once every part has finished.
+  (HubSpot's contacts by ranges of ids, a long window of activities by slices of time:
+  `by_time`), each part's pages in order; its cursor is its highest record time over
+  all parts, so it moves only once every part has finished.
   The cursors keep their meaning: each stream's own cursor comes from its own pages,
   and the pull's cursor is on the last page, after every stream has finished. A stream's
   failure is raised when the caller reaches it; the others then stop at their next page,
@@ -40,13 +41,14 @@ what must be the same everywhere:
 from __future__ import annotations
 
 import contextvars
+import itertools
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from collections.abc import Mapping as MappingABC
 from contextlib import closing
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from connectors.common import window_start
@@ -100,6 +102,44 @@ class Stream(Generic[T]):
     key: str = "id"
     time_filter: bool = False
     split: Split | None = None
+
+
+def by_time(
+    fetch: Fetch,
+    *,
+    shortest: timedelta = timedelta(days=7),
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Split:
+    """A split of a window into slices of equal length, for a source whose requests
+    filter by the stream's cursor field: none shorter than `shortest` (a short window, an
+    incremental pull's, is read whole: a slice costs a request even when empty), and none
+    for a window with no start (its length is unknown). The last slice keeps the
+    window's own end, open or not, so that it reads what arrives during the pull as a
+    whole read would."""
+
+    def split(start: datetime | None, until: datetime | None, count: int) -> list[Fetch]:
+        if start is None:
+            return []
+        length = (until or now()) - start
+        slices = min(count, int(length / shortest))
+        if slices < 2:
+            return []
+        # On whole milliseconds, as the CRMs keep times: a slice's end is the next one's
+        # start, with no record on both sides of it.
+        edges = [_whole_ms(start + length * k / slices) for k in range(1, slices)]
+        bounds = [start, *edges, until]
+        return [_slice(fetch, low, high) for low, high in itertools.pairwise(bounds)]
+
+    return split
+
+
+def _whole_ms(value: datetime) -> datetime:
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def _slice(fetch: Fetch, low: datetime | None, high: datetime | None) -> Fetch:
+    """`fetch` over [low, high), whatever window it is asked for."""
+    return lambda _start, _until: fetch(low, high)
 
 
 def at(*path: str) -> ReadTime:
@@ -459,4 +499,4 @@ def _read_page(
     return out
 
 
-__all__ = ["SourceUnavailable", "Stream", "at", "pull"]
+__all__ = ["Fetch", "SourceUnavailable", "Split", "Stream", "at", "by_time", "pull"]

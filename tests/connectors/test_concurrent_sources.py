@@ -17,7 +17,7 @@ import pytest
 from connectors.config import HubSpotConfig, ThrottleSettings
 from connectors.errors import RetriableError
 from connectors.hubspot import HubSpotConnector
-from connectors.streams import Stream, at, pull
+from connectors.streams import Stream, at, by_time, pull
 from connectors.throttle import Throttle, TokenBucket
 from scoring.records import Activity
 from tests.connectors.conftest import FAST, TEST_RETRY
@@ -289,3 +289,59 @@ def test_the_engine_reads_a_split_streams_parts_at_once_under_one_cursor() -> No
     assert many[-1].cursor == one[-1].cursor == T0 + timedelta(minutes=3)
     assert many[-1].source_cursors == one[-1].source_cursors == {"whole": T0 + timedelta(minutes=3)}
     assert workers() == []
+
+
+def test_by_time_slices_a_long_window_and_reads_a_short_or_open_one_whole() -> None:
+    asked: list[tuple[datetime | None, datetime | None]] = []
+
+    def fetch(start: datetime | None, until: datetime | None) -> Iterator[list[Any]]:
+        asked.append((start, until))
+        return iter([])
+
+    later = T0 + timedelta(days=40)
+    split = by_time(fetch, shortest=timedelta(days=7), now=lambda: later)
+    assert split(None, None, 4) == []  # no start: the length is unknown
+    assert split(T0, T0 + timedelta(days=13), 4) == []  # one slice of 7 days at most
+    # Four slices of ten days up to now; the last keeps the window's open end.
+    for part in split(T0, None, 4):
+        list(part(T0, None))
+    assert asked == [
+        (T0, T0 + timedelta(days=10)),
+        (T0 + timedelta(days=10), T0 + timedelta(days=20)),
+        (T0 + timedelta(days=20), T0 + timedelta(days=30)),
+        (T0 + timedelta(days=30), None),
+    ]
+    asked.clear()
+    # A closed window of 21 days: three slices at the most the shortest allows.
+    for part in split(T0, T0 + timedelta(days=21), 8):
+        list(part(T0, T0 + timedelta(days=21)))
+    assert asked == [
+        (T0, T0 + timedelta(days=7)),
+        (T0 + timedelta(days=7), T0 + timedelta(days=14)),
+        (T0 + timedelta(days=14), T0 + timedelta(days=21)),
+    ]
+
+
+def test_by_time_cuts_on_whole_milliseconds() -> None:
+    asked: list[tuple[datetime | None, datetime | None]] = []
+
+    def fetch(start: datetime | None, until: datetime | None) -> Iterator[list[Any]]:
+        asked.append((start, until))
+        return iter([])
+
+    end = T0 + timedelta(days=10, milliseconds=1)
+    for part in by_time(fetch, shortest=timedelta(days=1))(T0, end, 3):
+        list(part(T0, end))
+    starts = [start for start, _ in asked]
+    ends = [until for _, until in asked]
+    assert starts[0] == T0 and ends[-1] == end and starts[1:] == ends[:-1]
+    # A third of the window is no whole number of milliseconds: the cut is, a little early.
+    for cut in starts[1:]:
+        assert cut is not None and cut.microsecond % 1000 == 0
+    exact = T0 + (end - T0) / 3
+    assert exact.microsecond % 1000 != 0
+    assert cut_before(exact, starts[1])
+
+
+def cut_before(exact: datetime, cut: datetime | None) -> bool:
+    return cut is not None and timedelta(0) < exact - cut < timedelta(milliseconds=1)

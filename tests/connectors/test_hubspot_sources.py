@@ -89,10 +89,12 @@ def reference(configured: Any) -> Pulled:
     return _activities(configured)
 
 
+# At 4, sources and their slices of time are read at once: a refusal is still one warning.
+@pytest.mark.parametrize("concurrency", [1, 4])
 def test_below_enterprise_the_events_api_is_one_warning_and_the_rest_runs(
-    starter: Any, reference: Pulled
+    starter: Any, reference: Pulled, concurrency: int
 ) -> None:
-    pulled = _activities(starter)
+    pulled = _activities(starter, concurrency=concurrency)
     assert pulled.issues == []
     (warning,) = pulled.warnings
     assert "Events API" in warning and "Enterprise" in warning
@@ -110,14 +112,15 @@ def test_below_enterprise_the_events_api_is_one_warning_and_the_rest_runs(
     assert got == Counter({t: n for t, n in want.items() if t not in only_events_api})
 
 
+@pytest.mark.parametrize("concurrency", [1, 4])
 def test_missing_scopes_switch_their_sources_off_with_one_warning_each(
-    enterprise: Any, reference: Pulled
+    enterprise: Any, reference: Pulled, concurrency: int
 ) -> None:
     enterprise.admin.http.put(
         enterprise.admin.base + "/hubspot/scopes", json={"scopes": CONTACTS_ONLY}, timeout=30
     ).raise_for_status()
     try:
-        pulled = _activities(enterprise)
+        pulled = _activities(enterprise, concurrency=concurrency)
     finally:
         enterprise.admin.http.put(
             enterprise.admin.base + "/hubspot/scopes",
