@@ -195,9 +195,9 @@ def test_crm_data_does_not_carry_the_outcome(sb: SandboxHandle) -> None:
     as_of = sb.sandbox.population.spec.as_of_ms
     # The last such HubSpot contact: other tests of this session's sandbox write to the
     # first contacts, and a stage they set is dated by the clock.
-    future = [
-        p for p in sb.sandbox.population.people[:600] if p.sql_at_ms and p.sql_at_ms > as_of
-    ][-1]
+    future = [p for p in sb.sandbox.population.people[:600] if p.sql_at_ms and p.sql_at_ms > as_of][
+        -1
+    ]
     stored = sb.admin.hubspot_contact(str(100_001 + future.index))["properties"]
     assert not any("propensity" in name for name in stored)
     stages = {n: v for n, v in stored.items() if n.startswith("hs_lifecyclestage_")}
