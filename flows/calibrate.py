@@ -273,6 +273,7 @@ def header_lines(result: Result, request: Request) -> list[str]:
         f"after {_num(comparison.auc_after)}.",
         f"MQL threshold {_threshold_text(result)} for the band {low:.0%}-{high:.0%}: "
         f"{pick.reason}; on training {pick.volume} MQLs, recall {_pct(pick.recall)}.",
+        _strength_text(calibration.strength) + ".",
     ]
     if calibration.zeroed:
         lines.append("At 0 points: " + _listed(calibration.zeroed) + ".")
@@ -281,6 +282,14 @@ def header_lines(result: Result, request: Request) -> list[str]:
     if calibration.dropped_cap is not None:
         lines.append(_dropped_cap_text(calibration.dropped_cap) + ".")
     return lines
+
+
+def _strength_text(strength: float | None) -> str:
+    return (
+        "Pull toward the old points: "
+        + ("none" if strength is None else f"strength {strength:g}")
+        + " (chosen by cross-validation over contacts)"
+    )
 
 
 def _dropped_cap_text(cap: float) -> str:
@@ -321,6 +330,7 @@ def render_terminal(result: Result) -> str:
         f"AUC on the holdout: before {_num(comparison.auc_before)}, "
         f"after {_num(comparison.auc_after)}",
         f"MQL threshold: {_threshold_text(result)} ({calibration.threshold.reason})",
+        _strength_text(calibration.strength).lower(),
     ]
     check = result.threshold_check
     if check is not None:

@@ -23,7 +23,6 @@ from datetime import datetime
 from typing import Literal
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
 from scoring.backtest import ThresholdPick, auc, recommend_threshold
 from scoring.engine import CompiledModel, compile_model
@@ -35,21 +34,20 @@ from scoring.model import (
     ScoringModel,
 )
 from scoring.records import Activity, Contact, ScoreResult
+from scoring.regression import STRENGTHS, Choice, choose_strength, fit_toward, slope
 
 MIN_CLASS = 30
 """Converters, and non-converters, the training data needs at the least."""
-Z_CRITICAL = 1.96
-"""A rule keeps learned points only when its coefficient is this many standard errors
-from 0 in the direction it may take (5% two-sided)."""
-STRENGTH = 1.0
-"""Inverse L2 strength (scikit-learn's `C`) on standardised features."""
 DEFAULT_TOP = 100.0
 """The largest absolute point of a model whose rules were all at 0 points."""
 DRIFT_RATIO = 1.5
 """How far the share of contacts at or over the learned threshold may move between the
 training data and the holdout before the threshold is reported as not holding."""
 FOLDS = 5
-"""Folds of the out-of-fold fit the MQL threshold is chosen on."""
+"""Folds by contact: of the cross-validation that chooses the pull toward the model's
+points, and of the out-of-fold fit the MQL threshold is chosen on."""
+MIN_SPREAD = math.sqrt(0.01 * 0.99)
+"""The least spread a feature is standardised by (see `_scaling`)."""
 CALIBRATED_SUFFIX = "-calibrated"
 # A probe model scores every rule at these points, so a reason's points divided by them is
 # the rule's feature; reasons keep two decimals, so features keep four.
@@ -110,6 +108,7 @@ class Calibration:
     train_size: int
     train_converters: int
     dropped_cap: float | None = None  # the engagement section's cap, gone from the new model
+    strength: float | None = None  # the pull toward the model's points the fits used
 
     @property
     def zeroed(self) -> tuple[RuleChange, ...]:
@@ -242,23 +241,29 @@ def calibrate(
     now: datetime,
     *,
     band: tuple[float, float] = (0.15, 0.30),
-    strength: float = STRENGTH,
+    strength: float | None = None,
 ) -> Calibration:
     """`model` with points learned from `train`; raise `CalibrationError` if it cannot be.
 
-    The fit: an L2-regularised logistic regression of conversion on the rule features,
-    standardised so that the penalty weighs a rare 0/1 rule and a count alike, without
-    class weights: the coefficients stay log-odds ratios (the base rate only moves the
-    intercept, which points do not use) and the MQL threshold is chosen by volume, not
-    by a probability of 0.5.
+    The fit: a logistic regression of conversion on the rule features, standardised,
+    with a penalty that pulls every coefficient toward the model's own points (in
+    log-odds: the points times the log-odds per point of the model's total on the data;
+    a candidate at 0 points is pulled toward 0). The model is the team's hypothesis and
+    the data moves it as far as the evidence goes: little data, or a model whose total
+    already ranks well, stays near the team's proportions; plenty of data, or a model
+    whose total predicts nothing, goes where the data says. How hard the pull is
+    (`strength`, the inverse of the penalty) is chosen, unless given, by which of
+    `STRENGTHS` predicts held-out contacts best (`FOLDS` folds by contact). No class
+    weights: the coefficients stay log-odds ratios (the base rate only moves the
+    intercept, which points do not use) and the MQL threshold is chosen by volume, not by
+    a probability of 0.5.
 
-    Which rules keep points: backward elimination, one rule at a time, while the weakest
-    has |z| < 1.96 (a Wald test from the penalised fit's curvature). A rule with non-zero
-    points keeps its sign by design (an unsubscribe stays a penalty; collinear rules
-    would otherwise trade signs and make the model unreadable): one whose coefficient
-    points the other way ends at 0 and is listed. A candidate at 0 points may take
-    either sign. A rule that never fires, or fires for everyone, cannot be judged: it
-    keeps its old points.
+    A rule with non-zero points keeps its sign by design (an unsubscribe stays a
+    penalty; collinear rules would otherwise trade signs and make the model unreadable):
+    while any coefficient points against its rule's sign, the one most against it ends at
+    0, is listed, and the rest are fitted again. A candidate at 0 points may take either
+    sign. A rule that never fires, or fires for everyone, cannot be judged: it keeps its
+    old points. A rule whose learned points round to 0 is listed with the zeroed ones.
 
     The scale: one factor for all rules, chosen so that the largest absolute learned
     point equals the model's largest absolute point; points are then rounded to integers
@@ -284,7 +289,8 @@ def calibrate(
     unjudged = _unjudged(model, matrix)
     active = [index for index in range(len(signs)) if index not in unjudged]
     target = np.asarray(labels, dtype=int)
-    fitted, dropped = _eliminate(matrix, target, active, signs, strength)
+    folds = _folds([example.contact.crm_id for example in train])
+    fitted, dropped, chosen = _learn(matrix, target, active, signs, folds, strength)
     scale = _scale(model, [coefficient for coefficient, _ in fitted.values()])
     sections = _sections(model)
     changes: list[RuleChange] = []
@@ -302,14 +308,13 @@ def calibrate(
             changes.append(RuleChange(*entry, new, status, "" if new else "rounds to 0 points", z))
     if all(change.status != "learned" for change in changes):
         raise CalibrationError(
-            f"no rule of {model.version_label} predicts conversion significantly "
-            f"(|z| >= {Z_CRITICAL}) on {len(train)} contacts: nothing was learned"
+            f"no rule of {model.version_label} keeps points on {len(train)} contacts: "
+            "every one either goes against its sign or rounds to 0, nothing was learned"
         )
     learned = _rebuilt(model, {change.rule: change.new for change in changes})
     learned = _same_shares(model, learned, train, now)
     kept = [index for index, change in enumerate(changes) if change.status == "learned"]
-    contacts = [example.contact.crm_id for example in train]
-    unseen = _out_of_fold(matrix, target, kept, contacts, strength)
+    unseen = _out_of_fold(matrix, target, kept, signs, folds, chosen)
     pick = _threshold_out_of_fold(unseen, labels, totals(learned, train, now), band)
     if learned.qualify.threshold is not None and pick.threshold is not None:
         qualify = learned.qualify.model_copy(update={"threshold": _tidy(pick.threshold)})
@@ -322,6 +327,7 @@ def calibrate(
         train_size=len(train),
         train_converters=sum(labels),
         dropped_cap=model.engagement.max_points if model.engagement.rules else None,
+        strength=chosen,
     )
 
 
@@ -441,94 +447,125 @@ def _unjudged(model: ScoringModel, matrix: np.ndarray) -> dict[int, str]:
     return flat
 
 
-def _eliminate(
-    matrix: np.ndarray, target: np.ndarray, active: list[int], signs: list[float], strength: float
-) -> tuple[dict[int, tuple[float, float]], dict[int, tuple[float, str]]]:
-    """Fit, and drop the weakest rule while it is not significant in its direction.
+def _learn(
+    matrix: np.ndarray,
+    target: np.ndarray,
+    active: list[int],
+    signs: list[float],
+    folds: np.ndarray,
+    strength: float | None,
+) -> tuple[dict[int, tuple[float, float]], dict[int, tuple[float, str]], float]:
+    """Fit toward the model's points; drop the rule most against its sign while any is.
 
-    Returns (coefficient per unit of feature, z) of every column left, and (z, why) of
-    every column dropped.
+    Returns (coefficient per unit of feature, z) of every column left, (z, why) of every
+    column dropped, and the strength the fits used (chosen by cross-validation on the
+    first fit when `strength` is None).
     """
+    active = list(active)
     dropped: dict[int, tuple[float, str]] = {}
     while active:
-        coefficients, z_scores = _fit(matrix[:, active], target, strength)
-        support = [_support(z, signs[c]) for c, z in zip(active, z_scores, strict=True)]
-        weakest = int(np.argmin(support))
-        if support[weakest] >= Z_CRITICAL:
-            return dict(zip(active, zip(coefficients, z_scores, strict=True), strict=True)), dropped
-        z = z_scores[weakest]
-        why = "opposite sign to the model's" if abs(z) >= Z_CRITICAL else "not significant"
-        dropped[active.pop(weakest)] = (z, why)
-    return {}, dropped
+        standard, spread, prior = _standard_with_prior(matrix[:, active], target, signs, active)
+        if strength is None:
+            choice = choose_strength(standard, target, prior, folds)
+            _refuse_no_signal(choice, len(target))
+            strength = choice.strength
+        fit = fit_toward(standard, target, prior, strength)
+        against = [i for i, column in enumerate(active) if signs[column] * fit.coefficients[i] < 0]
+        if not against:
+            learned = zip(fit.coefficients / spread, fit.z_scores, strict=True)
+            return (
+                {c: (float(b), float(z)) for c, (b, z) in zip(active, learned, strict=True)},
+                dropped,
+                strength,
+            )
+        worst = min(against, key=lambda i: signs[active[i]] * fit.z_scores[i])
+        dropped[active.pop(worst)] = (float(fit.z_scores[worst]), "opposite sign to the model's")
+    return {}, dropped, STRENGTHS[0] if strength is None else strength
 
 
-def _support(z: float, old: float) -> float:
-    """How far a coefficient is from 0 in the direction the rule may take, in errors."""
-    if old == 0:
-        return abs(z)
-    return z if old > 0 else -z
+def _refuse_no_signal(choice: Choice, size: int) -> None:
+    if not choice.beats_base_rate:
+        raise CalibrationError(
+            f"no fit of the rules predicts conversion on held-out contacts better than the "
+            f"base rate alone ({FOLDS} folds by contact, {size} contacts: deviance "
+            f"{choice.deviance:.1f} against {choice.base_deviance:.1f}): nothing to learn"
+        )
 
 
-def _fit(
-    features: np.ndarray, target: np.ndarray, strength: float
-) -> tuple[list[float], list[float]]:
-    """Coefficients per unit of each feature and their Wald z-scores."""
+def _standard_with_prior(
+    features: np.ndarray, target: np.ndarray, signs: Sequence[float], columns: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Standardised features, their spreads, and the model's points as a prior on them.
+
+    The prior is the model's points times one factor, the log-odds per point of the
+    model's own (uncapped) total on these examples, never below 0: a model whose total
+    predicts well pulls hard toward its proportions, one whose total predicts nothing
+    pulls toward 0, and candidates (0 points) are plain ridge terms either way.
+    """
     mean, spread = _scaling(features)
-    standard = (features - mean) / spread
-    regression = LogisticRegression(C=strength, max_iter=1_000)
-    regression.fit(standard, target)
-    beta = np.asarray(regression.coef_[0], dtype=float)
-    chance = np.asarray(regression.predict_proba(standard)[:, 1], dtype=float)
-    weight = chance * (1.0 - chance)
-    design = np.column_stack([np.ones(len(standard)), standard])
-    # The curvature of the penalised log-likelihood; the intercept is not penalised.
-    curvature = design.T @ (design * weight[:, None])
-    curvature[1:, 1:] += np.eye(standard.shape[1]) / strength
-    errors = np.sqrt(np.clip(np.diag(np.linalg.pinv(curvature)), 1e-300, None))[1:]
-    return [float(b) for b in beta / spread], [float(z) for z in beta / errors]
+    points = np.asarray([signs[column] for column in columns], dtype=float)
+    per_point = max(slope(features @ points, target), 0.0) if points.any() else 0.0
+    return (features - mean) / spread, spread, per_point * points * spread
 
 
 def _scaling(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each column's mean and spread, to standardise by (a constant column keeps its
-    values: spread 1), so that the penalty weighs a rare 0/1 rule and a count alike."""
+    """Each column's mean and spread, to standardise by, so that the penalty weighs a 0/1
+    rule and a count alike.
+
+    A constant column keeps its values (spread 1). A spread is never taken below
+    `MIN_SPREAD`, a 0/1 rule's that fires for 1 contact in 100: the penalty per point
+    grows as the spread shrinks, and a rule that fires for a handful of contacts would
+    otherwise go almost unpenalised and, on their luck, become the model's largest rule.
+    """
     spread = features.std(axis=0)
     spread[spread == 0] = 1.0
-    return features.mean(axis=0), spread
+    return features.mean(axis=0), np.maximum(spread, MIN_SPREAD)
+
+
+def _folds(contacts: Sequence[str]) -> np.ndarray:
+    """A fold per example, by contact (a contact drawn at several cut dates stays in one)
+    and fixed by its id, so that the same data always gives the same answer."""
+    return np.asarray([zlib.crc32(crm_id.encode()) % FOLDS for crm_id in contacts])
 
 
 def _out_of_fold(
     matrix: np.ndarray,
     target: np.ndarray,
     kept: Sequence[int],
-    contacts: Sequence[str],
+    signs: Sequence[float],
+    folds: np.ndarray,
     strength: float,
 ) -> list[float]:
     """Each example's log-odds from a fit of the `kept` columns (at least one) on the
     other folds.
 
-    Folds are by contact (a contact drawn at several cut dates stays in one fold) and
-    fixed by its id, so the same data always gives the same scores. A fold whose others
-    hold one class only has nothing to learn from: its examples are scored by a fit on
-    all the data, in sample, rather than left at one score that would rank them together.
+    A fold whose others hold one class only has nothing to learn from: its examples are
+    scored by a fit on all the data, in sample, rather than left at one score that would
+    rank them together.
     """
-    fold = np.asarray([zlib.crc32(crm_id.encode()) % FOLDS for crm_id in contacts])
     features = matrix[:, list(kept)]
-    scores = _log_odds(features, target, features, strength)
+    scores = _log_odds(features, target, features, signs, kept, strength)
     for held in range(FOLDS):
-        out, rest = fold == held, fold != held
+        out, rest = folds == held, folds != held
         if out.any() and target[rest].min() != target[rest].max():
-            scores[out] = _log_odds(features[rest], target[rest], features[out], strength)
+            scores[out] = _log_odds(
+                features[rest], target[rest], features[out], signs, kept, strength
+            )
     return [float(score) for score in scores]
 
 
 def _log_odds(
-    features: np.ndarray, target: np.ndarray, scored: np.ndarray, strength: float
+    features: np.ndarray,
+    target: np.ndarray,
+    scored: np.ndarray,
+    signs: Sequence[float],
+    columns: Sequence[int],
+    strength: float,
 ) -> np.ndarray:
-    """The log-odds of `scored` by a regularised fit on (`features`, `target`)."""
+    """The log-odds of `scored` by a fit toward the model's points on (`features`, `target`)."""
     mean, spread = _scaling(features)
-    regression = LogisticRegression(C=strength, max_iter=1_000)
-    regression.fit((features - mean) / spread, target)
-    return np.asarray(regression.decision_function((scored - mean) / spread), dtype=float)
+    standard, _, prior = _standard_with_prior(features, target, signs, columns)
+    return fit_toward(standard, target, prior, strength).log_odds((scored - mean) / spread)
 
 
 def _threshold_out_of_fold(

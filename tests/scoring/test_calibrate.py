@@ -14,6 +14,7 @@ from scoring.backtest import recommend_threshold
 from scoring.calibrate import (
     CalibrationError,
     Example,
+    _folds,
     _out_of_fold,
     _threshold_out_of_fold,
     calibrate,
@@ -332,7 +333,7 @@ def test_constant_features_are_refused() -> None:
 def test_no_signal_at_all_is_refused() -> None:
     rng = random.Random(9)
     examples = [Example(e.contact, e.activities, rng.random() < 0.3) for e in planted(1, 300)]
-    with pytest.raises(CalibrationError, match="predicts conversion significantly"):
+    with pytest.raises(CalibrationError, match="better than the base rate alone"):
         calibrate(build(PLANTED), examples, AS_OF)
 
 
@@ -429,9 +430,11 @@ def test_out_of_fold_scores_rank_by_what_the_other_folds_learned() -> None:
         target.append(int(converted))
         contacts.append(f"c{index}")
     matrix = np.asarray(rows)
-    scores = _out_of_fold(matrix, np.asarray(target), [0, 1], contacts, 1.0)
+    scores = _out_of_fold(matrix, np.asarray(target), [0, 1], [0.0, 0.0], _folds(contacts), 1.0)
     assert len(scores) == 400
-    assert scores == _out_of_fold(matrix, np.asarray(target), [0, 1], contacts, 1.0)
+    assert scores == _out_of_fold(
+        matrix, np.asarray(target), [0, 1], [0.0, 0.0], _folds(contacts), 1.0
+    )
     converters = [s for s, t in zip(scores, target, strict=True) if t]
     others = [s for s, t in zip(scores, target, strict=True) if not t]
     assert min(converters) > max(others)  # the real signal is learned in every fold
@@ -447,7 +450,9 @@ def test_a_fold_with_one_class_left_is_scored_in_sample_not_at_one_score() -> No
     contacts = held + others
     converted = [index < 20 for index in range(len(held))] + [False] * len(others)
     matrix = np.asarray([[1.0 if c else 0.0] for c in converted])
-    scores = _out_of_fold(matrix, np.asarray(converted, dtype=int), [0], contacts, 1.0)
+    scores = _out_of_fold(
+        matrix, np.asarray(converted, dtype=int), [0], [0.0], _folds(contacts), 1.0
+    )
     first = scores[: len(held)]
     assert min(first[:20]) > max(first[20:])
 
