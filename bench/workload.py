@@ -233,13 +233,15 @@ def write_back(connector: CrmConnector, contacts: list[Contact]) -> Writes:
     recycle = [
         StageChange(
             crm=crm,
-            crm_id=movable[0].crm_id,
+            crm_id=c.crm_id,
             from_stage=LifecycleStage.MQL,
             to_stage=LifecycleStage.LEAD,
             lead_status="recycled",
         )
+        for c in movable[:1]
     ]
-    outcomes += connector.change_stages(recycle)
+    if movable:  # an incremental run may have no one left to move
+        outcomes += connector.change_stages(recycle)
     tasks = [
         HandoffTask(
             crm=crm,
@@ -254,7 +256,7 @@ def write_back(connector: CrmConnector, contacts: list[Contact]) -> Writes:
         for i, c in enumerate(movable[:TASKS])
     ]
     outcomes += connector.create_tasks(tasks)
-    return Writes(len(updates), len(to_mql) + 1, 1, len(tasks), outcomes)
+    return Writes(len(updates), len(to_mql) + len(recycle), len(recycle), len(tasks), outcomes)
 
 
 def written_state(handle: Any, crm: str, ids: list[str]) -> dict[str, Any]:
