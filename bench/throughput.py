@@ -137,8 +137,9 @@ def main(people: int, seed: int, concurrency: int) -> None:
             pulled = pull(connector, cursors)
             new = [c for c in pulled.contacts if c.crm_id not in known]
             known.update({c.crm_id: c for c in pulled.contacts})
+            fresh = {c.crm_id for c in new}
             engaged = {a.contact_id for a in pulled.activities if a.contact_id in known}
-            changed = new + [known[i] for i in sorted(engaged) if i not in {c.crm_id for c in new}]
+            changed = new + [known[i] for i in sorted(engaged - fresh)]
             return pulled, write_back(connector, changed) if changed else None
 
         day = sb.admin.advance(1)

@@ -464,7 +464,7 @@ def _learn(
     active = list(active)
     dropped: dict[int, tuple[float, str]] = {}
     while active:
-        standard, spread, prior = _standard_with_prior(matrix[:, active], target, signs, active)
+        _, spread, standard, prior = _standard_with_prior(matrix[:, active], target, signs, active)
         if strength is None:
             choice = choose_strength(standard, target, prior, folds)
             _refuse_no_signal(choice, len(target))
@@ -494,8 +494,9 @@ def _refuse_no_signal(choice: Choice, size: int) -> None:
 
 def _standard_with_prior(
     features: np.ndarray, target: np.ndarray, signs: Sequence[float], columns: Sequence[int]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Standardised features, their spreads, and the model's points as a prior on them.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The features' means and spreads, the standardised features, and the model's points
+    as a prior on them.
 
     The prior is the model's points times one factor, the log-odds per point of the
     model's own (uncapped) total on these examples, never below 0: a model whose total
@@ -505,7 +506,7 @@ def _standard_with_prior(
     mean, spread = _scaling(features)
     points = np.asarray([signs[column] for column in columns], dtype=float)
     per_point = max(slope(features @ points, target), 0.0) if points.any() else 0.0
-    return (features - mean) / spread, spread, per_point * points * spread
+    return mean, spread, (features - mean) / spread, per_point * points * spread
 
 
 def _scaling(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -563,8 +564,7 @@ def _log_odds(
     strength: float,
 ) -> np.ndarray:
     """The log-odds of `scored` by a fit toward the model's points on (`features`, `target`)."""
-    mean, spread = _scaling(features)
-    standard, _, prior = _standard_with_prior(features, target, signs, columns)
+    mean, spread, standard, prior = _standard_with_prior(features, target, signs, columns)
     return fit_toward(standard, target, prior, strength).log_odds((scored - mean) / spread)
 
 

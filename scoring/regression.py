@@ -49,8 +49,7 @@ def fit_toward(standard: np.ndarray, target: np.ndarray, prior: np.ndarray, stre
     for _ in range(_STEPS):
         chance = _sigmoid(design @ theta)
         gradient = design.T @ (target - chance) - penalty @ (theta - centre)
-        curvature = design.T @ (design * (chance * (1 - chance))[:, None]) + penalty
-        step = np.linalg.lstsq(curvature, gradient, rcond=None)[0]
+        step = np.linalg.lstsq(_curvature(design, chance, penalty), gradient, rcond=None)[0]
         size = 1.0
         while True:
             candidate = theta + size * step
@@ -62,8 +61,7 @@ def fit_toward(standard: np.ndarray, target: np.ndarray, prior: np.ndarray, stre
         theta, loss = candidate, new_loss
         if settled:
             break
-    chance = _sigmoid(design @ theta)
-    curvature = design.T @ (design * (chance * (1 - chance))[:, None]) + penalty
+    curvature = _curvature(design, _sigmoid(design @ theta), penalty)
     errors = np.sqrt(np.clip(np.diag(np.linalg.pinv(curvature)), 1e-300, None))[1:]
     return Fit(float(theta[0]), theta[1:], theta[1:] / errors)
 
@@ -129,6 +127,11 @@ def slope(totals: np.ndarray, target: np.ndarray) -> float:
     standard = ((totals - totals.mean()) / spread)[:, None]
     fit = fit_toward(standard, target, np.zeros(1), 1e6)
     return float(fit.coefficients[0]) / spread
+
+
+def _curvature(design: np.ndarray, chance: np.ndarray, penalty: np.ndarray) -> np.ndarray:
+    """The penalised loss's second derivative at the fitted chances."""
+    return np.asarray(design.T @ (design * (chance * (1 - chance))[:, None]) + penalty)
 
 
 def _sigmoid(values: np.ndarray) -> np.ndarray:
