@@ -300,6 +300,7 @@ class HubSpotConnector(HubSpotPulls):
             self._config.retry,
             what="contacts batch read",
             batch_size=BATCH_SIZE,
+            concurrency=self._config.concurrency,
         )
         yield from result.settled.values()
         if result.failing:
@@ -432,6 +433,7 @@ class HubSpotConnector(HubSpotPulls):
             self._config.retry,
             what="contacts batch update",
             batch_size=BATCH_SIZE,
+            concurrency=self._config.concurrency,
         )
         # A record still failing keeps the failure its last attempt was answered with.
         return {**result.settled, **result.failing}, answered

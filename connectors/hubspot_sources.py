@@ -49,7 +49,7 @@ from connectors.errors import DailyLimitExceeded, FatalError, RetriableError
 from connectors.mapping import ActivitySource, Mapping
 from connectors.paging import paginate
 from connectors.retry import PartialAnswer, retry_partial
-from connectors.streams import Fetch, SourceUnavailable, Split, Stream, at, by_time
+from connectors.streams import Fetch, SourceUnavailable, Stream, at, by_time, by_unit
 from connectors.translate import (
     RecordError,
     field_value,
@@ -509,8 +509,10 @@ class HubSpotSources:
     def _form_submissions_stream(
         self, name: str, decl: ActivitySource, ctx: PullContext
     ) -> Stream[Activity]:
-        def pages(start: datetime | None, until: datetime | None) -> Iterator[list[dict[str, Any]]]:
-            for form in self._forms():
+        def rows(
+            forms: Iterable[dict[str, Any]], start: datetime | None, until: datetime | None
+        ) -> Iterator[list[dict[str, Any]]]:
+            for form in forms:
                 guid, form_name = str(form.get("id")), form.get("name")
                 for submissions in self._submissions(guid, start, until):
                     yield [
@@ -523,7 +525,10 @@ class HubSpotSources:
                     ]
 
         def fetch(start: datetime | None, until: datetime | None) -> Iterator[list[dict[str, Any]]]:
-            return self._with_contacts(pages(start, until), ctx)
+            return self._with_contacts(rows(self._forms(), start, until), ctx)
+
+        def one_form(form: dict[str, Any]) -> Fetch:
+            return lambda start, until: self._with_contacts(rows([form], start, until), ctx)
 
         return Stream(
             name,
@@ -531,6 +536,7 @@ class HubSpotSources:
             self._translate(name, "submittedAt"),
             time=at("record", "submittedAt"),
             time_filter=True,
+            split=by_unit(self._forms, one_form),
         )
 
     def _forms(self) -> Iterator[dict[str, Any]]:
@@ -590,8 +596,8 @@ class HubSpotSources:
         self, name: str, decl: ActivitySource, ctx: PullContext
     ) -> Stream[Activity]:
         # The breakdown takes no time filter: the engine keeps the window (`time_filter`).
-        def fetch(_start: datetime | None, _until: datetime | None) -> Iterator[list[Any]]:
-            for event in self._marketing_events():
+        def rows(events: Iterable[dict[str, Any]]) -> Iterator[list[Any]]:
+            for event in events:
                 event_id = str(event.get("objectId"))
 
                 def page(after: str | None, event_id: str = event_id) -> dict[str, Any]:
@@ -610,6 +616,12 @@ class HubSpotSources:
                         if isinstance(p, dict)
                     ]
 
+        def fetch(_start: datetime | None, _until: datetime | None) -> Iterator[list[Any]]:
+            return rows(self._marketing_events())
+
+        def one_event(event: dict[str, Any]) -> Fetch:
+            return lambda _start, _until: rows([event])
+
         # Filtered and cursored by when HubSpot recorded a participation, not when it
         # happened: a webinar tool reports attendance hours or days after the event.
         return Stream(
@@ -618,6 +630,7 @@ class HubSpotSources:
             self._translate(name, "occurredAt"),
             time=at("record", "recordedAt"),
             time_filter=True,
+            split=by_unit(self._marketing_events, one_event),
         )
 
     def _marketing_events(self) -> Iterator[dict[str, Any]]:
@@ -742,13 +755,23 @@ def _guarded(
         return fetch
 
     split = stream.split
-    # Each part of a split stream is guarded as the whole is.
-    parts: Split | None = (
-        None
-        if split is None
-        else lambda start, until, n: [guard(f) for f in split(start, until, n)]
-    )
-    return replace(stream, fetch=guard(stream.fetch), split=parts)
+
+    def parts(start: datetime | None, until: datetime | None, count: int) -> list[Fetch]:
+        # Each part of a split stream is guarded as the whole is. A split that asks the
+        # API (to list forms, to find bounds) may be refused too: then no parts, and the
+        # whole read, guarded, says the source is off.
+        assert split is not None
+        if kind in ctx.refused:
+            return []
+        try:
+            return [guard(f) for f in split(start, until, count)]
+        except FatalError as exc:
+            if not _refusal(exc):
+                raise
+            ctx.refused[kind] = _warning(kind, sources, exc)
+            return []
+
+    return replace(stream, fetch=guard(stream.fetch), split=None if split is None else parts)
 
 
 # --- records as rules see them -------------------------------------------------------------

@@ -14,6 +14,7 @@ fails in transit is never re-sent here: the caller looks it up first (see
 
 from __future__ import annotations
 
+import contextvars
 import http.client
 import json
 import logging
@@ -21,6 +22,7 @@ import random
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -388,6 +390,7 @@ def retry_partial(
     batch_size: int | None = None,
     first_attempt: int = 1,
     sleep: Callable[[float], None] = time.sleep,
+    concurrency: int = 1,
 ) -> PartialResult[K, R, E]:
     """Send `items` (in batches of `batch_size`, if given) and send again only what came
     back retriable, up to `policy.max_attempts` rounds, waiting between rounds as for a
@@ -397,6 +400,11 @@ def retry_partial(
     number (counted from `first_attempt`); an exception from it ends the call. Nothing
     is sent again at once unless its answer said so (`retry_after=0`): a CRM that shed
     part of a batch for its rate limits would shed it again.
+
+    With `concurrency` above 1, up to that many batches of a round are in flight at once
+    (for items independent of each other: no item is in two batches of a round). The
+    answers are read in batch order, as one at a time would read them; an exception ends
+    the call once every batch already sent has been answered, so no send outlives it.
     """
     settled: dict[K, R] = {}
     failing: dict[K, E] = {}
@@ -405,8 +413,7 @@ def retry_partial(
     for attempt in range(first_attempt, last + 1):
         failing = {}
         asked: list[float | None] = []  # per answer with a retriable part: its Retry-After
-        for batch in _batches(pending, batch_size):
-            answer = send(batch, attempt)
+        for batch, answer in _sent(send, _batches(pending, batch_size), attempt, concurrency):
             retriable = {k: e for k, e in answer.retriable.items() if k in batch}
             settled.update((k, r) for k, r in answer.settled.items() if k not in retriable)
             failing.update(retriable)
@@ -426,6 +433,35 @@ def retry_partial(
         if wait > 0:
             sleep(wait)
     return PartialResult(settled=settled, failing=failing)
+
+
+def _sent(
+    send: Callable[[dict[K, V], int], PartialAnswer[K, R, E]],
+    batches: Iterable[dict[K, V]],
+    attempt: int,
+    concurrency: int,
+) -> Iterator[tuple[dict[K, V], PartialAnswer[K, R, E]]]:
+    """Each batch with its answer, in batch order; `concurrency` sends at a time."""
+    if concurrency <= 1:
+        for batch in batches:
+            yield batch, send(batch, attempt)
+        return
+    listed = list(batches)
+    if len(listed) <= 1:
+        yield from ((batch, send(batch, attempt)) for batch in listed)
+        return
+    # Each send runs in a copy of the caller's context (a Prefect run's settings, read by
+    # the shared rate limit); leaving the pool waits for every send that started.
+    with ThreadPoolExecutor(min(concurrency, len(listed)), "batch-send") as pool:
+        futures = [
+            pool.submit(contextvars.copy_context().run, send, batch, attempt) for batch in listed
+        ]
+        try:
+            for batch, future in zip(listed, futures, strict=True):
+                yield batch, future.result()
+        finally:
+            for future in futures:
+                future.cancel()  # those not started yet; the pool waits for the others
 
 
 def _round_pause_s(policy: RetryPolicy, rounds: int, asked: list[float | None]) -> float:

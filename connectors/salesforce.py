@@ -417,6 +417,7 @@ class SalesforceConnector:
             self._config.retry,
             what="Salesforce collections update",
             batch_size=COLLECTION_SIZE,
+            concurrency=self._config.concurrency,
         )
         # A record still failing keeps the failure its last attempt was answered with.
         return {**result.settled, **result.failing}

@@ -25,10 +25,11 @@ what must be the same everywhere:
 - with `concurrency` above 1, up to that many streams are read at once, each by one
   worker thread sending one request at a time (so at most `concurrency` requests are in
   flight); a stream's pages keep their order, pages of different streams interleave.
-  A stream that declares a `split` is read as up to that many disjoint parts at once
+  A stream that declares a `split` is read as disjoint parts, that many at once
   (HubSpot's contacts by ranges of ids, a long window of activities by slices of time:
-  `by_time`), each part's pages in order; its cursor is its highest record time over
-  all parts, so it moves only once every part has finished.
+  `by_time`, a source made of forms or events by unit: `by_unit`), each part's pages in
+  order; its cursor is its highest record time over all parts, so it moves only once
+  every part has finished.
   The cursors keep their meaning: each stream's own cursor comes from its own pages,
   and the pull's cursor is on the last page, after every stream has finished. A stream's
   failure is raised when the caller reaches it; the others then stop at their next page,
@@ -56,13 +57,18 @@ from connectors.paging import Page, RecordIssue, SeenIds
 from connectors.translate import RecordError, field_value, issue_id, parse_datetime, record_id
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 # fetch(start, until): raw pages from `start` on (None: the beginning), before `until`
 # (None: no end).
 Fetch = Callable[[datetime | None, datetime | None], Iterable[Sequence[Any]]]
 ReadTime = Callable[[Any], datetime | None]
-# split(start, until, count): at most `count` fetches that together read what `fetch`
-# reads over the window, each a disjoint part of it (e.g. a range of ids).
+# split(start, until, count): fetches that together read what `fetch` reads over the
+# window, each a disjoint part of it (e.g. a range of ids). About `count` where the
+# parts are cut to measure (ranges, slices); one per unit where the source is made of
+# units it reads one after another (forms, events): the pull still reads `count` at once,
+# each worker taking the next part as it finishes one, so a few long units do not hold
+# the others back.
 Split = Callable[[datetime | None, datetime | None, int], Sequence[Fetch]]
 
 
@@ -129,6 +135,18 @@ def by_time(
         edges = [_whole_ms(start + length * k / slices) for k in range(1, slices)]
         bounds = [start, *edges, until]
         return [_slice(fetch, low, high) for low, high in itertools.pairwise(bounds)]
+
+    return split
+
+
+def by_unit(units: Callable[[], Iterable[U]], fetch_of: Callable[[U], Fetch]) -> Split:
+    """A split of a source made of units read one after another (a form's submissions,
+    an event's participations): one part per unit, listed here, before any worker starts.
+    Fewer than two units: no split (the whole read lists them itself)."""
+
+    def split(_start: datetime | None, _until: datetime | None, _count: int) -> list[Fetch]:
+        listed = list(units())
+        return [fetch_of(unit) for unit in listed] if len(listed) > 1 else []
 
     return split
 
@@ -499,4 +517,4 @@ def _read_page(
     return out
 
 
-__all__ = ["Fetch", "SourceUnavailable", "Split", "Stream", "at", "by_time", "pull"]
+__all__ = ["Fetch", "SourceUnavailable", "Split", "Stream", "at", "by_time", "by_unit", "pull"]
