@@ -14,6 +14,9 @@ the others, the requests made.
 
     .venv/bin/python bench/throughput.py [people] [seed] [--concurrency N]
 
+`--concurrency` defaults to the flows' own default (`MQLSYNC_HUBSPOT_CONCURRENCY`): the
+figures are what a sync left at its defaults does.
+
 Targets (the issue's): utilisation >= 0.85 on the first sync, 429s under 1%, elapsed
 within 1.2 x the floor; no write when nothing changed.
 """
@@ -42,6 +45,7 @@ from bench.workload import (  # noqa: E402
 )
 from connectors.config import HubSpotConfig  # noqa: E402
 from connectors.hubspot import HubSpotConnector  # noqa: E402
+from flows.settings import Settings  # noqa: E402
 from sandbox.run import SandboxHandle, running_sandbox  # noqa: E402
 
 LIMIT_PER_S = 19.0  # Professional: 190 requests per 10 seconds
@@ -158,6 +162,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("people", type=int, nargs="?", default=20_000)
     parser.add_argument("seed", type=int, nargs="?", default=3)
-    parser.add_argument("--concurrency", type=int, default=4, help="sources pulled at once")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=Settings.model_fields["hubspot_concurrency"].default,
+        help="requests in flight at once (default: the flows' MQLSYNC_HUBSPOT_CONCURRENCY)",
+    )
     args = parser.parse_args()
     main(args.people, args.seed, args.concurrency)
