@@ -88,11 +88,12 @@ class HubSpotConfig(BaseModel):
     # Below this share of the rolling window left (X-HubSpot-RateLimit-Remaining of -Max),
     # requests are spaced at the window's average rate.
     rate_limit_reserve: float = Field(default=0.1, ge=0, lt=1)
-    # How many activity sources (and ranges of contact ids, when a contacts pull holds
-    # more than a search page) are pulled at once, each sending one request at a time:
-    # the requests in flight. The CRM answers in 150-600 ms, so one at a time leaves the
-    # throttles mostly unused; the throttles above hold whatever this is. 1: one source
-    # after the other, in the mapping's order, and contacts in one keyset search.
+    # The requests in flight at once, whoever sends them through this connector: activity
+    # sources and their parts (slices of time, forms, events), ranges of contact ids when
+    # a contacts pull holds more than a search page, the batches of a write. The CRM
+    # answers in 150-600 ms, so one at a time leaves the throttles mostly unused; the
+    # throttles above hold whatever this is. 1: one source after the other, in the
+    # mapping's order, contacts in one keyset search, one batch at a time.
     concurrency: int = Field(default=1, ge=1)
 
     @model_validator(mode="after")
@@ -148,10 +149,11 @@ class SalesforceConfig(BaseModel):
     retry: RetryPolicy = RetryPolicy()
     overlap_minutes: float = 10.0
     settle_s: float = 5.0  # as HubSpotConfig.settle_s
-    # How many objects' queries (Leads and Contacts; each activity object) are read at
-    # once, each one page after another: the requests in flight. An org answers a query
-    # page in 300-900 ms, so one at a time leaves the throttle mostly unused; the throttle
-    # holds whatever this is. 1: one object after the other, in the mapping's order.
+    # The requests in flight at once, whoever sends them through this connector: objects'
+    # queries (Leads and Contacts; each activity object), each one page after another,
+    # and the collections of a write. An org answers a query page in 300-900 ms, so one
+    # at a time leaves the throttle mostly unused; the throttle holds whatever this is.
+    # 1: one object after the other, in the mapping's order, one collection at a time.
     concurrency: int = Field(default=1, ge=1)
     allow_http_loopback: bool = False
     # The share of the org's daily API requests (Sforce-Limit-Info: api-usage=N/M, which

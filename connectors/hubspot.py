@@ -99,12 +99,17 @@ class HubSpotConnector(HubSpotPulls):
         self._limits = RateLimitHeaders(config.rate_limit_reserve)
         self._requests = 0
         self._requests_lock = threading.Lock()
+        # `concurrency` bounds the requests in flight however many pulls and writes share
+        # this connector (the flows build one per CRM and process).
+        self._in_flight = threading.BoundedSemaphore(config.concurrency)
         if config.access_token is not None:
             token = config.access_token.get_secret_value()
         else:
             assert token_provider is not None  # the config requires one or the other
             token = token_provider()
             self._redact.add(token)
+        self._renewals = 0  # tokens fetched since the first
+        self._auth_lock = threading.Lock()
         self._build_apis(token)
 
     def _build_apis(self, token: str) -> None:
@@ -129,12 +134,19 @@ class HubSpotConnector(HubSpotPulls):
 
     # --- one request -------------------------------------------------------------------
 
-    def _refresh_auth(self) -> None:
+    def _refresh_auth(self, stale: int | None = None) -> None:
+        """A new token for every api object. Requests in flight together that were
+        refused the same token (sent in renewal `stale`) share one renewal: the first
+        renews, the others find it done and send again with its token."""
         assert self._token_provider is not None
-        token = self._token_provider()
-        self._redact.add(token)
-        for api in self._apis():
-            api.api_client.configuration.access_token = token
+        with self._auth_lock:
+            if stale is not None and stale != self._renewals:
+                return
+            token = self._token_provider()
+            self._redact.add(token)
+            self._renewals += 1
+            for api in self._apis():
+                api.api_client.configuration.access_token = token
 
     def _apis(self) -> list[Any]:
         return [
@@ -175,22 +187,29 @@ class HubSpotConnector(HubSpotPulls):
         """`_call`, with the Retry-After (seconds) its answer carried, if any: a 207 that
         failed records for the rate limit may say when to send them again."""
 
+        sent_with = [0]  # the renewal whose token the latest attempt carried
+
         def attempt() -> tuple[dict[str, Any], float | None]:
             # Raw JSON: the generated models cost more time than the HTTP round trip.
-            try:
-                response = method(
-                    *args, _preload_content=False, _request_timeout=self._config.timeout_s, **kwargs
-                )
-            except Exception as exc:
-                self._limits.observe(_headers(exc))  # a 429 says what is left, too
-                self._hold_on_rate_limit(exc, search)
-                raise
-            headers = _headers(response)
-            self._limits.observe(headers)
-            try:
-                data = response.data
-            finally:
-                response.release_conn()
+            with self._in_flight:
+                sent_with[0] = self._renewals
+                try:
+                    response = method(
+                        *args,
+                        _preload_content=False,
+                        _request_timeout=self._config.timeout_s,
+                        **kwargs,
+                    )
+                except Exception as exc:
+                    self._limits.observe(_headers(exc))  # a 429 says what is left, too
+                    self._hold_on_rate_limit(exc, search)
+                    raise
+                headers = _headers(response)
+                self._limits.observe(headers)
+                try:
+                    data = response.data
+                finally:
+                    response.release_conn()
             return (json.loads(data) if data else {}), retry_after_s(headers)
 
         return call_with_retry(
@@ -198,7 +217,11 @@ class HubSpotConnector(HubSpotPulls):
             policy=self._config.retry,
             redact=self._redact,
             # A private-app token does not expire: a 401 without a token provider is fatal.
-            refresh_auth=self._refresh_auth if self._token_provider is not None else None,
+            refresh_auth=(
+                (lambda: self._refresh_auth(stale=sent_with[0]))
+                if self._token_provider is not None
+                else None
+            ),
             idempotent=idempotent,
             what=what,
             before_attempt=lambda: self._before_request(search),

@@ -74,6 +74,9 @@ class SalesforceSession(requests.Session):
         self._limits_lock = threading.Lock()
         self._api_usage: tuple[int, int] | None = None
         self._requests = 0
+        # `concurrency` bounds the requests in flight however many pulls and writes share
+        # this session (the flows build one connector per CRM and process).
+        self._in_flight = threading.BoundedSemaphore(config.concurrency)
 
     def __repr__(self) -> str:
         return f"SalesforceSession(auth={self._auth!r})"
@@ -171,13 +174,14 @@ class SalesforceSession(requests.Session):
             if token is not None:
                 # Always the current token: a refresh after a 401 applies to the next attempt.
                 headers["Authorization"] = f"Bearer {token}"
-            response = super(SalesforceSession, self).request(
-                method,
-                url,
-                *args,
-                headers=headers,
-                **kwargs,  # type: ignore[misc]
-            )
+            with self._in_flight:
+                response = super(SalesforceSession, self).request(
+                    method,
+                    url,
+                    *args,
+                    headers=headers,
+                    **kwargs,  # type: ignore[misc]
+                )
             self.observe(response.headers)
             if response.status_code >= 400:
                 raise requests.HTTPError(response=response)

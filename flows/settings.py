@@ -126,14 +126,14 @@ class Settings(BaseSettings):
     hubspot_concurrency: int = Field(
         default=8,
         ge=1,
-        description="HubSpot requests in flight at once: activity sources (and parts of "
-        "them), ranges of contact ids, batches of a write; each part one request at a time",
+        description="HubSpot requests in flight at once in a process, whatever sends them: "
+        "activity sources (and parts of them), ranges of contact ids, batches of a write",
     )
     salesforce_concurrency: int = Field(
         default=4,
         ge=1,
-        description="Salesforce requests in flight at once: objects queried side by side, "
-        "batches of a write",
+        description="Salesforce requests in flight at once in a process, whatever sends them: "
+        "objects queried side by side, batches of a write",
     )
     fixed_now: AwareDatetime | None = Field(
         default=None,

@@ -5,7 +5,7 @@ when one fails. The helper on plain sends, the connectors over real HTTPS."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -105,7 +105,9 @@ def slow_sandbox() -> Iterator[Any]:
         yield handle
 
 
-def _hubspot(handle: Any, concurrency: int) -> HubSpotConnector:
+def _hubspot(
+    handle: Any, concurrency: int, token_provider: Callable[[], str] | None = None
+) -> HubSpotConnector:
     return HubSpotConnector(
         HubSpotConfig(
             access_token=handle.hubspot_token,
@@ -115,7 +117,8 @@ def _hubspot(handle: Any, concurrency: int) -> HubSpotConnector:
             throttle=FAST,
             retry=TEST_RETRY,
             concurrency=concurrency,
-        )
+        ),
+        token_provider=token_provider,
     )
 
 
@@ -169,3 +172,93 @@ def test_score_batches_overlap_at_the_sandbox_only_when_asked(
         assert peak == 1
     else:
         assert 2 <= peak <= concurrency
+
+
+@pytest.mark.parametrize("crm", [Crm.HUBSPOT, Crm.SALESFORCE])
+def test_concurrency_bounds_the_requests_in_flight_across_callers(
+    slow_sandbox: Any, crm: Crm
+) -> None:
+    # Three callers at once share one connector, as a flow's pulls and write batches
+    # share the one of their process: two requests in flight at most, not two each.
+    handle = slow_sandbox
+    if crm is Crm.HUBSPOT:
+        connector: HubSpotConnector | SalesforceConnector = _hubspot(handle, 2)
+    else:
+        connector = _salesforce(handle, 2)
+    ids = sorted(c.crm_id for page in connector.pull_contacts(None) for c in page.records)
+    connector.check_mapping()
+    callers = 3
+    start = threading.Barrier(callers, timeout=WAIT_S)
+    outcomes: list[list[Any]] = [[] for _ in range(callers)]
+
+    def write(n: int) -> None:
+        start.wait()
+        outcomes[n] = connector.update_properties(
+            [PropertyUpdate(crm=crm, crm_id=i, values={"score": 7}) for i in ids[n::callers][:40]]
+        )
+
+    handle.admin.reset()
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT_S)
+    peak = handle.admin.latency()["peak_waiting"]
+    assert all(len(o) == 40 and {x.status for x in o} == {OutcomeStatus.OK} for o in outcomes)
+    assert peak == 2
+
+
+def test_requests_refused_one_expired_token_together_share_one_renewal(
+    slow_sandbox: Any,
+) -> None:
+    handle = slow_sandbox
+    callers = 3
+    renewals: list[str] = []
+
+    def renew() -> str:
+        # Renewed only once every caller's request has been refused: all three were sent
+        # with the token that expired, as requests in flight together are.
+        assert _faulted_reaches(handle, callers)
+        renewals.append("renewed")
+        return str(handle.hubspot_token)
+
+    connector = _hubspot(handle, callers, token_provider=renew)
+    ids = sorted(c.crm_id for page in connector.pull_contacts(None) for c in page.records)
+    handle.admin.reset()
+    handle.admin.set_faults(
+        [{"kind": "expired", "count": callers, "path": "/crm/v3/objects/contacts/batch/read"}]
+    )
+    start = threading.Barrier(callers, timeout=WAIT_S)
+    read: list[int] = []
+
+    def status(n: int) -> None:
+        start.wait()
+        read.append(len(connector.read_status(ids[n * 10 : n * 10 + 10])))
+
+    try:
+        threads = [threading.Thread(target=status, args=(n,)) for n in range(callers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT_S)
+    finally:
+        handle.admin.clear_faults()
+    assert read == [10] * callers, "every caller read its contacts after the renewal"
+    assert renewals == ["renewed"]
+
+
+def _faulted_reaches(handle: Any, count: int) -> bool:
+    """Wait (on the sandbox's own count, never a fixed time) until `count` requests have
+    been refused; False if they never are."""
+    deadline = threading.Event()
+    timer = threading.Timer(WAIT_S, deadline.set)
+    timer.start()
+    try:
+        while not deadline.is_set():
+            faulted = handle.admin.stats()["faulted"]  # endpoint -> kind -> count
+            if sum(n for kinds in faulted.values() for n in kinds.values()) >= count:
+                return True
+            deadline.wait(0.05)
+        return False
+    finally:
+        timer.cancel()

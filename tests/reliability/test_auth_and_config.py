@@ -42,6 +42,9 @@ def test_an_oauth_token_is_renewed_on_a_401(crm_env: Any, monkeypatch: pytest.Mo
     monkeypatch.setenv("MQLSYNC_HUBSPOT_CLIENT_ID", sb.hubspot_client_id)
     monkeypatch.setenv("MQLSYNC_HUBSPOT_CLIENT_SECRET", sb.hubspot_client_secret)
     monkeypatch.setenv("MQLSYNC_HUBSPOT_REFRESH_TOKEN", sb.hubspot_refresh_token)
+    # One request at a time, so each 401 comes with a token of its own (requests in flight
+    # together that meet one expiry share its renewal: tests/connectors/test_parallel_writes.py).
+    monkeypatch.setenv("MQLSYNC_HUBSPOT_CONCURRENCY", "1")
     sb.admin.set_faults([{"kind": "expired", "count": 2, "path": "/crm/v3/objects/contacts"}])
     sb.admin.reset()
     run = run_cli("sync", "hubspot")
