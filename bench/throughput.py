@@ -2,15 +2,16 @@
 latency profile on (median 250 ms, search 500 ms), Professional limits (190 requests per
 10 s, search 5 per second), the connector's production throttles.
 
-Three runs, as a portal sees them: the first sync (everything pulled, every contact's
-score written, a few MQL moves and tasks), then one after a day of the sandbox's clock
-(`advance 1`: people keep engaging, sales works tasks; the contacts that changed are
-pulled and written), then one with nothing new. Each prints requests, elapsed, the
-utilisation (requests / (elapsed x the limit)), the 429s, and the floor: the time the
-limits allow for the requests the run needs (the larger of all requests at 19 per second
-and the searches at 5 per second), against the time taken. For the first sync the
-requests it needs are the fewest the page and batch sizes allow (`bench.workload`); for
-the others, the requests made.
+The streams are pulled as the sync flow pulls them (contacts and activities side by
+side, then deletions). Three runs, as a portal sees them: the first sync (everything
+pulled, every contact's score written, a few MQL moves and tasks), then one after a day
+of the sandbox's clock (`advance 1`: people keep engaging, sales works tasks; the
+contacts that changed are pulled and written), then one with nothing new. Each prints
+requests, elapsed, the utilisation (requests / (elapsed x the limit)), the 429s, and the
+floor: the time the limits allow for the requests the run needs (the larger of all
+requests at 19 per second and the searches at 5 per second), against the time taken. For
+the first sync the requests it needs are the fewest the page and batch sizes allow
+(`bench.workload`); for the others, the requests made.
 
     .venv/bin/python bench/throughput.py [people] [seed] [--concurrency N]
 
@@ -125,7 +126,7 @@ def main(people: int, seed: int, concurrency: int) -> None:
         )
 
         def first() -> tuple[Pulled, Writes | None]:
-            pulled = pull(connector)
+            pulled = pull(connector, at_once=True)
             return pulled, write_back(connector, pulled.contacts)
 
         run, pulled, writes = _measured(sb, "first sync", first)
@@ -138,7 +139,7 @@ def main(people: int, seed: int, concurrency: int) -> None:
         def incremental() -> tuple[Pulled, Writes | None]:
             # A sync writes only the scores that moved: those of contacts new since the
             # last run and of contacts with new activity.
-            pulled = pull(connector, cursors)
+            pulled = pull(connector, cursors, at_once=True)
             new = [c for c in pulled.contacts if c.crm_id not in known]
             known.update({c.crm_id: c for c in pulled.contacts})
             fresh = {c.crm_id for c in new}

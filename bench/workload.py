@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,24 +43,53 @@ class Pulled:
     warnings: list[str] = field(default_factory=list)
 
 
-def pull(connector: CrmConnector, since: dict[str, datetime | None] | None = None) -> Pulled:
-    """Drain the three streams from `since` (per stream; None: everything)."""
-    out = Pulled()
+def pull(
+    connector: CrmConnector,
+    since: dict[str, datetime | None] | None = None,
+    *,
+    at_once: bool = False,
+) -> Pulled:
+    """Drain the three streams from `since` (per stream; None: everything). With
+    `at_once`, as the sync flow pulls them: contacts and activities side by side, then
+    deletions (`flows.tasks.PULL_ORDER`); what each returns is the same either way."""
     since = since or {}
     streams: dict[str, Any] = {
-        "contacts": (connector.pull_contacts, out.contacts),
-        "activities": (connector.pull_activities, out.activities),
-        "deletions": (connector.pull_deletions, out.deletions),
+        "contacts": connector.pull_contacts,
+        "activities": connector.pull_activities,
+        "deletions": connector.pull_deletions,
     }
-    for name, (stream, sink) in streams.items():
-        out.cursors[name] = since.get(name)
-        for page in stream(since.get(name)):
+
+    def drain(name: str) -> Pulled:
+        part = Pulled()
+        part.cursors[name] = since.get(name)
+        sink: list[Any] = getattr(part, name)
+        for page in streams[name](since.get(name)):
             sink.extend(page.records)
-            out.issues += [f"{e.crm_id}: {e.message}" for e in page.errors]
-            out.skipped += page.skipped
-            out.warnings += page.warnings
+            part.issues += [f"{e.crm_id}: {e.message}" for e in page.errors]
+            part.skipped += page.skipped
+            part.warnings += page.warnings
             if page.cursor is not None:
-                out.cursors[name] = page.cursor
+                part.cursors[name] = page.cursor
+        return part
+
+    if at_once:
+        from flows.tasks import PULL_ORDER  # Prefect's import, only for a flow's order
+
+        groups = PULL_ORDER
+    else:
+        groups = tuple((name,) for name in streams)
+    parts: dict[str, Pulled] = {}
+    for group in groups:
+        with ThreadPoolExecutor(len(group)) as pool:
+            parts.update(zip(group, pool.map(drain, group), strict=True))
+    out = Pulled()
+    for name in streams:  # in the streams' order, however they ran
+        part = parts[name]
+        getattr(out, name).extend(getattr(part, name))
+        out.cursors.update(part.cursors)
+        out.issues += part.issues
+        out.skipped += part.skipped
+        out.warnings += part.warnings
     return out
 
 

@@ -110,6 +110,7 @@ class Progress:
         self._moved = self._since  # when its counts last changed: the rate is up to then
         self._stream: str | None = None
         self._counts: dict[str, tuple[int, int]] = {}  # stream -> (pages, records)
+        self._times: dict[str, tuple[float, float]] = {}  # stream -> (since, moved)
         self._streams_done: set[str] = set()
         self._batches = [0, 0]  # done, total
         self._contacts = [0, 0]
@@ -132,16 +133,14 @@ class Progress:
     def page(self, stream: str, pages: int, records: int) -> None:
         """The stream's totals so far, after a page: absolute, so a retried pull restarts."""
         with self._lock:
-            if stream != self._stream:
-                self._start_stream(stream)
+            self._show_stream(stream)
             self._set_counts(stream, pages, records)
             self._emit()
 
     def pulled(self, result: Pulled) -> None:
         """A stream's pull finished: its totals as the task returned them (from any worker)."""
         with self._lock:
-            if result.stream != self._stream:
-                self._start_stream(result.stream)
+            self._show_stream(result.stream)
             self._set_counts(result.stream, result.pages, result.records)
             self._streams_done.add(result.stream)
             self._emit()
@@ -179,13 +178,26 @@ class Progress:
     def _start_stream(self, stream: str) -> None:
         self._phase, self._stream = f"pulling {stream}", stream
         self._since = self._moved = self._clock()
+        self._times[stream] = (self._since, self._moved)
         self._counts[stream] = (0, 0)
         self._streams_done.discard(stream)
+
+    def _show_stream(self, stream: str) -> None:
+        """Make `stream` the one shown: streams pulled at once take turns, each with its
+        own start and rate; one not started (or finished before) starts afresh."""
+        if stream == self._stream:
+            return
+        if stream in self._times and stream not in self._streams_done:
+            self._phase, self._stream = f"pulling {stream}", stream
+            self._since, self._moved = self._times[stream]
+        else:
+            self._start_stream(stream)
 
     def _set_counts(self, stream: str, pages: int, records: int) -> None:
         if self._counts.get(stream) != (pages, records):
             self._counts[stream] = (pages, records)
             self._moved = self._clock()
+            self._times[stream] = (self._since, self._moved)
 
     def _end(self, how: str, why: str) -> None:
         with self._lock:

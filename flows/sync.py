@@ -82,6 +82,37 @@ def _score_in_batches(crm: Crm, ids: list[str], dry_run: bool) -> tuple[ApplyRep
     return total, failed
 
 
+def _pull_streams(
+    crm: Crm,
+    since: dict[str, datetime | None],
+    *,
+    by_source: bool = False,
+    until: datetime | None = None,
+) -> dict[str, State[Any]]:
+    """Each stream's final state, pulled in `tasks.PULL_ORDER`: the streams of a group at
+    once (contacts and activities side by side, as the CRM's limits allow), a group only
+    after the one before it has ended (deletions last, so that a contact pulled and
+    archived within one run ends deleted). A group with a failed pull ends the pulling."""
+    shown = progress.current()
+    pulling = tasks.pulling()
+    states: dict[str, State[Any]] = {}
+    for group in tasks.PULL_ORDER:
+        futures = {}
+        for stream in group:
+            shown.pulling(stream)
+            futures[stream] = pulling.submit(crm, stream, since[stream], by_source, until)
+        for future in as_completed(list(futures.values())):
+            future.wait()
+            if future.state.is_completed():
+                shown.pulled(future.state.result())
+        for stream, future in futures.items():
+            future.wait()
+            states[stream] = future.state
+        if not all(states[stream].is_completed() for stream in group):
+            break
+    return states
+
+
 def _finish(crm: Crm) -> tuple[ApplyReport, list[str]]:
     finishing = tasks.finish_handoffs.with_options(retry_delay_seconds=tasks.retry_delays())
     state = finishing(crm, return_state=True)
@@ -152,20 +183,17 @@ def sync(
         finished, failed = _finish(which)
         outcome.merge(finished)
         problems += failed
-    pulls = []
-    started_from: dict[str, datetime | None] = {}  # each stream's cursor, for the summary
-    for stream in tasks.STREAMS:
-        since = started_from[stream] = tasks.stored_cursor(which, stream)
-        shown.pulling(stream)
-        state = tasks.pulling()(which, stream, since, by_source=True, return_state=True)
+    # Each stream's cursor, for the pulls and the summary.
+    started_from = {stream: tasks.stored_cursor(which, stream) for stream in tasks.STREAMS}
+    states = _pull_streams(which, started_from, by_source=True)
+    for stream, state in states.items():
         if not state.is_completed():
             reason = _why_failed(state, which)
             message = f"pull of {stream} failed, nothing scored; cursors kept: {reason}"
             get_run_logger().error(message)
             shown.stop(message)
             return Failed(message=message)
-        pulls.append(state.result())
-        shown.pulled(pulls[-1])
+    pulls = [states[stream].result() for stream in tasks.STREAMS]
     retry = set() if dry_run else set(tasks.contacts_to_retry(which))
     changed = sorted(retry.union(*(p.changed_contacts for p in pulls)))
     scored, failed = _score_in_batches(which, changed, dry_run)
@@ -340,14 +368,12 @@ def backfill(
     since = datetime.combine(start, time.min, UTC)
     until = datetime.combine(end + timedelta(days=1), time.min, UTC)
     shown = progress.start("backfill", which.value, tasks.STREAMS)
-    pulls = []
-    for stream in tasks.STREAMS:
-        shown.pulling(stream)
-        # A window, not what changed since a cursor: it yields no cursor and none is
-        # stored, so each sync resumes from its own (a window's high-water mark stored
-        # as one would skip whatever changed between that cursor and the window).
-        pulls.append(tasks.pulling()(which, stream, since, until=until))
-        shown.pulled(pulls[-1])
+    # A window, not what changed since a cursor: it yields no cursor and none is stored,
+    # so each sync resumes from its own (a window's high-water mark stored as one would
+    # skip whatever changed between that cursor and the window).
+    states = _pull_streams(which, dict.fromkeys(tasks.STREAMS, since), until=until)
+    # A failed pull fails the run with its own error, before anything is scored.
+    pulls = [states[stream].result() for stream in tasks.STREAMS]
     ids = tasks.contacts_changed_between(which, start, end)
     outcome, problems = _score_in_batches(which, ids, dry_run)
     pending = tasks.Pending() if dry_run else tasks.pending_work(which)

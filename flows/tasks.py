@@ -28,6 +28,8 @@ from store import audit, cursors, handoffs, mirror, scores
 from store.audit import AuditEvent, AuditKind
 
 STREAMS = ("contacts", "activities", "deletions")
+# The groups of streams pulled at once, one group after the other (`flows.sync`).
+PULL_ORDER = (("contacts", "activities"), ("deletions",))
 
 
 def is_fatal(error: BaseException) -> bool:

@@ -49,6 +49,30 @@ def a_run(streams: tuple[str, ...] = STREAMS) -> tuple[Progress, Recorder, Clock
     return Progress("sync", "hubspot", streams, sinks=[sink], clock=clock), sink, clock
 
 
+def test_streams_pulled_at_once_take_turns_each_with_its_own_rate() -> None:
+    run, sink, clock = a_run()
+    run.pulling("contacts")
+    run.pulling("activities")
+    clock.now += 2
+    run.page("activities", 1, 1_000)
+    assert sink.updates[-1].line == "pulling activities  1 page  1,000 records  500/s"
+    clock.now += 2
+    run.page("contacts", 2, 200)
+    # The contacts' rate runs from their own start, not from the last switch.
+    assert sink.updates[-1].line == "pulling contacts  2 pages  200 records  50/s"
+    clock.now += 1
+    run.page("activities", 3, 3_000)
+    assert sink.updates[-1].line == "pulling activities  3 pages  3,000 records  600/s"
+    run.pulled(PullResult("contacts", records=300, pages=3))
+    assert sink.updates[-1].line == "pulling contacts  3 pages  300 records  60/s"
+    assert sink.updates[-1].pulled == ("contacts 3 pages, 300 records",)
+    clock.now += 5
+    run.page("activities", 4, 4_000)
+    assert sink.updates[-1].line == "pulling activities  4 pages  4,000 records  400/s"
+    run.pulled(PullResult("activities", records=4_000, pages=4))
+    assert sink.updates[-1].percent == 26.7  # two streams of three
+
+
 def test_phases_counts_and_rates() -> None:
     run, sink, clock = a_run()
     run.begin()
