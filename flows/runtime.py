@@ -6,6 +6,7 @@ run in its own process, so nothing here is shared between machines.
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -34,10 +35,17 @@ class ConfigurationError(RuntimeError):
     """Settings that cannot work (a missing credential, an unreadable file)."""
 
 
+# Tasks running at once (a flow's pulls side by side) may each be the first to ask for
+# the store, and `cache` does not make the others wait: their migrations go one at a time,
+# the later finding the schema done.
+_migrating = threading.Lock()
+
+
 @cache
 def store_engine() -> Engine:
     engine = make_engine(get_settings().store_url)
-    migrate(engine)
+    with _migrating:
+        migrate(engine)
     return engine
 
 
