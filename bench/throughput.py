@@ -15,8 +15,8 @@ the first sync the requests it needs are the fewest the page and batch sizes all
 
     .venv/bin/python bench/throughput.py [people] [seed] [--concurrency N]
 
-`--concurrency` is what `MQLSYNC_HUBSPOT_CONCURRENCY` sets in the flows (default 8
-here; the flows' own default is still 1).
+`--concurrency` defaults to the flows' own default (`MQLSYNC_HUBSPOT_CONCURRENCY`): the
+figures are what a sync left at its defaults does.
 
 Targets (the issue's): utilisation >= 0.85 on the first sync, 429s under 1%, elapsed
 within 1.2 x the floor; no write when nothing changed.
@@ -46,6 +46,7 @@ from bench.workload import (  # noqa: E402
 )
 from connectors.config import HubSpotConfig  # noqa: E402
 from connectors.hubspot import HubSpotConnector  # noqa: E402
+from flows.settings import Settings  # noqa: E402
 from sandbox.run import SandboxHandle, running_sandbox  # noqa: E402
 
 LIMIT_PER_S = 19.0  # Professional: 190 requests per 10 seconds
@@ -165,8 +166,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--concurrency",
         type=int,
-        default=8,
-        help="requests in flight at once (MQLSYNC_HUBSPOT_CONCURRENCY in the flows)",
+        default=Settings.model_fields["hubspot_concurrency"].default,
+        help="requests in flight at once (default: the flows' MQLSYNC_HUBSPOT_CONCURRENCY)",
     )
     args = parser.parse_args()
     main(args.people, args.seed, args.concurrency)

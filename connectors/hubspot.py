@@ -134,19 +134,23 @@ class HubSpotConnector(HubSpotPulls):
 
     # --- one request -------------------------------------------------------------------
 
-    def _refresh_auth(self, stale: int | None = None) -> None:
-        """A new token for every api object. Requests in flight together that were
-        refused the same token (sent in renewal `stale`) share one renewal: the first
-        renews, the others find it done and send again with its token."""
+    def _refresh_auth(self, stale: int | None = None) -> bool:
+        """A new token for every api object; whether one was fetched. Requests in flight
+        together that were refused the same token (sent in renewal `stale`) share one
+        renewal: the first renews, the others find it done (False) and send again with
+        its token."""
         assert self._token_provider is not None
         with self._auth_lock:
             if stale is not None and stale != self._renewals:
-                return
+                return False
             token = self._token_provider()
             self._redact.add(token)
-            self._renewals += 1
             for api in self._apis():
                 api.api_client.configuration.access_token = token
+            # Counted once every api object holds the new token: a request that reads
+            # this number and then sends must send the token it names.
+            self._renewals += 1
+            return True
 
     def _apis(self) -> list[Any]:
         return [

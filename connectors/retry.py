@@ -36,7 +36,6 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception_type,
-    stop_after_attempt,
 )
 
 from connectors.errors import (
@@ -255,6 +254,16 @@ class _RefreshedAuth(RetriableError):
     """Internal: the session was refreshed; try again at once."""
 
 
+class _ReplacedAuth(_RefreshedAuth):
+    """Internal: the 401 was for a token another request had already replaced while this
+    one was in flight; send again with the new one, at no cost to the attempt budget."""
+
+
+# Free sends after a replaced token are bounded by the renewals of others (each one costs
+# its renewer an attempt); this bound only stops a pathological loop from spinning.
+MAX_REPLACED_AUTH = 64
+
+
 def _backoff_s(policy: RetryPolicy, failures: int) -> float:
     """The wait after the `failures`-th failure in a row: full jitter over a window that
     doubles from `backoff_base_s` up to `backoff_max_s` (so uncoordinated workers spread
@@ -297,7 +306,7 @@ def call_with_retry(
     *,
     policy: RetryPolicy,
     redact: Redactor,
-    refresh_auth: Callable[[], None] | None = None,
+    refresh_auth: Callable[[], bool] | None = None,
     idempotent: bool = True,
     what: str = "request",
     before_attempt: Callable[[], None] | None = None,
@@ -307,11 +316,17 @@ def call_with_retry(
     `idempotent=False` (creates): a failure in transit or a 5xx answer raises
     `AmbiguousWriteError` instead of re-sending (the caller looks the records up first);
     only a 429, which the CRM answers before doing anything, is retried here.
+
+    `refresh_auth` renews the credentials after a 401 and says whether it did: False means
+    another request had already replaced the refused token, so the 401 says nothing about
+    this call and its next send is free (requests in flight together all see the same
+    expiry; only the one that renews spends an attempt on it).
     """
     attempts = 0
+    replaced = 0  # sends after a token replaced in flight: not counted against the budget
 
     def one() -> T:
-        nonlocal attempts
+        nonlocal attempts, replaced
         attempts += 1
         if before_attempt is not None:
             before_attempt()
@@ -334,7 +349,9 @@ def call_with_retry(
                 # Each 401 earns one refresh. A refresh that succeeds proves the credentials
                 # are good (a session can expire again, or be revoked by another worker), so
                 # the call goes on within its attempt budget; a failing refresh raises.
-                refresh_auth()
+                if not refresh_auth() and replaced < MAX_REPLACED_AUTH:
+                    replaced += 1
+                    raise _ReplacedAuth(err.message, status=401) from None
                 raise _RefreshedAuth(err.message, status=401) from None
             if isinstance(err, RetriableError) and not idempotent and _may_have_landed(err):
                 raise AmbiguousWriteError(f"{what}: {err.message}") from None
@@ -345,7 +362,7 @@ def call_with_retry(
     retrying = Retrying(
         retry=retry_if_exception_type(RetriableError),
         wait=_wait(policy),
-        stop=stop_after_attempt(policy.max_attempts),
+        stop=lambda state: state.attempt_number - replaced >= policy.max_attempts,
         reraise=True,
     )
     try:

@@ -287,18 +287,19 @@ class SalesforceAuth:
                 return self._fetch("first session" if held is None else "session lifetime")
             return held
 
-    def renew(self, stale: str | None = None) -> None:
-        """After a 401 for `stale` (None: renew whatever is held).
-
-        Nothing is fetched when another request has already replaced `stale`.
+    def renew(self, stale: str | None = None) -> bool:
+        """After a 401 for `stale` (None: renew whatever is held); whether a session was
+        fetched. Nothing is fetched (False) when another request has already replaced
+        `stale`.
         """
         with self._lock:
             if self._grant is None:
                 raise AuthExpired(NO_RENEWAL, status=401)
             held = self._token
             if stale is not None and held is not None and held.access_token != stale:
-                return
+                return False
             self._fetch("session refused")
+            return True
 
     def instance_url(self) -> str:
         """The org's API base URL: from the token answer, else the configured one."""

@@ -187,9 +187,9 @@ class SalesforceSession(requests.Session):
                 raise requests.HTTPError(response=response)
             return response
 
-        def renew() -> None:
+        def renew() -> bool:
             # Renewed once however many requests saw the same session refused.
-            self._auth.renew(stale=sent_with[0])
+            return self._auth.renew(stale=sent_with[0])
 
         return call_with_retry(
             send,

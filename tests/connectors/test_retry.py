@@ -15,7 +15,13 @@ from connectors.errors import (
     FatalError,
     RetriableError,
 )
-from connectors.retry import Redactor, RetryPolicy, call_with_retry, classify
+from connectors.retry import (
+    MAX_REPLACED_AUTH,
+    Redactor,
+    RetryPolicy,
+    call_with_retry,
+    classify,
+)
 
 FAST = RetryPolicy(max_attempts=4, backoff_base_s=0.001, backoff_max_s=0.01, max_retry_after_s=0.01)
 
@@ -110,6 +116,10 @@ def test_401_refreshes_then_retries_within_the_budget() -> None:
     refreshed = []
     calls = []
 
+    def refresh() -> bool:
+        refreshed.append(1)
+        return True  # a new token fetched
+
     def expired_once() -> str:
         calls.append(1)
         if len(calls) == 1:
@@ -117,10 +127,7 @@ def test_401_refreshes_then_retries_within_the_budget() -> None:
         return "ok"
 
     assert (
-        call_with_retry(
-            expired_once, policy=FAST, redact=Redactor(), refresh_auth=lambda: refreshed.append(1)
-        )
-        == "ok"
+        call_with_retry(expired_once, policy=FAST, redact=Redactor(), refresh_auth=refresh) == "ok"
     )
     assert refreshed == [1]
 
@@ -129,13 +136,54 @@ def test_401_refreshes_then_retries_within_the_budget() -> None:
 
     refreshed.clear()
     with pytest.raises(AuthExpired):
-        call_with_retry(
-            always_expired, policy=FAST, redact=Redactor(), refresh_auth=lambda: refreshed.append(1)
-        )
+        call_with_retry(always_expired, policy=FAST, redact=Redactor(), refresh_auth=refresh)
     # Bounded by the attempt budget, never a loop.
     assert len(refreshed) == FAST.max_attempts
     with pytest.raises(AuthExpired):
         call_with_retry(always_expired, policy=FAST, redact=Redactor())
+
+
+@pytest.mark.parametrize("renewed", [True, False])
+def test_a_401_for_a_token_replaced_in_flight_costs_no_attempt(renewed: bool) -> None:
+    """Requests in flight together all see one expiry: the one that renews spends an
+    attempt on it, the others (their refresh finds the token already replaced) do not."""
+    calls = []
+
+    def expired_budget_times() -> str:
+        calls.append(1)
+        if len(calls) <= FAST.max_attempts:
+            raise _hubspot(401, {"message": "expired"})
+        return "ok"
+
+    def refresh() -> bool:
+        return renewed
+
+    if renewed:
+        with pytest.raises(AuthExpired):
+            call_with_retry(
+                expired_budget_times, policy=FAST, redact=Redactor(), refresh_auth=refresh
+            )
+        assert len(calls) == FAST.max_attempts
+    else:
+        assert (
+            call_with_retry(
+                expired_budget_times, policy=FAST, redact=Redactor(), refresh_auth=refresh
+            )
+            == "ok"
+        )
+        assert len(calls) == FAST.max_attempts + 1
+
+
+def test_free_sends_after_replaced_tokens_are_still_bounded() -> None:
+    calls = []
+
+    def always_expired() -> None:
+        calls.append(1)
+        raise _hubspot(401, {"message": "expired"})
+
+    with pytest.raises(AuthExpired):
+        call_with_retry(always_expired, policy=FAST, redact=Redactor(), refresh_auth=lambda: False)
+    assert len(calls) == MAX_REPLACED_AUTH + FAST.max_attempts
 
 
 def test_creates_are_not_resent_after_transport_failure() -> None:

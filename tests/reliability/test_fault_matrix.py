@@ -6,7 +6,8 @@ fresh sandbox of the same seed (the same contacts at MQL, one handoff task per M
 same score fields), and the faulted run must have told the truth: exit 0 only if nothing
 is left, else a non-zero exit and a text that says how much is pending; every failure
 that outlived its retries is a "failed" audit row and is counted in the summary's
-"failed attempts" line.
+"failed attempts" line. A pull refused for good (a HubSpot private-app token's 401) fails
+the run before anything is written, and says so.
 
 The list of combinations is generated from what the sandbox supports (no 429 on
 Salesforce, `concurrent`, Salesforce's concurrent-request limit, only there, `partial`
@@ -57,6 +58,7 @@ ONE_RATE = {"slow": (0.1,), "429": (0.3,), "expired": (0.3,), "concurrent": (0.3
 SLOW_SECONDS = 2.5  # above MQLSYNC_TIMEOUT_S=2 (the fast_retries fixture)
 BATCH_OPS = {"update", "create"}  # batch endpoints on both CRMs
 WRITE_OPS = {"update", "create"}
+PULL_FAILED = "failed, nothing scored; cursors kept"  # flows/sync.py's message
 
 
 @dataclass(frozen=True)
@@ -272,11 +274,30 @@ def test_a_faulted_sync_tells_the_truth_and_a_repair_run_ends_like_a_clean_one(
 ) -> None:
     sb = crm_env
     reference = clean[case.crm]
+    before = (crm_state(sb, case.crm), tasks_by_contact(sb, case.crm))
     sb.admin.set_faults(case.rules(), seed=11)
     faulted = run_cli("sync", case.crm)
     sb.admin.clear_faults()
     assert "Traceback" not in faulted.output, faulted.output
 
+    if PULL_FAILED in faulted.output:
+        # Only a refusal for good may end a pull: a private-app token's 401 (it has no
+        # renewal); every other fault is retried until the pull succeeds. It ends the run
+        # before anything is scored: nothing written, nothing pending, no cursor moved, and
+        # the run fails saying so.
+        assert case.crm == "hubspot" and case.kind == "expired", faulted.output
+        assert faulted.exit_code != 0, faulted.output
+        assert failed_audit_rows() == [], faulted.output
+        assert (crm_state(sb, case.crm), tasks_by_contact(sb, case.crm)) == before
+    else:
+        assert_told_the_truth(sb, case, reference, faulted)
+
+    repair = run_cli("sync", case.crm)
+    assert repair.exit_code == 0, repair.output
+    assert_like_clean_run(sb, case.crm, reference)
+
+
+def assert_told_the_truth(sb: Any, case: Case, reference: Reference, faulted: Any) -> None:
     # Every failure that outlived its retries is a failed audit row, counted in the text.
     failures = failed_audit_rows()
     counted = counted_failures(faulted.output)
@@ -298,10 +319,6 @@ def test_a_faulted_sync_tells_the_truth_and_a_repair_run_ends_like_a_clean_one(
         assert handoffs >= len(without_task), faulted.output
     if not finished:
         assert faulted.exit_code != 0, faulted.output
-
-    repair = run_cli("sync", case.crm)
-    assert repair.exit_code == 0, repair.output
-    assert_like_clean_run(sb, case.crm, reference)
 
 
 def test_a_stage_move_accepted_but_not_read_back_keeps_its_handoff(
