@@ -23,7 +23,7 @@ from simple_salesforce.format import format_soql
 from connectors.common import chunks, failed, ok
 from connectors.config import SalesforceConfig
 from connectors.creates import create_in_batches
-from connectors.errors import MappingError
+from connectors.errors import AmbiguousWriteError, MappingError
 from connectors.mapping import ActivitySource, ContactSource, Mapping, default_mapping, load_mapping
 from connectors.paging import Page
 from connectors.protocol import ContactStatus, Deletion
@@ -56,6 +56,20 @@ T = TypeVar("T")
 RETRIABLE_CODES = frozenset(
     {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_RUNNING_TOO_LONG", "TEMPORARY_ERROR"}
 )
+
+
+def _one_result_each(results: Any, sent: int) -> bool:
+    """Whether a collections answer lists one result object per record sent (it is
+    documented to, in order; anything else cannot be read record by record)."""
+    return (
+        isinstance(results, list)
+        and len(results) == sent
+        and all(isinstance(r, dict) for r in results)
+    )
+
+
+def _count(results: Any) -> int | str:
+    return len(results) if isinstance(results, list) else type(results).__name__
 
 
 def _soql_time(value: datetime) -> str:
@@ -395,8 +409,15 @@ class SalesforceConnector:
             results = self.api.restful("composite/sobjects", method="PATCH", json=body) or []
             settled: dict[str, WriteOutcome] = {}
             retriable: dict[str, WriteOutcome] = {}
+            if not _one_result_each(results, len(batch)):
+                # Which result is whose is unknown: every record is sent again (an update
+                # applied twice is the same update).
+                why = f"the answer held {_count(results)} results for {len(batch)} records"
+                return PartialAnswer(
+                    retriable={i: failed(self.crm, i, why, attempt) for i in batch}
+                )
             # The answer lists one result per record, in the order sent.
-            for crm_id, result in zip(batch, results, strict=False):
+            for crm_id, result in zip(batch, results, strict=True):
                 if result.get("success"):
                     settled[crm_id] = ok(self.crm, crm_id, crm_id, attempt)
                     continue
@@ -446,10 +467,17 @@ class SalesforceConnector:
     ) -> tuple[dict[str, WriteOutcome], list[HandoffTask]]:
         body = {"allOrNone": False, "records": [self._task_record(t) for t in pending]}
         results = self.api.restful("composite/sobjects", method="POST", json=body) or []
+        if not _one_result_each(results, len(pending)):
+            # Some may have been created, with ids this answer does not tie to them:
+            # looked up before anything is sent again.
+            raise AmbiguousWriteError(
+                f"Salesforce task create: the answer held {_count(results)} results "
+                f"for {len(pending)} records"
+            )
         outcomes: dict[str, WriteOutcome] = {}
         retry: list[HandoffTask] = []
         converted: list[HandoffTask] = []
-        for task, result in zip(pending, results, strict=False):
+        for task, result in zip(pending, results, strict=True):
             if result.get("success"):
                 outcomes[task.key] = ok(self.crm, task.key, str(result.get("id")), attempt)
                 continue
