@@ -325,6 +325,21 @@ def sync(
 
 
 @app.command()
+def rescore(
+    crm: Annotated[str, typer.Argument(help="hubspot or salesforce")],
+    dry_run: Annotated[bool, typer.Option(help="plan only; write nothing to the CRM")] = False,
+) -> None:
+    """Score every stored contact again as of now and write what changed, here."""
+    from flows.launch import run_flow
+    from flows.sync import CrmName
+    from flows.sync import rescore as rescore_flow
+
+    code, text = run_flow(rescore_flow, _stderr, crm=CrmName(crm), dry_run=dry_run)
+    typer.echo(text, err=code != 0)
+    raise typer.Exit(code=code)
+
+
+@app.command()
 def backfill(
     crm: Annotated[str, typer.Argument(help="hubspot or salesforce")],
     start: Annotated[str, typer.Option(help="first day, YYYY-MM-DD")],

@@ -432,3 +432,17 @@ def test_the_command_line_prints_plain_progress_lines_when_not_on_a_terminal(
     # The run's text stays alone on stdout, for whoever pipes it.
     assert result.stdout.startswith("# sync HubSpot (dry run)"), result.stdout[:200]
     assert "pulling " not in result.stdout
+
+
+def test_the_command_line_rescores_the_stored_contacts(sandbox: Any) -> None:
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["sync", "hubspot"]).exit_code == 0
+    result = runner.invoke(app, ["rescore", "hubspot", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("# rescore HubSpot (dry run)"), result.stdout[:200]
+    scored = re.search(r"contacts scored: ([\d,]+)", result.stdout)
+    assert scored is not None and int(scored[1].replace(",", "")) > 0, result.stdout[:600]
