@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/connectors.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/bulk.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -155,6 +155,13 @@ class SalesforceConfig(BaseModel):
     # at a time leaves the throttle mostly unused; the throttle holds whatever this is.
     # 1: one object after the other, in the mapping's order, one collection at a time.
     concurrency: int = Field(default=1, ge=1)
+    # A pull of one object whose first query page says it holds more rows than this goes
+    # through a Bulk API 2.0 query job instead (CSV pages of up to `bulk_page_rows`
+    # where REST serves 2,000): a first sync or a backfill of a large org. An incremental
+    # sync stays under it and on REST. 0: never.
+    bulk_rows: int = Field(default=50_000, ge=0)
+    bulk_page_rows: int = Field(default=50_000, ge=1)
+    bulk_poll_s: float = Field(default=2.0, gt=0)  # the first wait before a job's status
     allow_http_loopback: bool = False
     # The share of the org's daily API requests (Sforce-Limit-Info: api-usage=N/M, which
     # counts every integration of the org) past which this run stops with

@@ -28,6 +28,7 @@ from connectors.mapping import ActivitySource, ContactSource, Mapping, default_m
 from connectors.paging import Page
 from connectors.protocol import ContactStatus, Deletion
 from connectors.retry import PartialAnswer, Redactor, retry_partial
+from connectors.salesforce_bulk import bulk_rows
 from connectors.salesforce_org import (
     CONVERSION_FIELDS,
     Described,
@@ -50,6 +51,7 @@ QUERY_PAGE = 2000  # records per query page, the server's default batch size
 COLLECTION_SIZE = 200  # sObject Collections limit per call
 IDS_PER_QUERY = 200  # keeps a `WHERE Id IN (...)` query well under the URL length limit
 MODSTAMP = "SystemModstamp"
+ORDER = f" ORDER BY {MODSTAMP} ASC, Id ASC"  # every REST pull's order, resumable by
 CONVERTED_LEAD = "CANNOT_UPDATE_CONVERTED_LEAD"
 T = TypeVar("T")
 # Per-record error codes in a collections answer that are worth another attempt.
@@ -140,6 +142,33 @@ class SalesforceConnector:
     def _rows(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
         return self.api.query_all_iter(soql, include_deleted=include_deleted)
 
+    def _object_rows(
+        self, obj: str, soql: str, unordered: str, *, include_deleted: bool
+    ) -> Iterator[dict[str, Any]]:
+        """An object's rows: REST query pages, or, when the first page says the object
+        holds more than `bulk_rows` (a first sync, a backfill), one Bulk API 2.0 query
+        job over `unordered` (the same query without its ORDER BY). The first page is
+        then read for nothing: one request, against the ones the job saves."""
+        result = self.api.query(soql, include_deleted=include_deleted)
+        threshold = self._config.bulk_rows
+        if threshold and not result["done"] and int(result["totalSize"]) > threshold:
+            yield from bulk_rows(
+                self.api,
+                obj,
+                unordered,
+                include_deleted=include_deleted,
+                page_rows=self._config.bulk_page_rows,
+                poll_s=self._config.bulk_poll_s,
+            )
+            return
+        while True:
+            yield from result["records"]
+            if result["done"]:
+                return
+            result = self.api.query_more(
+                result["nextRecordsUrl"], identifier_is_url=True, include_deleted=include_deleted
+            )
+
     def _pages(self, rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         """Regroup rows into pages of the server's page size, so pages map to requests."""
         page: list[dict[str, Any]] = []
@@ -166,7 +195,8 @@ class SalesforceConnector:
 
         def fetch(start: datetime | None, until: datetime | None) -> Iterator[list[dict[str, Any]]]:
             soql = self._select(obj, ["Id", MODSTAMP, *present], start, until, where)
-            return self._pages(self._rows(soql, include_deleted=deleted))
+            unordered = soql.removesuffix(ORDER)
+            return self._pages(self._object_rows(obj, soql, unordered, include_deleted=deleted))
 
         return Stream(name or obj, fetch, translate, time=at(MODSTAMP), key="Id")
 
@@ -225,7 +255,7 @@ class SalesforceConnector:
         )
         if clauses:
             soql += " WHERE " + " AND ".join(clauses)
-        return soql + f" ORDER BY {MODSTAMP} ASC, Id ASC"
+        return soql + ORDER
 
     def pull_activities(
         self,

@@ -243,6 +243,7 @@ def _salesforce(settings: Settings) -> SalesforceConnector:
         mapping_file=settings.salesforce_mapping,
         throttle=ThrottleSettings(rate=rate, burst=max(1, int(rate))),
         concurrency=settings.salesforce_concurrency,
+        bulk_rows=settings.salesforce_bulk_rows,
         **_common(settings),
     )
     if config.uses_jwt:

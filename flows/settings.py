@@ -135,6 +135,12 @@ class Settings(BaseSettings):
         description="Salesforce requests in flight at once in a process, whatever sends them: "
         "objects queried side by side, batches of a write",
     )
+    salesforce_bulk_rows: int = Field(
+        default=50_000,
+        ge=0,
+        description="an object's pull with more rows than this runs as a Bulk API 2.0 query "
+        "job instead of REST query pages (0: never)",
+    )
     fixed_now: AwareDatetime | None = Field(
         default=None,
         description="decide every run as of this instant instead of the clock: for "

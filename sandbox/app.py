@@ -13,6 +13,7 @@ from sandbox.hubspot_oauth import HubSpotOAuthApi
 from sandbox.hubspot_properties import PropertiesApi
 from sandbox.hubspot_routes import HubSpotApi
 from sandbox.recorder import Recorder
+from sandbox.salesforce_bulk import BulkQueryApi
 from sandbox.salesforce_routes import SalesforceApi
 from sandbox.salesforce_tooling import ToolingApi
 from sandbox.state import Sandbox
@@ -32,6 +33,7 @@ def create_app(sandbox: Sandbox) -> Gate:
         *HubSpotOAuthApi(sandbox.credentials).routes(),
         *SalesforceApi(sandbox.org, sandbox.credentials, sandbox.limiter).routes(),
         *ToolingApi(sandbox.org).routes(),
+        *BulkQueryApi(sandbox.org).routes(),
         *AdminApi(sandbox).routes(),
     ]
     # Paths are matched exactly as the clients send them (both with and without a
