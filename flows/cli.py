@@ -7,7 +7,7 @@ import sys
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -309,19 +309,26 @@ def setup() -> None:
     setup_prefect(get_settings(), typer.echo)
 
 
+def _run_here(flow: Any, **parameters: Any) -> None:
+    """Run a flow once in this process; its text on stdout (stderr if it failed), its
+    code as the exit code."""
+    from flows.launch import run_flow
+
+    code, text = run_flow(flow, _stderr, **parameters)
+    typer.echo(text, err=code != 0)
+    raise typer.Exit(code=code)
+
+
 @app.command()
 def sync(
     crm: Annotated[str, typer.Argument(help="hubspot or salesforce")],
     dry_run: Annotated[bool, typer.Option(help="plan only; write nothing to the CRM")] = False,
 ) -> None:
     """Run the sync flow once, here (Prefect's API from PREFECT_API_URL, else ephemeral)."""
-    from flows.launch import run_flow
     from flows.sync import CrmName
     from flows.sync import sync as sync_flow
 
-    code, text = run_flow(sync_flow, _stderr, crm=CrmName(crm), dry_run=dry_run)
-    typer.echo(text, err=code != 0)
-    raise typer.Exit(code=code)
+    _run_here(sync_flow, crm=CrmName(crm), dry_run=dry_run)
 
 
 @app.command()
@@ -330,13 +337,10 @@ def rescore(
     dry_run: Annotated[bool, typer.Option(help="plan only; write nothing to the CRM")] = False,
 ) -> None:
     """Score every stored contact again as of now and write what changed, here."""
-    from flows.launch import run_flow
     from flows.sync import CrmName
     from flows.sync import rescore as rescore_flow
 
-    code, text = run_flow(rescore_flow, _stderr, crm=CrmName(crm), dry_run=dry_run)
-    typer.echo(text, err=code != 0)
-    raise typer.Exit(code=code)
+    _run_here(rescore_flow, crm=CrmName(crm), dry_run=dry_run)
 
 
 @app.command()
@@ -349,20 +353,16 @@ def backfill(
     """Re-pull a date range and rescore it, here."""
     from datetime import date
 
-    from flows.launch import run_flow
     from flows.sync import CrmName
     from flows.sync import backfill as backfill_flow
 
-    code, text = run_flow(
+    _run_here(
         backfill_flow,
-        _stderr,
         crm=CrmName(crm),
         start=date.fromisoformat(start),
         end=date.fromisoformat(end),
         dry_run=dry_run,
     )
-    typer.echo(text, err=code != 0)
-    raise typer.Exit(code=code)
 
 
 @app.command()
