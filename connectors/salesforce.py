@@ -143,19 +143,19 @@ class SalesforceConnector:
         return self.api.query_all_iter(soql, include_deleted=include_deleted)
 
     def _object_rows(
-        self, obj: str, soql: str, unordered: str, *, include_deleted: bool
+        self, obj: str, soql: str, *, include_deleted: bool
     ) -> Iterator[dict[str, Any]]:
         """An object's rows: REST query pages, or, when the first page says the object
         holds more than `bulk_rows` (a first sync, a backfill), one Bulk API 2.0 query
-        job over `unordered` (the same query without its ORDER BY). The first page is
-        then read for nothing: one request, against the ones the job saves."""
+        job over the same query without its ORDER BY. The first page is then read for
+        nothing: one request, against the ones the job saves."""
         result = self.api.query(soql, include_deleted=include_deleted)
         threshold = self._config.bulk_rows
         if threshold and not result["done"] and int(result["totalSize"]) > threshold:
             yield from bulk_rows(
                 self.api,
                 obj,
-                unordered,
+                soql.removesuffix(ORDER),
                 include_deleted=include_deleted,
                 page_rows=self._config.bulk_page_rows,
                 poll_s=self._config.bulk_poll_s,
@@ -195,8 +195,7 @@ class SalesforceConnector:
 
         def fetch(start: datetime | None, until: datetime | None) -> Iterator[list[dict[str, Any]]]:
             soql = self._select(obj, ["Id", MODSTAMP, *present], start, until, where)
-            unordered = soql.removesuffix(ORDER)
-            return self._pages(self._object_rows(obj, soql, unordered, include_deleted=deleted))
+            return self._pages(self._object_rows(obj, soql, include_deleted=deleted))
 
         return Stream(name or obj, fetch, translate, time=at(MODSTAMP), key="Id")
 
